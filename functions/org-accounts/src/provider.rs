@@ -1,0 +1,184 @@
+//! The `Custom::OrgAccounts` provider: Create and Update look the accounts up; Delete is a no-op.
+
+use aws_sdk_organizations::config::Credentials;
+use sha2::{Digest, Sha256};
+use shared::Error;
+use shared::cfn::{Ctx, Done, Provider, ProviderResult};
+
+use crate::directory::resolve;
+use crate::organizations::Organizations;
+use crate::properties::{Properties, RoleArn};
+
+pub struct OrgAccounts {
+    config: aws_config::SdkConfig,
+    organizations: Organizations,
+    sts: aws_sdk_sts::Client,
+}
+
+impl OrgAccounts {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        OrgAccounts {
+            config: config.clone(),
+            organizations: Organizations::new(aws_sdk_organizations::Client::new(config)),
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+
+    /// An Organizations adapter acting as `role` (one AssumeRole per request).
+    async fn assume(&self, role: &RoleArn) -> Result<Organizations, Error> {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&role.0)
+            .role_session_name("secure-mlops-org-accounts")
+            .send()
+            .await
+            .map_err(|e| {
+                let err = Error::aws("sts:AssumeRole", e);
+                Error::other(format!(
+                    "AssumeRoleArn {}: {err} — the role must trust this function's role",
+                    role.0
+                ))
+            })?;
+        let creds = out
+            .credentials()
+            .ok_or_else(|| Error::other("sts:AssumeRole returned no credentials"))?;
+        let config = aws_sdk_organizations::config::Builder::from(&self.config)
+            .credentials_provider(Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_owned()),
+                None,
+                "secure-mlops-assumed-role",
+            ))
+            .build();
+        Ok(Organizations::new(
+            aws_sdk_organizations::Client::from_conf(config),
+        ))
+    }
+
+    async fn lookup(&self, props: Properties) -> ProviderResult<()> {
+        if props.organizational_unit_ids.is_empty() {
+            return Err(Error::invalid(
+                "OrganizationalUnitIds: give at least one OU id (ou-…) or the root id (r-…)",
+            ));
+        }
+        let exclude: Vec<String> = props
+            .exclude_account_ids
+            .iter()
+            .map(|a| a.0.clone())
+            .collect();
+        let parents = &props.organizational_unit_ids;
+        let ids = match &props.assume_role_arn {
+            None => resolve(&self.organizations, parents, props.recursive, &exclude).await?,
+            Some(role) => {
+                let assumed = self.assume(role).await?;
+                resolve(&assumed, parents, props.recursive, &exclude).await?
+            }
+        };
+        tracing::info!(
+            accounts = ids.len(),
+            parents = parents.len(),
+            "resolved accounts"
+        );
+        if ids.is_empty() && !props.allow_empty {
+            let list: Vec<&str> = parents.iter().map(|p| p.as_str()).collect();
+            return Err(Error::invalid(format!(
+                "OrganizationalUnitIds: {} contain no ACTIVE account (after ExcludeAccountIds); \
+                 set AllowEmpty to \"true\" to accept an empty list",
+                list.join(", ")
+            )));
+        }
+        Ok(Done::new(physical_id(&props))
+            .with("AccountIds", ids.join(","))
+            .with("AccountCount", ids.len().to_string())
+            .into())
+    }
+}
+
+/// Deterministic from the sorted inputs: the same query always has the same id, a different query
+/// a different one (so changing the OUs is a replacement, which is harmless: Delete is a no-op).
+pub fn physical_id(props: &Properties) -> String {
+    let mut parents: Vec<&str> = props
+        .organizational_unit_ids
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    parents.sort_unstable();
+    parents.dedup();
+    let mut exclude: Vec<&str> = props
+        .exclude_account_ids
+        .iter()
+        .map(|a| a.0.as_str())
+        .collect();
+    exclude.sort_unstable();
+    exclude.dedup();
+    let canonical = format!(
+        "parents={}|recursive={}|exclude={}|role={}|allow_empty={}",
+        parents.join(","),
+        props.recursive,
+        exclude.join(","),
+        props.assume_role_arn.as_ref().map_or("", |r| r.0.as_str()),
+        props.allow_empty
+    );
+    let digest = Sha256::digest(canonical.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("org-accounts-{hex}")
+}
+
+impl Provider for OrgAccounts {
+    type Properties = Properties;
+    type State = ();
+
+    async fn create(&self, _ctx: &Ctx<'_>, props: Properties) -> ProviderResult<()> {
+        self.lookup(props).await
+    }
+
+    async fn update(
+        &self,
+        _ctx: &Ctx<'_>,
+        _physical_id: &str,
+        props: Properties,
+        _old: Option<Properties>,
+    ) -> ProviderResult<()> {
+        self.lookup(props).await
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &Ctx<'_>,
+        physical_id: &str,
+        _props: Properties,
+    ) -> ProviderResult<()> {
+        // Nothing was created: a lookup has nothing to tear down.
+        Ok(Done::new(physical_id).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn props(v: serde_json::Value) -> Properties {
+        shared::cfn::props::parse(v.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn physical_id_ignores_order_and_duplicates_but_not_content() {
+        let a = physical_id(&props(
+            json!({"OrganizationalUnitIds": "ou-abcd-11111111,ou-abcd-22222222"}),
+        ));
+        let b = physical_id(&props(
+            json!({"OrganizationalUnitIds": ["ou-abcd-22222222", "ou-abcd-11111111", "ou-abcd-22222222"]}),
+        ));
+        let c = physical_id(&props(json!({"OrganizationalUnitIds": "ou-abcd-11111111"})));
+        let d = physical_id(&props(
+            json!({"OrganizationalUnitIds": "ou-abcd-11111111", "Recursive": "false"}),
+        ));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(c, d);
+        assert!(a.starts_with("org-accounts-") && a.len() == "org-accounts-".len() + 16);
+    }
+}

@@ -1,0 +1,402 @@
+//! The part of the framework that runs one invocation: decode, call the provider under a deadline with
+//! panics caught, poll or hand over, respond exactly once.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use futures_util::FutureExt;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::request::{CONTINUATION_KEY, Continuation, Request, RequestType};
+use super::response::{Reply, Responder, render};
+use super::{Ctx, Outcome, Provider, props};
+use crate::Error;
+
+/// Default overall limit of one request (CloudFormation's own default for custom resources).
+const DEFAULT_SERVICE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Runs `provider` as a Lambda function until the runtime stops. Call once from `main`, after building
+/// the SDK config (clients are built here once per cold start).
+pub async fn serve<P: Provider>(
+    provider: P,
+    config: &aws_config::SdkConfig,
+) -> Result<(), lambda_runtime::Error> {
+    let runner = Arc::new(Runner::new(provider, aws_sdk_lambda::Client::new(config)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let runner = Arc::clone(&runner);
+        async move {
+            let deadline = instant_from_epoch_ms(event.context.deadline);
+            let function = event.context.invoked_function_arn.clone();
+            runner.handle(event.payload, deadline, &function).await
+        }
+    }))
+    .await
+}
+
+/// Handles invocations for one provider. Public so that tests can drive it without the runtime.
+pub struct Runner<P> {
+    provider: P,
+    responder: Responder,
+    lambda: aws_sdk_lambda::Client,
+}
+
+/// The time an invocation keeps for itself to respond or hand over, out of what it has left.
+fn reserve(left: Duration) -> Duration {
+    (left / 4).clamp(Duration::from_millis(500), Duration::from_secs(10))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn instant_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let now = now_ms();
+    if deadline_ms == 0 {
+        // No deadline given (not under Lambda): behave as a 60-second invocation.
+        return Instant::now() + Duration::from_secs(60);
+    }
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now))
+}
+
+enum Decoded {
+    Fresh(Box<Request>),
+    Continued(Box<Continuation>),
+}
+
+fn decode(payload: Value) -> Result<Decoded, (String, Option<Request>)> {
+    if let Some(cont) = payload.get(CONTINUATION_KEY) {
+        return serde_json::from_value::<Continuation>(cont.clone())
+            .map(|c| Decoded::Continued(Box::new(c)))
+            .map_err(|e| (format!("malformed continuation: {e}"), None));
+    }
+    match serde_path_to_error::deserialize::<_, Request>(payload.clone()) {
+        Ok(request) => Ok(Decoded::Fresh(Box::new(request))),
+        Err(err) => {
+            let reason = format!(
+                "malformed CloudFormation request: {}: {}",
+                err.path(),
+                err.inner()
+            );
+            Err((reason, salvage(&payload)))
+        }
+    }
+}
+
+/// Recovers enough of a malformed request to answer it FAILED rather than leave the stack waiting.
+fn salvage(payload: &Value) -> Option<Request> {
+    let field = |k: &str| payload.get(k)?.as_str().map(str::to_owned);
+    Some(Request {
+        request_type: match field("RequestType")?.as_str() {
+            "Update" => RequestType::Update,
+            "Delete" => RequestType::Delete,
+            _ => RequestType::Create,
+        },
+        response_url: field("ResponseURL")?,
+        stack_id: field("StackId")?,
+        request_id: field("RequestId")?,
+        logical_resource_id: field("LogicalResourceId")?,
+        resource_type: field("ResourceType").unwrap_or_default(),
+        physical_resource_id: field("PhysicalResourceId"),
+        resource_properties: Default::default(),
+        old_resource_properties: None,
+        service_token: None,
+    })
+}
+
+impl<P: Provider> Runner<P> {
+    pub fn new(provider: P, lambda: aws_sdk_lambda::Client) -> Self {
+        Runner {
+            provider,
+            responder: Responder::new(),
+            lambda,
+        }
+    }
+
+    /// Handles one invocation: a CloudFormation request or one of our own continuations. Returns an
+    /// error (so Lambda retries / dead-letters the event) only when no response could be delivered.
+    pub async fn handle(
+        &self,
+        payload: Value,
+        deadline: Instant,
+        function: &str,
+    ) -> Result<Value, Error> {
+        let (request, state, attempt, started_at_ms) = match decode(payload) {
+            Ok(Decoded::Fresh(request)) => (*request, None, 1, now_ms()),
+            Ok(Decoded::Continued(c)) => (c.request, Some(c.state), c.attempt, c.started_at_ms),
+            Err((reason, Some(request))) => {
+                tracing::error!(request_id = %request.request_id, %reason, "malformed request");
+                return self
+                    .respond(&request, Reply::failed(reason), deadline)
+                    .await;
+            }
+            Err((reason, None)) => {
+                tracing::error!(%reason, "event is neither a CloudFormation request nor a continuation");
+                return Err(Error::invalid(reason));
+            }
+        };
+        let span = tracing::info_span!(
+            "custom_resource",
+            request_id = %request.request_id,
+            logical_resource_id = %request.logical_resource_id,
+            request_type = %request.request_type,
+            resource_type = %request.resource_type,
+            attempt,
+        );
+        async {
+            let reply = self
+                .process(&request, state, attempt, started_at_ms, deadline, function)
+                .await;
+            match reply {
+                Some(reply) => self.respond(&request, reply, deadline).await,
+                None => Ok(json!({"Status": "IN_PROGRESS", "Attempt": attempt})),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs the provider. `None` means the request was handed over to a continuation.
+    async fn process(
+        &self,
+        request: &Request,
+        state: Option<Value>,
+        attempt: u32,
+        started_at_ms: u64,
+        deadline: Instant,
+        function: &str,
+    ) -> Option<Reply> {
+        if request.is_delete_after_failed_create() {
+            tracing::info!("Delete of a resource whose Create failed: nothing to do");
+            return Some(Reply::Success {
+                physical_id: request.failure_physical_id(),
+                data: Default::default(),
+                no_echo: false,
+            });
+        }
+        let budget_end = deadline - reserve(deadline.saturating_duration_since(Instant::now()));
+        let service_timeout = request
+            .service_timeout_secs()
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_SERVICE_TIMEOUT);
+        let margin = (service_timeout / 10).min(Duration::from_secs(60));
+        let overall_end_ms = started_at_ms + (service_timeout - margin).as_millis() as u64;
+        let overall_end =
+            Instant::now() + Duration::from_millis(overall_end_ms.saturating_sub(now_ms()));
+
+        let ctx = Ctx { request, attempt };
+        let mut outcome = match state {
+            Some(state) => match serde_json::from_value(state) {
+                Ok(state) => {
+                    self.guarded(budget_end, self.provider.poll(&ctx, state))
+                        .await
+                }
+                Err(e) => Err(format!(
+                    "internal error: unreadable continuation state: {e}"
+                )),
+            },
+            None => self.start(&ctx, budget_end).await,
+        };
+        loop {
+            match outcome {
+                Err(reason) => return Some(Reply::failed(reason)),
+                Ok(Outcome::Done(done)) => {
+                    return Some(Reply::Success {
+                        physical_id: done.physical_id,
+                        data: done.data,
+                        no_echo: done.no_echo,
+                    });
+                }
+                Ok(Outcome::InProgress { state, poll_after }) => {
+                    let next = Instant::now() + poll_after;
+                    if next >= overall_end {
+                        return Some(Reply::failed(format!(
+                            "the {} did not finish within {} s (ServiceTimeout {} s minus a {} s margin); \
+                             it was still in progress after {} invocation(s). Check the resource in the \
+                             console, then retry, or raise ServiceTimeout (at most 3600)",
+                            request.request_type,
+                            (service_timeout - margin).as_secs(),
+                            service_timeout.as_secs(),
+                            margin.as_secs(),
+                            attempt
+                        )));
+                    }
+                    if next >= budget_end {
+                        return self
+                            .hand_over(request, state, attempt, started_at_ms, function)
+                            .await;
+                    }
+                    tokio::time::sleep(poll_after).await;
+                    outcome = self
+                        .guarded(budget_end, self.provider.poll(&ctx, state))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn start(&self, ctx: &Ctx<'_>, budget_end: Instant) -> Result<Outcome<P::State>, String> {
+        let request = ctx.request;
+        let props: P::Properties =
+            props::parse(&request.resource_properties).map_err(|e| e.to_string())?;
+        let physical_id = request.physical_resource_id.as_deref().unwrap_or_default();
+        match request.request_type {
+            RequestType::Create => {
+                self.guarded(budget_end, self.provider.create(ctx, props))
+                    .await
+            }
+            RequestType::Update => {
+                let old = request.old_resource_properties.as_ref().and_then(|old| {
+                    props::parse(old)
+                        .inspect_err(|e| tracing::warn!(error = %e, "previous properties do not parse; updating without them"))
+                        .ok()
+                });
+                self.guarded(
+                    budget_end,
+                    self.provider.update(ctx, physical_id, props, old),
+                )
+                .await
+            }
+            RequestType::Delete => {
+                self.guarded(budget_end, self.provider.delete(ctx, physical_id, props))
+                    .await
+            }
+        }
+    }
+
+    /// Runs a provider future until `budget_end`, turning errors, panics and overruns into reasons.
+    async fn guarded(
+        &self,
+        budget_end: Instant,
+        fut: impl Future<Output = Result<Outcome<P::State>, Error>>,
+    ) -> Result<Outcome<P::State>, String> {
+        match tokio::time::timeout_at(budget_end, AssertUnwindSafe(fut).catch_unwind()).await {
+            Ok(Ok(Ok(outcome))) => Ok(outcome),
+            Ok(Ok(Err(err))) => Err(err.to_string()),
+            Ok(Err(panic)) => {
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                tracing::error!(panic = %msg, "provider panicked");
+                Err(format!("internal error: the provider panicked: {msg}"))
+            }
+            Err(_) => Err(
+                "the operation did not finish before the Lambda function's timeout; \
+                 it was stopped so that CloudFormation gets an answer (raise the function timeout \
+                 or retry)"
+                    .to_owned(),
+            ),
+        }
+    }
+
+    /// Re-invokes this function asynchronously with the provider's state. `None` on success (the
+    /// continuation will respond); a FAILED reply if the hand-over itself failed.
+    async fn hand_over(
+        &self,
+        request: &Request,
+        state: P::State,
+        attempt: u32,
+        started_at_ms: u64,
+        function: &str,
+    ) -> Option<Reply> {
+        let state = match serde_json::to_value(state) {
+            Ok(state) => state,
+            Err(e) => {
+                return Some(Reply::failed(format!(
+                    "internal error: state not serializable: {e}"
+                )));
+            }
+        };
+        let function = if function.is_empty() {
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default()
+        } else {
+            function.to_owned()
+        };
+        let continuation = Continuation {
+            request: request.clone(),
+            state,
+            attempt: attempt + 1,
+            started_at_ms,
+        };
+        let payload = match serde_json::to_vec(&json!({ CONTINUATION_KEY: continuation })) {
+            Ok(payload) => payload,
+            Err(e) => return Some(Reply::failed(format!("internal error: {e}"))),
+        };
+        let result = self
+            .lambda
+            .invoke()
+            .function_name(&function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(
+                    next_attempt = attempt + 1,
+                    "still in progress; handed over to a continuation"
+                );
+                None
+            }
+            Err(err) => {
+                let err = Error::aws("lambda:Invoke (continuation)", err);
+                tracing::error!(error = %err, "could not hand over");
+                Some(Reply::failed(format!(
+                    "the operation is still in progress but could not be continued: {err}; \
+                     the function needs lambda:InvokeFunction on itself"
+                )))
+            }
+        }
+    }
+
+    async fn respond(
+        &self,
+        request: &Request,
+        reply: Reply,
+        deadline: Instant,
+    ) -> Result<Value, Error> {
+        let (reply, body) = render(request, reply);
+        let (status, reason, physical_id) = match &reply {
+            Reply::Success { physical_id, .. } => ("SUCCESS", None, physical_id.as_str()),
+            Reply::Failed {
+                reason,
+                physical_id,
+            } => (
+                "FAILED",
+                Some(reason.as_str()),
+                physical_id.as_deref().unwrap_or_default(),
+            ),
+        };
+        let send_by = deadline - Duration::from_millis(50);
+        match self
+            .responder
+            .send(&request.response_url, body, send_by)
+            .await
+        {
+            Ok(attempts) => {
+                tracing::info!(
+                    status,
+                    physical_resource_id = physical_id,
+                    reason,
+                    put_attempts = attempts,
+                    "responded to CloudFormation"
+                );
+                Ok(json!({"Status": status, "PhysicalResourceId": physical_id}))
+            }
+            Err(err) => {
+                tracing::error!(status, error = %err, "response not delivered");
+                Err(err)
+            }
+        }
+    }
+}

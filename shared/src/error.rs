@@ -1,0 +1,74 @@
+//! The one error type providers and adapters return. Its `Display` is what CloudFormation shows as the
+//! `Reason` (or what lands in a log line / DLQ record), so every variant must read well on its own.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input: the message names the field and what is expected.
+    #[error("{0}")]
+    Invalid(String),
+    /// A call to an AWS API failed (after the SDK's own retries).
+    #[error("{operation} failed: {message}")]
+    Aws {
+        operation: &'static str,
+        code: Option<String>,
+        message: String,
+    },
+    /// Anything else, already phrased for a human.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(message.into())
+    }
+
+    pub fn other(message: impl Into<String>) -> Self {
+        Error::Other(message.into())
+    }
+
+    /// Wraps an SDK error with the operation name, keeping AWS's error code and message.
+    pub fn aws<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = err.code().map(str::to_owned);
+        let message = match (err.code(), err.message()) {
+            (Some(code), Some(msg)) => format!("{code}: {msg}"),
+            (Some(code), None) => code.to_owned(),
+            _ => aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+        };
+        Error::Aws {
+            operation,
+            code,
+            message,
+        }
+    }
+
+    /// AWS's error code, when this is an AWS error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// How an error is reported to the Lambda runtime (and from there to a DLQ record / the logs).
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(err: Error) -> Self {
+        let error_type = match &err {
+            Error::Invalid(_) => "InvalidInput",
+            Error::Aws { .. } => "AwsError",
+            Error::Other(_) => "Error",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Shared library of every secure-mlops Lambda: the CloudFormation custom-resource framework
+//! ([`cfn`]), AWS configuration ([`aws`]), the error type ([`Error`]) and logging ([`logging`]).
+
+pub mod aws;
+pub mod cfn;
+mod error;
+pub mod logging;
+
+pub use error::Error;
