@@ -106,6 +106,9 @@ pub struct Continuation {
     pub attempt: u32,
     /// When the first invocation started handling the request (ms since the Unix epoch).
     pub started_at_ms: u64,
+    /// How long the provider asked to wait before its next poll.
+    #[serde(default)]
+    pub poll_after_ms: u64,
 }
 
 /// Key under which a continuation travels in the Lambda payload.

@@ -81,12 +81,25 @@ fn decode(payload: Value) -> Result<Decoded, (String, Option<Request>)> {
     match serde_path_to_error::deserialize::<_, Request>(payload.clone()) {
         Ok(request) => Ok(Decoded::Fresh(Box::new(request))),
         Err(err) => {
-            let reason = format!(
-                "malformed CloudFormation request: {}: {}",
-                err.path(),
-                err.inner()
-            );
-            Err((reason, salvage(&payload)))
+            let path = err.path().to_string();
+            let detail = if path == "." {
+                err.inner().to_string()
+            } else {
+                format!("{path}: {}", err.inner())
+            };
+            match salvage(&payload) {
+                Some(request) => Err((
+                    format!("malformed CloudFormation request: {detail}"),
+                    Some(request),
+                )),
+                None => Err((
+                    format!(
+                        "the event is neither a CloudFormation custom-resource request nor a \
+                         continuation ({detail})"
+                    ),
+                    None,
+                )),
+            }
         }
     }
 }
@@ -131,7 +144,12 @@ impl<P: Provider> Runner<P> {
     ) -> Result<Value, Error> {
         let (request, state, attempt, started_at_ms) = match decode(payload) {
             Ok(Decoded::Fresh(request)) => (*request, None, 1, now_ms()),
-            Ok(Decoded::Continued(c)) => (c.request, Some(c.state), c.attempt, c.started_at_ms),
+            Ok(Decoded::Continued(c)) => (
+                c.request,
+                Some((c.state, Duration::from_millis(c.poll_after_ms))),
+                c.attempt,
+                c.started_at_ms,
+            ),
             Err((reason, Some(request))) => {
                 tracing::error!(request_id = %request.request_id, %reason, "malformed request");
                 return self
@@ -139,7 +157,7 @@ impl<P: Provider> Runner<P> {
                     .await;
             }
             Err((reason, None)) => {
-                tracing::error!(%reason, "event is neither a CloudFormation request nor a continuation");
+                tracing::error!(%reason, "unusable event");
                 return Err(Error::invalid(reason));
             }
         };
@@ -168,7 +186,7 @@ impl<P: Provider> Runner<P> {
     async fn process(
         &self,
         request: &Request,
-        state: Option<Value>,
+        state: Option<(Value, Duration)>,
         attempt: u32,
         started_at_ms: u64,
         deadline: Instant,
@@ -194,11 +212,9 @@ impl<P: Provider> Runner<P> {
 
         let ctx = Ctx { request, attempt };
         let mut outcome = match state {
-            Some(state) => match serde_json::from_value(state) {
-                Ok(state) => {
-                    self.guarded(budget_end, self.provider.poll(&ctx, state))
-                        .await
-                }
+            // A continuation resumes where the previous invocation stopped: waiting to poll.
+            Some((state, poll_after)) => match serde_json::from_value(state) {
+                Ok(state) => Ok(Outcome::InProgress { state, poll_after }),
                 Err(e) => Err(format!(
                     "internal error: unreadable continuation state: {e}"
                 )),
@@ -231,7 +247,7 @@ impl<P: Provider> Runner<P> {
                     }
                     if next >= budget_end {
                         return self
-                            .hand_over(request, state, attempt, started_at_ms, function)
+                            .hand_over(request, state, poll_after, attempt, started_at_ms, function)
                             .await;
                     }
                     tokio::time::sleep(poll_after).await;
@@ -305,6 +321,7 @@ impl<P: Provider> Runner<P> {
         &self,
         request: &Request,
         state: P::State,
+        poll_after: Duration,
         attempt: u32,
         started_at_ms: u64,
         function: &str,
@@ -327,6 +344,7 @@ impl<P: Provider> Runner<P> {
             state,
             attempt: attempt + 1,
             started_at_ms,
+            poll_after_ms: poll_after.as_millis() as u64,
         };
         let payload = match serde_json::to_vec(&json!({ CONTINUATION_KEY: continuation })) {
             Ok(payload) => payload,

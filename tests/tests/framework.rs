@@ -1,0 +1,315 @@
+//! The custom-resource framework's guarantees, each proven through the local Lambda harness with the
+//! real `cfn-probe` binary (a provider whose behaviour is chosen by its properties).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shared::cfn::request::FAILED_CREATE_PREFIX;
+use testbed::bins;
+use testbed::cfn::request;
+use testbed::harness::{CfnPut, Config, Harness, Outcome};
+
+const TYPE: &str = "Custom::Probe";
+
+/// The probe with a function timeout of `timeout`; its AWS calls go to the harness's recorder.
+async fn probe(timeout: Duration) -> Harness {
+    let config = Config::new(bins::path("cfn-probe"), "cfn-probe")
+        .timeout(timeout)
+        .env("AWS_ENDPOINT_URL", "{harness}");
+    Harness::start(config).await
+}
+
+/// Sends `kind` asynchronously, as CloudFormation does, and returns every accepted response.
+async fn send(
+    h: &Harness,
+    key: &str,
+    kind: &str,
+    props: Value,
+    physical: Option<&str>,
+) -> Vec<CfnPut> {
+    let event = request(
+        kind,
+        &h.response_url(key),
+        TYPE,
+        "Probe",
+        props,
+        physical,
+        None,
+    );
+    h.invoke_async(&event);
+    h.wait_for_response(key, Duration::from_secs(30)).await
+}
+
+fn only(responses: &[CfnPut]) -> &Value {
+    assert_eq!(responses.len(), 1, "exactly one response: {responses:#?}");
+    &responses[0].body
+}
+
+#[tokio::test]
+async fn a_provider_panic_still_produces_one_failed_response() {
+    let h = probe(Duration::from_secs(10)).await;
+    let r = send(&h, "panic", "Create", json!({"Mode": "panic"}), None).await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "FAILED");
+    assert!(
+        body["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("panicked as asked"),
+        "{body}"
+    );
+    // The process survived: the next request is served by the same sandbox.
+    let r = send(&h, "after", "Create", json!({"Mode": "ok"}), None).await;
+    assert_eq!(only(&r)["Status"], "SUCCESS");
+    assert_eq!(
+        h.init_times().len(),
+        1,
+        "the function process was restarted"
+    );
+    assert!(
+        h.invocations()
+            .iter()
+            .all(|i| matches!(i.outcome, Outcome::Response(_)))
+    );
+}
+
+#[tokio::test]
+async fn a_three_second_deadline_still_gets_a_response_in_time() {
+    let h = probe(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let r = send(
+        &h,
+        "slow",
+        "Create",
+        json!({"Mode": "sleep", "Seconds": "10"}),
+        None,
+    )
+    .await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "FAILED");
+    assert!(
+        body["Reason"].as_str().unwrap().contains("timeout"),
+        "{body}"
+    );
+    let took = r[0].at - started;
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    let inv = h.invocations();
+    assert_eq!(inv.len(), 1);
+    assert!(
+        matches!(inv[0].outcome, Outcome::Response(_)),
+        "{:?}",
+        inv[0].outcome
+    );
+}
+
+#[tokio::test]
+async fn failed_puts_are_retried_until_one_lands() {
+    let h = probe(Duration::from_secs(10)).await;
+    h.fail_next_puts(3);
+    let r = send(&h, "flaky", "Create", json!({"Mode": "ok"}), None).await;
+    assert_eq!(only(&r)["Status"], "SUCCESS");
+    let all = h.puts("flaky");
+    assert_eq!(all.len(), 4, "3 rejected PUTs then the 4th: {all:#?}");
+    assert_eq!(all.iter().filter(|p| p.rejected).count(), 3);
+    assert!(
+        all.iter().all(|p| p.content_type.as_deref() == Some("")),
+        "empty Content-Type"
+    );
+}
+
+#[tokio::test]
+async fn oversize_data_fails_with_an_explanation() {
+    let h = probe(Duration::from_secs(10)).await;
+    let r = send(
+        &h,
+        "big",
+        "Create",
+        json!({"Mode": "big", "Bytes": "5000"}),
+        None,
+    )
+    .await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "FAILED");
+    assert!(
+        body["Reason"].as_str().unwrap().contains("at most 4096"),
+        "{body}"
+    );
+    assert!(serde_json::to_vec(body).unwrap().len() <= 4096);
+    // The resource was made: its id is kept so that CloudFormation's Delete can clean it up.
+    assert_eq!(body["PhysicalResourceId"], "probe-Probe");
+}
+
+#[tokio::test]
+async fn delete_after_a_failed_create_succeeds_without_any_aws_call() {
+    let h = probe(Duration::from_secs(10)).await;
+    let r = send(&h, "create", "Create", json!({"Mode": "fail"}), None).await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "FAILED");
+    let marker = body["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert!(marker.starts_with(FAILED_CREATE_PREFIX), "{marker}");
+    assert!(marker.ends_with(body["RequestId"].as_str().unwrap()));
+
+    let r = send(
+        &h,
+        "delete",
+        "Delete",
+        json!({"Mode": "ok", "CallAws": "true"}),
+        Some(&marker),
+    )
+    .await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "SUCCESS");
+    assert_eq!(body["PhysicalResourceId"], marker);
+    assert!(h.aws_calls().is_empty(), "{:?}", h.aws_calls());
+
+    // Control: the same Delete of a real resource does reach AWS.
+    send(
+        &h,
+        "delete-real",
+        "Delete",
+        json!({"Mode": "ok", "CallAws": "true"}),
+        Some("probe-Probe"),
+    )
+    .await;
+    assert!(
+        h.aws_calls()
+            .iter()
+            .any(|c| c.contains("GetCallerIdentity")),
+        "{:?}",
+        h.aws_calls()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_update_keeps_the_physical_id() {
+    let h = probe(Duration::from_secs(10)).await;
+    let r = send(
+        &h,
+        "update",
+        "Update",
+        json!({"Mode": "fail"}),
+        Some("probe-existing"),
+    )
+    .await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "FAILED");
+    assert_eq!(body["PhysicalResourceId"], "probe-existing");
+}
+
+#[tokio::test]
+async fn a_long_operation_continues_across_two_reinvocations_with_one_response() {
+    let h = probe(Duration::from_secs(3)).await;
+    let props = json!({"Mode": "long", "Seconds": "1", "Polls": "5"});
+    let r = send(&h, "long", "Create", props, None).await;
+    h.idle(Duration::from_millis(300)).await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(body["Data"]["Polls"], "5");
+    assert_eq!(body["Data"]["Attempt"], "3");
+    assert_eq!(h.invoke_api_calls(), 2, "two self-re-invocations");
+    let inv = h.invocations();
+    assert_eq!(inv.len(), 3);
+    assert!(
+        inv.iter()
+            .all(|i| matches!(i.outcome, Outcome::Response(_)) && i.asynchronous)
+    );
+    assert!(inv[1].payload.get("SecureMlopsContinuation").is_some());
+}
+
+#[tokio::test]
+async fn the_overall_deadline_ends_a_long_operation_with_failed() {
+    let h = probe(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let props = json!({"Mode": "long", "Seconds": "1", "Polls": "1000", "ServiceTimeout": "5"});
+    let r = send(&h, "forever", "Create", props, None).await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "FAILED");
+    let reason = body["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ServiceTimeout 5 s") && reason.contains("still in progress"),
+        "{reason}"
+    );
+    assert!(r[0].at - started < Duration::from_secs(5));
+    assert!(h.invoke_api_calls() >= 1, "it used a continuation first");
+}
+
+#[tokio::test]
+async fn logs_are_json_with_request_context_and_no_secrets() {
+    let h = probe(Duration::from_secs(10)).await;
+    let ok = send(
+        &h,
+        "secret",
+        "Create",
+        json!({"Mode": "ok", "Secret": "true"}),
+        None,
+    )
+    .await;
+    let body = only(&ok);
+    assert_eq!(body["NoEcho"], true);
+    assert_eq!(body["Data"]["Secret"], "hunter2-do-not-log");
+    send(&h, "fails", "Create", json!({"Mode": "fail"}), None).await;
+    let logs = h.logs();
+    assert!(!logs.is_empty());
+    for line in &logs {
+        assert!(
+            !line.contains("/cfn/") && !line.contains("X-Amz-Signature"),
+            "ResponseURL logged: {line}"
+        );
+        assert!(!line.contains("hunter2"), "NoEcho data logged: {line}");
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    let request_id = body["RequestId"].as_str().unwrap();
+    let outcome = logs
+        .iter()
+        .find(|l| l.contains("responded to CloudFormation") && l.contains(request_id))
+        .expect("an outcome line carrying the RequestId");
+    assert!(
+        outcome.contains("\"logical_resource_id\":\"Probe\"")
+            && outcome.contains("\"status\":\"SUCCESS\""),
+        "{outcome}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_are_answered_or_rejected_clearly() {
+    let h = probe(Duration::from_secs(10)).await;
+    // A request CloudFormation could have sent, missing a field: answered FAILED.
+    let mut event = request(
+        "Create",
+        &h.response_url("bad"),
+        TYPE,
+        "Probe",
+        json!({"Mode": "ok"}),
+        None,
+        None,
+    );
+    event["RequestType"] = json!("Destroy");
+    h.invoke_async(&event);
+    let r = h.wait_for_response("bad", Duration::from_secs(10)).await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "FAILED");
+    assert!(
+        body["Reason"].as_str().unwrap().contains("RequestType"),
+        "{body}"
+    );
+    // Not a request at all: an error for Lambda's retry/DLQ, no crash.
+    match h.invoke(&json!({"hello": "world"})).await {
+        Outcome::Error(e) => assert!(
+            e.to_string()
+                .contains("neither a CloudFormation custom-resource request"),
+            "{e}"
+        ),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // Unknown property: FAILED naming it.
+    let r = send(
+        &h,
+        "typo",
+        "Create",
+        json!({"Mode": "ok", "Mood": "x"}),
+        None,
+    )
+    .await;
+    let reason = only(&r)["Reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("unknown field `Mood`"), "{reason}");
+}
