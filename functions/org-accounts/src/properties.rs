@@ -62,9 +62,8 @@ impl FromStr for ParentId {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || {
-            format!(
-                "not an OU id (ou-xxxx-xxxxxxxx, lowercase letters and digits) or root id (r-xxxx)"
-            )
+            "not an OU id (ou-xxxx-xxxxxxxx, lowercase letters and digits) or root id (r-xxxx)"
+                .to_owned()
         };
         if let Some(rest) = s.strip_prefix("ou-") {
             let (root, unit) = rest.split_once('-').ok_or_else(bad)?;

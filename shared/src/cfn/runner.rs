@@ -70,16 +70,21 @@ fn instant_from_epoch_ms(deadline_ms: u64) -> Instant {
 enum Decoded {
     Fresh(Box<Request>),
     Continued(Box<Continuation>),
+    /// Not valid, but with enough to answer CloudFormation FAILED.
+    Malformed(String, Box<Request>),
+    /// Nothing to answer: the reason goes to Lambda (retry / dead-letter queue) and the logs.
+    Unusable(String),
 }
 
-fn decode(payload: Value) -> Result<Decoded, (String, Option<Request>)> {
+fn decode(payload: Value) -> Decoded {
     if let Some(cont) = payload.get(CONTINUATION_KEY) {
-        return serde_json::from_value::<Continuation>(cont.clone())
-            .map(|c| Decoded::Continued(Box::new(c)))
-            .map_err(|e| (format!("malformed continuation: {e}"), None));
+        return match serde_json::from_value::<Continuation>(cont.clone()) {
+            Ok(c) => Decoded::Continued(Box::new(c)),
+            Err(e) => Decoded::Unusable(format!("malformed continuation: {e}")),
+        };
     }
     match serde_path_to_error::deserialize::<_, Request>(payload.clone()) {
-        Ok(request) => Ok(Decoded::Fresh(Box::new(request))),
+        Ok(request) => Decoded::Fresh(Box::new(request)),
         Err(err) => {
             let path = err.path().to_string();
             let detail = if path == "." {
@@ -88,16 +93,13 @@ fn decode(payload: Value) -> Result<Decoded, (String, Option<Request>)> {
                 format!("{path}: {}", err.inner())
             };
             match salvage(&payload) {
-                Some(request) => Err((
+                Some(request) => Decoded::Malformed(
                     format!("malformed CloudFormation request: {detail}"),
-                    Some(request),
-                )),
-                None => Err((
-                    format!(
-                        "the event is neither a CloudFormation custom-resource request nor a \
-                         continuation ({detail})"
-                    ),
-                    None,
+                    Box::new(request),
+                ),
+                None => Decoded::Unusable(format!(
+                    "the event is neither a CloudFormation custom-resource request nor a \
+                     continuation ({detail})"
                 )),
             }
         }
@@ -143,20 +145,20 @@ impl<P: Provider> Runner<P> {
         function: &str,
     ) -> Result<Value, Error> {
         let (request, state, attempt, started_at_ms) = match decode(payload) {
-            Ok(Decoded::Fresh(request)) => (*request, None, 1, now_ms()),
-            Ok(Decoded::Continued(c)) => (
+            Decoded::Fresh(request) => (*request, None, 1, now_ms()),
+            Decoded::Continued(c) => (
                 c.request,
                 Some((c.state, Duration::from_millis(c.poll_after_ms))),
                 c.attempt,
                 c.started_at_ms,
             ),
-            Err((reason, Some(request))) => {
+            Decoded::Malformed(reason, request) => {
                 tracing::error!(request_id = %request.request_id, %reason, "malformed request");
                 return self
                     .respond(&request, Reply::failed(reason), deadline)
                     .await;
             }
-            Err((reason, None)) => {
+            Decoded::Unusable(reason) => {
                 tracing::error!(%reason, "unusable event");
                 return Err(Error::invalid(reason));
             }
