@@ -127,6 +127,7 @@ struct Inner {
     init_times: Vec<Duration>,
     invoke_api_calls: u32,
     seq: u64,
+    pid: Option<u32>,
 }
 
 struct Shared {
@@ -319,6 +320,16 @@ impl Harness {
         self.lock().init_times.clone()
     }
 
+    /// Peak resident memory (VmHWM, KiB) of the running function process, on Linux.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.lock().pid?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.shared.inner.lock().expect("harness state")
     }
@@ -442,6 +453,7 @@ async fn supervise(shared: Arc<Shared>, mut kill: mpsc::UnboundedReceiver<()>) {
                 return;
             }
         };
+        shared.inner.lock().expect("harness state").pid = child.id();
         for stream in [
             child
                 .stdout

@@ -1,6 +1,7 @@
 //! Adapter: [`Directory`] on the AWS Organizations API. Every list call is paginated to the end.
 
 use aws_sdk_organizations::Client;
+use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use shared::Error;
 
@@ -38,6 +39,20 @@ fn not_found(parent: &str) -> Error {
         "OrganizationalUnitIds: {parent} does not exist or is not visible to this account; \
          check the id in the AWS Organizations console"
     ))
+}
+
+/// A failed list call under `parent`: a parent that vanished is named, anything else explained.
+fn listing_error<E, R>(parent: &str, operation: &'static str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let err = Error::aws(operation, err);
+    if err.code() == Some("ParentNotFoundException") {
+        not_found(parent)
+    } else {
+        explain(err)
+    }
 }
 
 /// ACTIVE by the account's `State` (current API) or, from older endpoints, its `Status`.
@@ -105,17 +120,7 @@ impl Directory for Organizations {
             .collect::<Result<_, _>>()
             .await
             .map_err(|e| {
-                let parent_gone = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_parent_not_found_exception());
-                if parent_gone {
-                    not_found(parent)
-                } else {
-                    explain(Error::aws(
-                        "organizations:ListOrganizationalUnitsForParent",
-                        e,
-                    ))
-                }
+                listing_error(parent, "organizations:ListOrganizationalUnitsForParent", e)
             })?;
         Ok(ous
             .iter()
@@ -133,16 +138,7 @@ impl Directory for Organizations {
             .send()
             .collect::<Result<_, _>>()
             .await
-            .map_err(|e| {
-                let parent_gone = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_parent_not_found_exception());
-                if parent_gone {
-                    not_found(parent)
-                } else {
-                    explain(Error::aws("organizations:ListAccountsForParent", e))
-                }
-            })?;
+            .map_err(|e| listing_error(parent, "organizations:ListAccountsForParent", e))?;
         Ok(accounts
             .iter()
             .flat_map(|page| page.accounts())

@@ -244,6 +244,15 @@ async fn story(story: &mut Story) {
         took,
     );
 
+    if let Some(kib) = h.peak_rss_kib() {
+        story.record(
+            "peak RSS of the function process",
+            "org-accounts",
+            true,
+            format!("{:.1} MiB", kib as f64 / 1024.0),
+            Duration::ZERO,
+        );
+    }
     let logged_url = h.logs().iter().any(|l| l.contains("/cfn/"));
     story.record(
         "logs: JSON, no ResponseURL",
