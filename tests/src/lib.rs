@@ -12,3 +12,4 @@ pub mod cfn;
 pub mod harness;
 pub mod moto;
 pub mod org;
+pub mod twin;

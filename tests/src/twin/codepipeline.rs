@@ -1,0 +1,660 @@
+//! The CodePipeline subset our deployment uses, with a runner that really executes the stages:
+//! Lambda invoke actions are invoked (through the Lambda harness registered for the function) with a
+//! real `CodePipeline.job` event; `PutJobSuccessResult` with a `continuationToken` re-invokes after a
+//! delay, without one completes the action with its output variables; `PutJobFailureResult` fails the
+//! execution; manual approvals wait for `PutApprovalResult`. Pipeline variables (`#{variables.X}`) and
+//! action output variables (`#{Namespace.X}`) are resolved in action configurations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+
+use super::{ACCOUNT, ApiError, ApiResult, REGION, Shared, now_secs};
+
+pub enum JobResult {
+    Success {
+        continuation_token: Option<String>,
+        output_variables: Map<String, Value>,
+    },
+    Failure(String),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ActionState {
+    pub name: String,
+    pub status: String,
+    pub summary: Option<String>,
+    pub token: Option<String>,
+    pub error: Option<String>,
+    pub invocations: u32,
+    pub updated: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StageState {
+    pub name: String,
+    pub status: String,
+    pub actions: Vec<ActionState>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Execution {
+    pub id: String,
+    pub pipeline: String,
+    pub version: u64,
+    pub status: String,
+    pub summary: Option<String>,
+    pub variables: Vec<(String, String)>,
+    pub outputs: HashMap<String, Map<String, Value>>,
+    pub artifacts: HashMap<String, Value>,
+    pub stages: Vec<StageState>,
+    pub started: f64,
+    pub updated: f64,
+}
+
+/// A manual approval waiting for `PutApprovalResult`: (pipeline, stage, action, reply).
+pub type Approval = (String, String, String, oneshot::Sender<(bool, String)>);
+
+#[derive(Default)]
+pub struct CodePipeline {
+    pub pipelines: BTreeMap<String, (Value, f64)>,
+    pub executions: Vec<Execution>,
+    pub tokens: HashMap<(String, String), String>,
+    pub jobs: HashMap<String, oneshot::Sender<JobResult>>,
+    /// Pending manual approvals by token.
+    pub approvals: HashMap<String, Approval>,
+    seq: u64,
+}
+
+impl CodePipeline {
+    fn uuid(&mut self) -> String {
+        self.seq += 1;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8000-{:012x}",
+            (now_secs() as u64) & 0xffff_ffff,
+            self.seq & 0xffff,
+            self.seq & 0xfff,
+            (now_secs() * 1e6) as u64 & 0xffff_ffff_ffff
+        )
+    }
+
+    fn execution(&mut self, id: &str) -> Option<&mut Execution> {
+        self.executions.iter_mut().find(|e| e.id == id)
+    }
+}
+
+fn not_found(what: &'static str, message: String) -> ApiError {
+    ApiError::new(what, message)
+}
+
+fn s<'a>(p: &'a Value, field: &str) -> Result<&'a str, ApiError> {
+    p[field]
+        .as_str()
+        .ok_or_else(|| ApiError::validation(format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null")))
+}
+
+pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
+    match op {
+        "CreatePipeline" => {
+            let mut w = world.lock().expect("twin state");
+            let decl = p["pipeline"].clone();
+            let name = s(&decl, "name")?.to_owned();
+            if w.cp.pipelines.contains_key(&name) {
+                return Err(ApiError::new(
+                    "PipelineNameInUseException",
+                    format!("Pipeline name {name} is already in use"),
+                ));
+            }
+            let mut decl = decl;
+            decl["version"] = json!(1);
+            w.cp.pipelines.insert(name, (decl.clone(), now_secs()));
+            Ok(json!({"pipeline": decl}))
+        }
+        "GetPipeline" => {
+            let w = world.lock().expect("twin state");
+            let name = s(p, "name")?;
+            let (decl, created) =
+                w.cp.pipelines
+                    .get(name)
+                    .ok_or_else(|| missing_pipeline(name))?;
+            Ok(json!({"pipeline": decl, "metadata": {
+                "pipelineArn": format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:{name}"),
+                "created": created, "updated": created}}))
+        }
+        "StartPipelineExecution" => start(world, p),
+        "GetPipelineExecution" => {
+            let w = world.lock().expect("twin state");
+            let id = s(p, "pipelineExecutionId")?;
+            let e =
+                w.cp.executions
+                    .iter()
+                    .find(|e| e.id == id && p["pipelineName"] == e.pipeline.as_str())
+                    .ok_or_else(|| {
+                        not_found(
+                            "PipelineExecutionNotFoundException",
+                            format!("Pipeline execution {id} not found"),
+                        )
+                    })?;
+            let mut out = json!({
+                "pipelineName": e.pipeline, "pipelineVersion": e.version, "pipelineExecutionId": e.id,
+                "status": e.status, "executionMode": "QUEUED", "executionType": "STANDARD",
+                "trigger": {"triggerType": "StartPipelineExecution"},
+                "variables": e.variables.iter().map(|(n, v)| json!({"name": n, "resolvedValue": v})).collect::<Vec<_>>(),
+            });
+            if let Some(summary) = &e.summary {
+                out["statusSummary"] = json!(summary);
+            }
+            Ok(json!({"pipelineExecution": out}))
+        }
+        "ListPipelineExecutions" => {
+            let w = world.lock().expect("twin state");
+            let name = s(p, "pipelineName")?;
+            if !w.cp.pipelines.contains_key(name) {
+                return Err(missing_pipeline(name));
+            }
+            let items: Vec<Value> = w
+                .cp
+                .executions
+                .iter()
+                .rev()
+                .filter(|e| e.pipeline == name)
+                .map(|e| json!({"pipelineExecutionId": e.id, "status": e.status, "startTime": e.started,
+                    "lastUpdateTime": e.updated, "trigger": {"triggerType": "StartPipelineExecution"}}))
+                .collect();
+            Ok(json!({"pipelineExecutionSummaries": items}))
+        }
+        "GetPipelineState" => state(world, p),
+        "PutJobSuccessResult" | "PutJobFailureResult" => {
+            let mut w = world.lock().expect("twin state");
+            let id = s(p, "jobId")?.to_owned();
+            let tx = w.cp.jobs.remove(&id).ok_or_else(|| {
+                ApiError::new(
+                    "JobNotFoundException",
+                    format!("Job {id} not found or already completed"),
+                )
+            })?;
+            let result = if op == "PutJobSuccessResult" {
+                JobResult::Success {
+                    continuation_token: p["continuationToken"].as_str().map(str::to_owned),
+                    output_variables: p["outputVariables"]
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                }
+            } else {
+                JobResult::Failure(
+                    p["failureDetails"]["message"]
+                        .as_str()
+                        .unwrap_or("failed")
+                        .to_owned(),
+                )
+            };
+            let _ = tx.send(result);
+            Ok(json!({}))
+        }
+        "PutApprovalResult" => {
+            let mut w = world.lock().expect("twin state");
+            let token = s(p, "token")?.to_owned();
+            let (pipeline, stage, action) = (
+                s(p, "pipelineName")?,
+                s(p, "stageName")?,
+                s(p, "actionName")?,
+            );
+            let Some((pl, st, ac, _)) = w.cp.approvals.get(&token) else {
+                return Err(ApiError::new(
+                    "InvalidApprovalTokenException",
+                    format!("The approval token {token} is not valid"),
+                ));
+            };
+            if (pl.as_str(), st.as_str(), ac.as_str()) != (pipeline, stage, action) {
+                return Err(ApiError::new(
+                    "InvalidApprovalTokenException",
+                    "The token does not belong to this action",
+                ));
+            }
+            let approved = match p["result"]["status"].as_str() {
+                Some("Approved") => true,
+                Some("Rejected") => false,
+                _ => {
+                    return Err(ApiError::validation(
+                        "result.status must be Approved or Rejected",
+                    ));
+                }
+            };
+            let summary = p["result"]["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if let Some((_, _, _, tx)) = w.cp.approvals.remove(&token) {
+                let _ = tx.send((approved, summary));
+            }
+            Ok(json!({"approvedAt": now_secs()}))
+        }
+        other => Err(ApiError::new(
+            "UnknownOperationException",
+            format!("the CodePipeline twin does not implement {other}"),
+        )),
+    }
+}
+
+fn missing_pipeline(name: &str) -> ApiError {
+    not_found(
+        "PipelineNotFoundException",
+        format!("Account '{ACCOUNT}' does not have a pipeline with name '{name}'"),
+    )
+}
+
+fn start(world: &Shared, p: &Value) -> ApiResult {
+    let mut w = world.lock().expect("twin state");
+    let name = s(p, "name")?.to_owned();
+    let (decl, _) =
+        w.cp.pipelines
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| missing_pipeline(&name))?;
+    if let Some(token) = p["clientRequestToken"].as_str()
+        && let Some(id) = w.cp.tokens.get(&(name.clone(), token.to_owned()))
+    {
+        return Ok(json!({"pipelineExecutionId": id}));
+    }
+    let declared: Vec<(String, Option<String>)> = decl["variables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            Some((
+                v["name"].as_str()?.to_owned(),
+                v["defaultValue"].as_str().map(str::to_owned),
+            ))
+        })
+        .collect();
+    let mut variables = Vec::new();
+    for given in p["variables"].as_array().into_iter().flatten() {
+        let n = given["name"].as_str().unwrap_or_default();
+        if !declared.iter().any(|(d, _)| d == n) {
+            return Err(ApiError::validation(format!(
+                "Variable {n} is not declared in pipeline {name}"
+            )));
+        }
+        variables.push((
+            n.to_owned(),
+            given["value"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    for (n, default) in &declared {
+        if !variables.iter().any(|(v, _)| v == n) {
+            match default {
+                Some(d) => variables.push((n.clone(), d.clone())),
+                None => {
+                    return Err(ApiError::validation(format!(
+                        "Variable {n} has no default value and was not given"
+                    )));
+                }
+            }
+        }
+    }
+    let id = w.cp.uuid();
+    if let Some(token) = p["clientRequestToken"].as_str() {
+        w.cp.tokens
+            .insert((name.clone(), token.to_owned()), id.clone());
+    }
+    let stages = decl["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|st| StageState {
+            name: st["name"].as_str().unwrap_or_default().to_owned(),
+            status: String::new(),
+            actions: st["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| ActionState {
+                    name: a["name"].as_str().unwrap_or_default().to_owned(),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .collect();
+    let now = now_secs();
+    w.cp.executions.push(Execution {
+        id: id.clone(),
+        pipeline: name,
+        version: decl["version"].as_u64().unwrap_or(1),
+        status: "InProgress".into(),
+        summary: None,
+        variables,
+        outputs: HashMap::new(),
+        artifacts: HashMap::new(),
+        stages,
+        started: now,
+        updated: now,
+    });
+    tokio::spawn(run(world.clone(), id.clone(), decl));
+    Ok(json!({"pipelineExecutionId": id}))
+}
+
+fn state(world: &Shared, p: &Value) -> ApiResult {
+    let w = world.lock().expect("twin state");
+    let name = s(p, "name")?;
+    let (decl, created) =
+        w.cp.pipelines
+            .get(name)
+            .ok_or_else(|| missing_pipeline(name))?;
+    let mut stages = Vec::new();
+    for (i, st) in decl["stages"].as_array().into_iter().flatten().enumerate() {
+        let latest =
+            w.cp.executions
+                .iter()
+                .rev()
+                .filter(|e| e.pipeline == name)
+                .find(|e| e.stages.get(i).is_some_and(|s| !s.status.is_empty()));
+        let mut stage = json!({"stageName": st["name"], "actionStates": []});
+        if let Some(e) = latest {
+            let ss = &e.stages[i];
+            stage["latestExecution"] = json!({"pipelineExecutionId": e.id, "status": ss.status});
+            stage["actionStates"] = ss
+                .actions
+                .iter()
+                .map(|a| {
+                    let mut latest = json!({"status": if a.status.is_empty() { "InProgress" } else { &a.status }, "lastStatusChange": a.updated});
+                    if let Some(t) = &a.token {
+                        latest["token"] = json!(t);
+                    }
+                    if let Some(s) = &a.summary {
+                        latest["summary"] = json!(s);
+                    }
+                    if let Some(e) = &a.error {
+                        latest["errorDetails"] = json!({"code": "JobFailed", "message": e});
+                    }
+                    json!({"actionName": a.name, "latestExecution": latest})
+                })
+                .filter(|a| a["latestExecution"]["lastStatusChange"].as_f64().unwrap_or(0.0) > 0.0)
+                .collect();
+        }
+        stages.push(stage);
+    }
+    Ok(
+        json!({"pipelineName": name, "pipelineVersion": decl["version"], "stageStates": stages,
+              "created": created, "updated": created}),
+    )
+}
+
+/// Updates one action's state (and the stage's) of an execution.
+fn set_action(
+    world: &Shared,
+    exec: &str,
+    stage: usize,
+    action: usize,
+    f: impl FnOnce(&mut ActionState),
+) {
+    let mut w = world.lock().expect("twin state");
+    if let Some(e) = w.cp.execution(exec) {
+        e.updated = now_secs();
+        if let Some(st) = e.stages.get_mut(stage) {
+            if st.status.is_empty() {
+                st.status = "InProgress".into();
+            }
+            if let Some(a) = st.actions.get_mut(action) {
+                a.updated = now_secs();
+                f(a);
+            }
+        }
+    }
+}
+
+fn finish(world: &Shared, exec: &str, stage: Option<usize>, status: &str, summary: Option<String>) {
+    let mut w = world.lock().expect("twin state");
+    if let Some(e) = w.cp.execution(exec) {
+        if let Some(st) = stage.and_then(|i| e.stages.get_mut(i)) {
+            st.status = status.to_owned();
+        }
+        e.status = status.to_owned();
+        e.summary = summary;
+        e.updated = now_secs();
+    }
+}
+
+/// Replaces `#{variables.X}` and `#{Namespace.X}` in `text`.
+fn resolve(world: &Shared, exec: &str, text: &str) -> Result<String, String> {
+    let w = world.lock().expect("twin state");
+    let e =
+        w.cp.executions
+            .iter()
+            .find(|e| e.id == exec)
+            .ok_or("execution gone")?;
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("#{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| format!("unterminated variable in {text}"))?
+            + start;
+        let reference = &rest[start + 2..end];
+        let (ns, var) = reference
+            .split_once('.')
+            .ok_or_else(|| format!("malformed variable #{{{reference}}}"))?;
+        let value = if ns == "variables" {
+            e.variables
+                .iter()
+                .find(|(n, _)| n == var)
+                .map(|(_, v)| v.clone())
+        } else {
+            e.outputs
+                .get(ns)
+                .and_then(|m| m.get(var))
+                .and_then(|v| v.as_str().map(str::to_owned))
+        };
+        out.push_str(&value.ok_or_else(|| format!("Unable to resolve variable #{{{reference}}}"))?);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+async fn run(world: Shared, exec: String, decl: Value) {
+    let stages = decl["stages"].as_array().cloned().unwrap_or_default();
+    for (si, stage) in stages.iter().enumerate() {
+        let mut actions: Vec<(usize, Value)> = stage["actions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .collect();
+        actions.sort_by_key(|(_, a)| a["runOrder"].as_u64().unwrap_or(1));
+        for (ai, action) in actions {
+            set_action(&world, &exec, si, ai, |a| a.status = "InProgress".into());
+            match run_action(&world, &exec, si, ai, &action).await {
+                Ok(summary) => set_action(&world, &exec, si, ai, |a| {
+                    a.status = "Succeeded".into();
+                    a.summary = summary;
+                }),
+                Err(message) => {
+                    set_action(&world, &exec, si, ai, |a| {
+                        a.status = "Failed".into();
+                        a.error = Some(message.clone());
+                    });
+                    finish(&world, &exec, Some(si), "Failed", Some(message));
+                    return;
+                }
+            }
+        }
+        let mut w = world.lock().expect("twin state");
+        if let Some(st) = w.cp.execution(&exec).and_then(|e| e.stages.get_mut(si)) {
+            st.status = "Succeeded".into();
+        }
+    }
+    finish(&world, &exec, None, "Succeeded", None);
+}
+
+async fn run_action(
+    world: &Shared,
+    exec: &str,
+    si: usize,
+    ai: usize,
+    action: &Value,
+) -> Result<Option<String>, String> {
+    let category = action["actionTypeId"]["category"]
+        .as_str()
+        .unwrap_or_default();
+    let provider = action["actionTypeId"]["provider"]
+        .as_str()
+        .unwrap_or_default();
+    let mut config = Map::new();
+    for (k, v) in action["configuration"].as_object().into_iter().flatten() {
+        let value = match v.as_str() {
+            Some(text) => json!(resolve(world, exec, text)?),
+            None => v.clone(),
+        };
+        config.insert(k.clone(), value);
+    }
+    match (category, provider) {
+        ("Source", "S3") => {
+            let location = json!({"type": "S3", "s3Location": {"bucketName": config.get("S3Bucket"), "objectKey": config.get("S3ObjectKey")}});
+            let mut w = world.lock().expect("twin state");
+            if let Some(e) = w.cp.execution(exec) {
+                for out in action["outputArtifacts"].as_array().into_iter().flatten() {
+                    if let Some(n) = out["name"].as_str() {
+                        e.artifacts.insert(n.to_owned(), location.clone());
+                    }
+                }
+            }
+            Ok(None)
+        }
+        ("Invoke", "Lambda") => invoke(world, exec, si, ai, action, config).await,
+        ("Approval", "Manual") => {
+            let (tx, rx) = oneshot::channel();
+            let token = {
+                let mut w = world.lock().expect("twin state");
+                let token = w.cp.uuid();
+                let pipeline =
+                    w.cp.execution(exec)
+                        .map(|e| e.pipeline.clone())
+                        .unwrap_or_default();
+                let stage =
+                    w.cp.execution(exec)
+                        .and_then(|e| e.stages.get(si))
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default();
+                let name = action["name"].as_str().unwrap_or_default().to_owned();
+                w.cp.approvals
+                    .insert(token.clone(), (pipeline, stage, name, tx));
+                token
+            };
+            set_action(world, exec, si, ai, |a| a.token = Some(token));
+            match rx.await {
+                Ok((true, summary)) => Ok(Some(summary)),
+                Ok((false, summary)) => Err(format!("Rejected: {summary}")),
+                Err(_) => Err("approval abandoned".into()),
+            }
+        }
+        other => Err(format!(
+            "the CodePipeline twin does not run {other:?} actions"
+        )),
+    }
+}
+
+async fn invoke(
+    world: &Shared,
+    exec: &str,
+    si: usize,
+    ai: usize,
+    action: &Value,
+    config: Map<String, Value>,
+) -> Result<Option<String>, String> {
+    let function = config
+        .get("FunctionName")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let (endpoint, delay, timeout) = {
+        let w = world.lock().expect("twin state");
+        (
+            w.lambdas.get(&function).cloned(),
+            w.duration("pipeline.continuation"),
+            w.durations
+                .get("pipeline.job_timeout")
+                .copied()
+                .unwrap_or(Duration::from_secs(120)),
+        )
+    };
+    let endpoint =
+        endpoint.ok_or_else(|| format!("function {function} is not registered with the twin"))?;
+    let inputs: Vec<Value> = {
+        let w = world.lock().expect("twin state");
+        let e = w.cp.executions.iter().find(|e| e.id == exec);
+        action["inputArtifacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| {
+                let name = i["name"].as_str()?;
+                let loc = e?.artifacts.get(name)?.clone();
+                Some(json!({"name": name, "location": loc, "revision": null}))
+            })
+            .collect()
+    };
+    let mut continuation: Option<String> = None;
+    loop {
+        let (tx, rx) = oneshot::channel();
+        let job_id = {
+            let mut w = world.lock().expect("twin state");
+            let id = w.cp.uuid();
+            w.cp.jobs.insert(id.clone(), tx);
+            id
+        };
+        let mut data = json!({
+            "actionConfiguration": {"configuration": config},
+            "inputArtifacts": inputs,
+            "outputArtifacts": [],
+            "artifactCredentials": {"accessKeyId": "testing", "secretAccessKey": "testing", "sessionToken": "testing"},
+        });
+        if let Some(token) = &continuation {
+            data["continuationToken"] = json!(token);
+        }
+        let event = json!({"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": data}});
+        set_action(world, exec, si, ai, |a| a.invocations += 1);
+        let sent = reqwest::Client::new()
+            .post(format!(
+                "{endpoint}/2015-03-31/functions/{function}/invocations"
+            ))
+            .header("X-Amz-Invocation-Type", "Event")
+            .body(event.to_string())
+            .send()
+            .await;
+        if let Err(e) = sent {
+            return Err(format!("could not invoke {function}: {e}"));
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(JobResult::Success {
+                continuation_token: Some(token),
+                ..
+            })) => {
+                continuation = Some(token);
+                tokio::time::sleep(delay).await;
+            }
+            Ok(Ok(JobResult::Success {
+                output_variables, ..
+            })) => {
+                if let Some(ns) = action["namespace"].as_str() {
+                    let mut w = world.lock().expect("twin state");
+                    if let Some(e) = w.cp.execution(exec) {
+                        e.outputs.insert(ns.to_owned(), output_variables);
+                    }
+                }
+                return Ok(None);
+            }
+            Ok(Ok(JobResult::Failure(message))) => return Err(message),
+            Ok(Err(_)) | Err(_) => {
+                world.lock().expect("twin state").cp.jobs.remove(&job_id);
+                return Err(format!(
+                    "The action timed out: {function} did not report a job result"
+                ));
+            }
+        }
+    }
+}

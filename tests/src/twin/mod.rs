@@ -1,0 +1,364 @@
+//! A local twin of the parts of SageMaker and CodePipeline our functions call, for what moto lacks.
+//!
+//! It speaks the real wire protocol (awsJson1_1: `POST /` with `X-Amz-Target: SageMaker.<Op>` or
+//! `CodePipeline_20150709.<Op>`), so the functions' real SDK clients reach it through
+//! `AWS_ENDPOINT_URL_SAGEMAKER` / `AWS_ENDPOINT_URL_CODEPIPELINE` while every other service goes to moto.
+//!
+//! Fidelity rules (each has a test in `tests/tests/twin_*.rs` naming the AWS behaviour it reproduces):
+//! resources move through their documented states after configurable durations; AWS's conflict rules
+//! and error codes apply; `CreateDomain`/`DeleteDomain` have their EFS and security-group side effects in
+//! moto; model-package changes are sent to moto's EventBridge as `SageMaker Model Package State Change`
+//! events.
+//!
+//! Control API (JSON, for tests): `POST /twin/durations` `{"domain.create": 0.5, …}` (seconds),
+//! `POST /twin/faults` `{"operation": "DescribeDomain", "kind": "throttle"|"server", "count": N}`,
+//! `POST /twin/outcomes` `{"domain.create": "Failed", "domain.delete": "Delete_Failed"}` (next only),
+//! `POST /twin/lambdas` `{"name": "fn", "endpoint": "http://127.0.0.1:PORT"}`, `GET /twin/calls`,
+//! `POST /twin/reset`.
+
+pub mod codepipeline;
+pub mod moto_side;
+pub mod sagemaker;
+mod store;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+/// An AWS error as the awsJson1_1 protocol carries it.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new("ValidationException", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new("ResourceNotFound", message)
+    }
+    pub fn in_use(message: impl Into<String>) -> Self {
+        Self::new("ResourceInUse", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [
+                ("x-amzn-ErrorType", self.code),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            json!({"__type": self.code, "message": self.message}).to_string(),
+        )
+            .into_response()
+    }
+}
+
+pub type ApiResult = Result<Value, ApiError>;
+
+/// One call as the twin saw it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Call {
+    pub service: String,
+    pub operation: String,
+    pub params: Value,
+}
+
+/// Fault injected into the next calls of an operation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fault {
+    Throttle,
+    Server,
+}
+
+/// Everything the twin knows. One lock: requests are tiny and tests are small.
+pub struct World {
+    pub durations: HashMap<String, Duration>,
+    pub outcomes: HashMap<String, String>,
+    pub faults: HashMap<String, VecDeque<Fault>>,
+    pub calls: Vec<Call>,
+    pub lambdas: HashMap<String, String>,
+    pub moto: Option<String>,
+    pub sm: sagemaker::SageMaker,
+    pub cp: codepipeline::CodePipeline,
+}
+
+impl World {
+    fn new(moto: Option<String>) -> Self {
+        World {
+            durations: HashMap::new(),
+            outcomes: HashMap::new(),
+            faults: HashMap::new(),
+            calls: Vec::new(),
+            lambdas: HashMap::new(),
+            moto,
+            sm: Default::default(),
+            cp: Default::default(),
+        }
+    }
+
+    /// How long the transition `key` (e.g. "domain.create") takes; default 200 ms.
+    pub fn duration(&self, key: &str) -> Duration {
+        self.durations
+            .get(key)
+            .copied()
+            .unwrap_or(Duration::from_millis(200))
+    }
+
+    /// The forced outcome of the next transition `key`, if a test asked for one.
+    pub fn take_outcome(&mut self, key: &str) -> Option<String> {
+        self.outcomes.remove(key)
+    }
+}
+
+pub type Shared = Arc<Mutex<World>>;
+
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// A running twin, stopped on drop.
+pub struct Twin {
+    pub endpoint: String,
+    pub world: Shared,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Twin {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Twin {
+    /// Serves on 127.0.0.1:`port` (0 = any free port). `moto` receives the side effects (EFS, EC2,
+    /// EventBridge); without it they are skipped.
+    pub async fn start(port: u16, moto: Option<String>) -> std::io::Result<Twin> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let world: Shared = Arc::new(Mutex::new(World::new(moto)));
+        let router = Router::new()
+            .route("/", post(dispatch))
+            .route("/twin/durations", post(set_durations))
+            .route("/twin/outcomes", post(set_outcomes))
+            .route("/twin/faults", post(set_fault))
+            .route("/twin/lambdas", post(set_lambda))
+            .route("/twin/calls", get(get_calls))
+            .route("/twin/reset", post(reset))
+            .with_state(Arc::clone(&world));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Twin {
+            endpoint,
+            world,
+            server,
+        })
+    }
+
+    pub fn set_duration(&self, key: &str, seconds: f64) {
+        self.lock()
+            .durations
+            .insert(key.to_owned(), Duration::from_secs_f64(seconds));
+    }
+
+    pub fn set_outcome(&self, key: &str, status: &str) {
+        self.lock()
+            .outcomes
+            .insert(key.to_owned(), status.to_owned());
+    }
+
+    pub fn inject(&self, operation: &str, fault: Fault, count: usize) {
+        self.lock()
+            .faults
+            .entry(operation.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Lambda invoke actions of pipelines go to `endpoint` (a harness) for `name`.
+    pub fn register_lambda(&self, name: &str, endpoint: &str) {
+        self.lock()
+            .lambdas
+            .insert(name.to_owned(), endpoint.to_owned());
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// The operations called, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.lock()
+            .calls
+            .iter()
+            .map(|c| c.operation.clone())
+            .collect()
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().expect("twin state")
+    }
+}
+
+async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let Some((service, operation)) = target.split_once('.') else {
+        return ApiError::new("UnknownOperationException", "missing X-Amz-Target").into_response();
+    };
+    let params: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return ApiError::new("SerializationException", e.to_string()).into_response();
+            }
+        }
+    };
+    let service_name = match service {
+        "SageMaker" => "sagemaker",
+        "CodePipeline_20150709" => "codepipeline",
+        other => {
+            return ApiError::new(
+                "UnknownOperationException",
+                format!("unknown service {other}"),
+            )
+            .into_response();
+        }
+    };
+    let fault = {
+        let mut w = world.lock().expect("twin state");
+        w.calls.push(Call {
+            service: service_name.to_owned(),
+            operation: operation.to_owned(),
+            params: params.clone(),
+        });
+        w.faults.get_mut(operation).and_then(|q| q.pop_front())
+    };
+    match fault {
+        Some(Fault::Throttle) => {
+            return ApiError::new("ThrottlingException", "Rate exceeded").into_response();
+        }
+        Some(Fault::Server) => {
+            let mut e = ApiError::new(
+                "InternalFailure",
+                "We encountered an internal error. Please try again.",
+            );
+            e.status = StatusCode::INTERNAL_SERVER_ERROR;
+            return e.into_response();
+        }
+        None => {}
+    }
+    let result = match service_name {
+        "sagemaker" => sagemaker::handle(&world, operation, &params).await,
+        _ => codepipeline::handle(&world, operation, &params).await,
+    };
+    match result {
+        Ok(v) => (
+            StatusCode::OK,
+            [("content-type", "application/x-amz-json-1.1")],
+            v.to_string(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn set_durations(
+    State(world): State<Shared>,
+    body: axum::Json<HashMap<String, f64>>,
+) -> StatusCode {
+    let mut w = world.lock().expect("twin state");
+    for (k, v) in body.0 {
+        w.durations.insert(k, Duration::from_secs_f64(v));
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn set_outcomes(
+    State(world): State<Shared>,
+    body: axum::Json<HashMap<String, String>>,
+) -> StatusCode {
+    world.lock().expect("twin state").outcomes.extend(body.0);
+    StatusCode::NO_CONTENT
+}
+
+async fn set_fault(
+    State(world): State<Shared>,
+    body: axum::Json<Value>,
+) -> Result<StatusCode, ApiError> {
+    let op = body["operation"]
+        .as_str()
+        .ok_or_else(|| ApiError::validation("operation"))?;
+    let fault = match body["kind"].as_str() {
+        Some("throttle") => Fault::Throttle,
+        Some("server") => Fault::Server,
+        _ => return Err(ApiError::validation("kind: throttle or server")),
+    };
+    let count = body["count"].as_u64().unwrap_or(1) as usize;
+    world
+        .lock()
+        .expect("twin state")
+        .faults
+        .entry(op.to_owned())
+        .or_default()
+        .extend(std::iter::repeat_n(fault, count));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_lambda(
+    State(world): State<Shared>,
+    body: axum::Json<Value>,
+) -> Result<StatusCode, ApiError> {
+    let (Some(name), Some(endpoint)) = (body["name"].as_str(), body["endpoint"].as_str()) else {
+        return Err(ApiError::validation("name and endpoint are required"));
+    };
+    world
+        .lock()
+        .expect("twin state")
+        .lambdas
+        .insert(name.to_owned(), endpoint.to_owned());
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_calls(State(world): State<Shared>) -> axum::Json<Vec<Call>> {
+    axum::Json(world.lock().expect("twin state").calls.clone())
+}
+
+async fn reset(State(world): State<Shared>) -> StatusCode {
+    let mut w = world.lock().expect("twin state");
+    let moto = w.moto.take();
+    *w = World::new(moto);
+    StatusCode::NO_CONTENT
+}

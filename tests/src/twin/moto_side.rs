@@ -1,0 +1,229 @@
+//! What SageMaker does in other services, done in moto: the domain's home EFS file system, its mount
+//! targets and NFS security groups; EventBridge events. Plain HTTP in each service's protocol (EFS:
+//! REST-JSON, EC2: Query/XML, EventBridge: awsJson1_1) keeps the test bed free of more SDK crates.
+
+use serde_json::{Value, json};
+
+use super::sagemaker::Effect;
+use super::{REGION, Shared};
+
+fn auth(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0"
+    )
+}
+
+/// An EFS REST call; returns the JSON answer (Null when empty).
+pub async fn efs(
+    moto: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Option<Value> {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{moto}/2015-02-01/{path}"))
+        .header("Authorization", auth("elasticfilesystem"));
+    if let Some(body) = body {
+        req = req
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    }
+    let resp = req.send().await.ok()?;
+    let text = resp.text().await.ok()?;
+    serde_json::from_str(&text).ok().or(Some(Value::Null))
+}
+
+/// An EC2 Query API call; returns the XML text.
+pub async fn ec2(moto: &str, params: &[(&str, &str)]) -> Option<String> {
+    let mut form: Vec<(&str, &str)> = vec![("Version", "2016-11-15")];
+    form.extend_from_slice(params);
+    let resp = reqwest::Client::new()
+        .post(format!("{moto}/"))
+        .header("Authorization", auth("ec2"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(urlencode(&form))
+        .send()
+        .await
+        .ok()?;
+    resp.text().await.ok()
+}
+
+fn urlencode(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The text of the first `<tag>…</tag>` in `xml`.
+pub fn xml_value(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+async fn security_group(moto: &str, name: &str, vpc: &str, domain_arn: &str) -> Option<String> {
+    let xml = ec2(
+        moto,
+        &[
+            ("Action", "CreateSecurityGroup"),
+            ("GroupName", name),
+            (
+                "GroupDescription",
+                &format!("[DO NOT DELETE] Used by SageMaker for {domain_arn}"),
+            ),
+            ("VpcId", vpc),
+        ],
+    )
+    .await?;
+    xml_value(&xml, "groupId")
+}
+
+async fn nfs_rule(moto: &str, action: &str, group: &str, peer: &str) {
+    ec2(
+        moto,
+        &[
+            ("Action", action),
+            ("GroupId", group),
+            ("IpPermissions.1.IpProtocol", "tcp"),
+            ("IpPermissions.1.FromPort", "2049"),
+            ("IpPermissions.1.ToPort", "2049"),
+            ("IpPermissions.1.Groups.1.GroupId", peer),
+        ],
+    )
+    .await;
+}
+
+pub async fn apply(world: &Shared, effect: Effect) {
+    let Some(moto) = world.lock().expect("twin state").moto.clone() else {
+        return;
+    };
+    match effect {
+        Effect::CreateHome {
+            domain_id,
+            domain_arn,
+            vpc_id,
+            subnets,
+            kms_key_id,
+        } => {
+            let mut fs_req = json!({
+                "CreationToken": format!("{domain_id}-home"),
+                "PerformanceMode": "generalPurpose",
+                "Encrypted": kms_key_id.is_some(),
+                "Tags": [{"Key": "ManagedByAmazonSageMakerResource", "Value": domain_arn}],
+            });
+            if let Some(key) = &kms_key_id {
+                fs_req["KmsKeyId"] = json!(key);
+            }
+            let Some(fs) = efs(&moto, reqwest::Method::POST, "file-systems", Some(fs_req)).await
+            else {
+                return;
+            };
+            let Some(fs_id) = fs["FileSystemId"].as_str().map(str::to_owned) else {
+                return;
+            };
+            let inbound = security_group(
+                &moto,
+                &format!("security-group-for-inbound-nfs-{domain_id}"),
+                &vpc_id,
+                &domain_arn,
+            )
+            .await;
+            let outbound = security_group(
+                &moto,
+                &format!("security-group-for-outbound-nfs-{domain_id}"),
+                &vpc_id,
+                &domain_arn,
+            )
+            .await;
+            if let (Some(inbound), Some(outbound)) = (&inbound, &outbound) {
+                nfs_rule(&moto, "AuthorizeSecurityGroupIngress", inbound, outbound).await;
+                nfs_rule(&moto, "AuthorizeSecurityGroupEgress", outbound, inbound).await;
+            }
+            for subnet in &subnets {
+                let mut mt = json!({"FileSystemId": fs_id, "SubnetId": subnet});
+                if let Some(inbound) = &inbound {
+                    mt["SecurityGroups"] = json!([inbound]);
+                }
+                efs(&moto, reqwest::Method::POST, "mount-targets", Some(mt)).await;
+            }
+            let mut w = world.lock().expect("twin state");
+            let after = w.duration("domain.create");
+            if let Some(d) = w.sm.domains.get_mut(&domain_id) {
+                d.body["HomeEfsFileSystemId"] = json!(fs_id);
+                // Pending lasts its full duration from when the home file system exists.
+                if let Some((_, to)) = d.next.take() {
+                    d.next = Some((std::time::Instant::now() + after, to));
+                }
+            }
+        }
+        Effect::DeleteHome { file_system_id } => {
+            let listed = efs(
+                &moto,
+                reqwest::Method::GET,
+                &format!("mount-targets?FileSystemId={file_system_id}"),
+                None,
+            )
+            .await;
+            let targets: Vec<String> = listed
+                .as_ref()
+                .and_then(|v| v["MountTargets"].as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m["MountTargetId"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for id in targets {
+                efs(
+                    &moto,
+                    reqwest::Method::DELETE,
+                    &format!("mount-targets/{id}"),
+                    None,
+                )
+                .await;
+            }
+            efs(
+                &moto,
+                reqwest::Method::DELETE,
+                &format!("file-systems/{file_system_id}"),
+                None,
+            )
+            .await;
+        }
+        Effect::Event {
+            detail_type,
+            detail,
+            resources,
+        } => {
+            let entry = json!({
+                "Source": "aws.sagemaker",
+                "DetailType": detail_type,
+                "Detail": detail.to_string(),
+                "Resources": resources,
+                "EventBusName": "default",
+            });
+            let _ = reqwest::Client::new()
+                .post(format!("{moto}/"))
+                .header("Authorization", auth("events"))
+                .header("X-Amz-Target", "AWSEvents.PutEvents")
+                .header("Content-Type", "application/x-amz-json-1.1")
+                .body(json!({"Entries": [entry]}).to_string())
+                .send()
+                .await;
+        }
+    }
+}
