@@ -9,6 +9,7 @@
 
 pub mod bins;
 pub mod cfn;
+pub mod events;
 pub mod harness;
 pub mod moto;
 pub mod org;

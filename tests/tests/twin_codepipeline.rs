@@ -1,0 +1,440 @@
+//! Fidelity of the CodePipeline twin, driven with the real `aws-sdk-codepipeline`, with a real Lambda
+//! invoke action (`pipeline-probe`) running under the harness.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_codepipeline::Client;
+use aws_sdk_codepipeline::error::ProvideErrorMetadata;
+use aws_sdk_codepipeline::types::{
+    ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, ApprovalResult, ApprovalStatus,
+    ArtifactStore, ArtifactStoreType, InputArtifact, OutputArtifact, PipelineDeclaration,
+    PipelineExecutionStatus, PipelineType, PipelineVariable, PipelineVariableDeclaration,
+    StageDeclaration,
+};
+use serde_json::Value;
+use testbed::bins;
+use testbed::harness::{Config, Harness};
+use testbed::twin::Twin;
+
+struct Bed {
+    cp: Client,
+    twin: Twin,
+    h: Harness,
+}
+
+async fn bed() -> Bed {
+    let twin = Twin::start(0, None).await.expect("twin");
+    twin.set_duration("pipeline.continuation", 0.1);
+    let h = Harness::start(
+        Config::new(bins::path("pipeline-probe"), "pipeline-probe")
+            .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint),
+    )
+    .await;
+    twin.register_lambda("pipeline-probe", h.endpoint());
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_codepipeline::config::Credentials::new(
+            "testing", "testing", None, None, "t",
+        ))
+        .endpoint_url(&twin.endpoint)
+        .load()
+        .await;
+    Bed {
+        cp: Client::new(&config),
+        twin,
+        h,
+    }
+}
+
+fn action(
+    name: &str,
+    category: ActionCategory,
+    provider: &str,
+    config: &[(&str, &str)],
+) -> aws_sdk_codepipeline::types::builders::ActionDeclarationBuilder {
+    ActionDeclaration::builder()
+        .name(name)
+        .action_type_id(
+            ActionTypeId::builder()
+                .category(category)
+                .owner(ActionOwner::Aws)
+                .provider(provider)
+                .version("1")
+                .build()
+                .unwrap(),
+        )
+        .set_configuration(Some(
+            config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        ))
+}
+
+fn lambda(name: &str, namespace: &str, params: &str) -> ActionDeclaration {
+    action(
+        name,
+        ActionCategory::Invoke,
+        "Lambda",
+        &[
+            ("FunctionName", "pipeline-probe"),
+            ("UserParameters", params),
+        ],
+    )
+    .namespace(namespace)
+    .input_artifacts(InputArtifact::builder().name("Template").build().unwrap())
+    .build()
+    .unwrap()
+}
+
+fn stage(name: &str, action: ActionDeclaration) -> StageDeclaration {
+    StageDeclaration::builder()
+        .name(name)
+        .actions(action)
+        .build()
+        .unwrap()
+}
+
+/// Source → DeployStaging (continues twice) → ApproveProduction → DeployProduction.
+async fn create(b: &Bed, name: &str, staging_params: &str) {
+    let source = action(
+        "Source",
+        ActionCategory::Source,
+        "S3",
+        &[("S3Bucket", "artifacts"), ("S3ObjectKey", "endpoint.yaml")],
+    )
+    .output_artifacts(OutputArtifact::builder().name("Template").build().unwrap())
+    .build()
+    .unwrap();
+    let approval = action("Approve", ActionCategory::Approval, "Manual", &[])
+        .build()
+        .unwrap();
+    let pipeline = PipelineDeclaration::builder()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/Pipeline")
+        .pipeline_type(PipelineType::V2)
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location("artifacts")
+                .build()
+                .unwrap(),
+        )
+        .variables(
+            PipelineVariableDeclaration::builder()
+                .name("ModelPackageArn")
+                .build()
+                .unwrap(),
+        )
+        .stages(stage("Source", source))
+        .stages(stage(
+            "DeployStaging",
+            lambda("Staging", "StagingOut", staging_params),
+        ))
+        .stages(stage("ApproveProduction", approval))
+        .stages(stage(
+            "DeployProduction",
+            lambda(
+                "Production",
+                "ProdOut",
+                r##"{"Stage": "prod", "After": "#{StagingOut.Invocations}"}"##,
+            ),
+        ))
+        .build()
+        .unwrap();
+    b.cp.create_pipeline()
+        .pipeline(pipeline)
+        .send()
+        .await
+        .expect("CreatePipeline");
+}
+
+async fn start(b: &Bed, name: &str, token: &str) -> String {
+    b.cp.start_pipeline_execution()
+        .name(name)
+        .client_request_token(token)
+        .variables(
+            PipelineVariable::builder()
+                .name("ModelPackageArn")
+                .value("arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("StartPipelineExecution")
+        .pipeline_execution_id()
+        .unwrap()
+        .to_owned()
+}
+
+async fn status(b: &Bed, name: &str, id: &str) -> PipelineExecutionStatus {
+    let e =
+        b.cp.get_pipeline_execution()
+            .pipeline_name(name)
+            .pipeline_execution_id(id)
+            .send()
+            .await
+            .unwrap();
+    e.pipeline_execution().unwrap().status().unwrap().clone()
+}
+
+/// The approval token, once the pipeline waits at the manual approval.
+async fn approval_token(b: &Bed, name: &str) -> String {
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let state = b.cp.get_pipeline_state().name(name).send().await.unwrap();
+        let token = state
+            .stage_states()
+            .iter()
+            .find(|s| s.stage_name() == Some("ApproveProduction"))
+            .and_then(|s| s.action_states().first())
+            .and_then(|a| a.latest_execution())
+            .and_then(|l| l.token().map(str::to_owned));
+        if let Some(token) = token {
+            return token;
+        }
+        assert!(Instant::now() < end, "never reached the approval");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_status(b: &Bed, name: &str, id: &str, want: PipelineExecutionStatus) {
+    let end = Instant::now() + Duration::from_secs(15);
+    while status(b, name, id).await != want {
+        assert!(Instant::now() < end, "execution never became {want:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Lambda invoke action that continues twice (PutJobSuccessResult with a continuationToken), then a
+/// manual approval, then success; the Lambda receives real `CodePipeline.job` events with resolved
+/// `#{variables.…}` and `#{Namespace.…}` references; clientRequestToken makes StartPipelineExecution
+/// idempotent.
+#[tokio::test]
+async fn continuation_approval_and_success_end_to_end() {
+    let b = bed().await;
+    create(
+        &b,
+        "deploy",
+        r##"{"Continue": 2, "Model": "#{variables.ModelPackageArn}"}"##,
+    )
+    .await;
+    let id = start(&b, "deploy", "event-1").await;
+    assert_eq!(
+        start(&b, "deploy", "event-1").await,
+        id,
+        "same clientRequestToken, same execution"
+    );
+    let token = approval_token(&b, "deploy").await;
+    assert_eq!(
+        status(&b, "deploy", &id).await,
+        PipelineExecutionStatus::InProgress
+    );
+
+    let staging: Vec<Value> = b.h.invocations().into_iter().map(|i| i.payload).collect();
+    assert_eq!(staging.len(), 3, "initial invocation + 2 continuations");
+    let job = &staging[0]["CodePipeline.job"];
+    let params: Value = serde_json::from_str(
+        job["data"]["actionConfiguration"]["configuration"]["UserParameters"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        params["Model"],
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3"
+    );
+    assert_eq!(
+        job["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"],
+        "endpoint.yaml"
+    );
+    assert!(job["data"].get("continuationToken").is_none());
+    assert_eq!(
+        staging[1]["CodePipeline.job"]["data"]["continuationToken"],
+        "1"
+    );
+    assert_eq!(
+        staging[2]["CodePipeline.job"]["data"]["continuationToken"],
+        "2"
+    );
+
+    let wrong =
+        b.cp.put_approval_result()
+            .pipeline_name("deploy")
+            .stage_name("ApproveProduction")
+            .action_name("Approve")
+            .token("not-the-token")
+            .result(
+                ApprovalResult::builder()
+                    .status(ApprovalStatus::Approved)
+                    .summary("ok")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert_eq!(wrong.code(), Some("InvalidApprovalTokenException"));
+    b.cp.put_approval_result()
+        .pipeline_name("deploy")
+        .stage_name("ApproveProduction")
+        .action_name("Approve")
+        .token(&token)
+        .result(
+            ApprovalResult::builder()
+                .status(ApprovalStatus::Approved)
+                .summary("looks good")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_status(&b, "deploy", &id, PipelineExecutionStatus::Succeeded).await;
+
+    let prod = &b.h.invocations()[3].payload["CodePipeline.job"];
+    let params: Value = serde_json::from_str(
+        prod["data"]["actionConfiguration"]["configuration"]["UserParameters"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        params["After"], "3",
+        "output variable of the staging action"
+    );
+    let listed =
+        b.cp.list_pipeline_executions()
+            .pipeline_name("deploy")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(listed.pipeline_execution_summaries().len(), 1);
+    let exec =
+        b.cp.get_pipeline_execution()
+            .pipeline_name("deploy")
+            .pipeline_execution_id(&id)
+            .send()
+            .await
+            .unwrap();
+    let var = &exec.pipeline_execution().unwrap().variables()[0];
+    assert_eq!(
+        var.resolved_value(),
+        Some("arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3")
+    );
+    let state =
+        b.cp.get_pipeline_state()
+            .name("deploy")
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        state
+            .stage_states()
+            .iter()
+            .all(|s| s.latest_execution().map(|l| l.status().as_str()) == Some("Succeeded"))
+    );
+}
+
+/// PutJobFailureResult fails the action, the stage and the execution; a rejected approval too.
+#[tokio::test]
+async fn job_failure_and_rejection_fail_the_execution() {
+    let b = bed().await;
+    create(&b, "failing", r#"{"Fail": true}"#).await;
+    let id = start(&b, "failing", "e-1").await;
+    wait_status(&b, "failing", &id, PipelineExecutionStatus::Failed).await;
+    let exec =
+        b.cp.get_pipeline_execution()
+            .pipeline_name("failing")
+            .pipeline_execution_id(&id)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        exec.pipeline_execution().unwrap().status_summary(),
+        Some("the probe failed as asked")
+    );
+
+    create(&b, "rejected", "{}").await;
+    let id = start(&b, "rejected", "e-2").await;
+    let token = approval_token(&b, "rejected").await;
+    b.cp.put_approval_result()
+        .pipeline_name("rejected")
+        .stage_name("ApproveProduction")
+        .action_name("Approve")
+        .token(&token)
+        .result(
+            ApprovalResult::builder()
+                .status(ApprovalStatus::Rejected)
+                .summary("not now")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_status(&b, "rejected", &id, PipelineExecutionStatus::Failed).await;
+}
+
+/// Unknown pipelines, undeclared variables and unknown jobs are rejected with CodePipeline's codes.
+#[tokio::test]
+async fn invalid_requests_get_codepipeline_errors() {
+    let b = bed().await;
+    let e =
+        b.cp.start_pipeline_execution()
+            .name("nope")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert_eq!(e.code(), Some("PipelineNotFoundException"));
+    create(&b, "p", "{}").await;
+    let e =
+        b.cp.create_pipeline()
+            .pipeline(
+                b.cp.get_pipeline()
+                    .name("p")
+                    .send()
+                    .await
+                    .unwrap()
+                    .pipeline()
+                    .unwrap()
+                    .clone(),
+            )
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert_eq!(e.code(), Some("PipelineNameInUseException"));
+    let e =
+        b.cp.start_pipeline_execution()
+            .name("p")
+            .variables(
+                PipelineVariable::builder()
+                    .name("Other")
+                    .value("x")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert_eq!(e.code(), Some("ValidationException"));
+    let e =
+        b.cp.put_job_success_result()
+            .job_id("00000000-0000-0000-0000-000000000000")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert_eq!(e.code(), Some("JobNotFoundException"));
+    assert!(
+        b.twin
+            .operations()
+            .contains(&"PutJobSuccessResult".to_owned())
+    );
+}
