@@ -958,3 +958,290 @@ async fn tags_are_kept_per_resource() {
         1
     );
 }
+
+/// UpdateDomain / UpdateUserProfile: InService → Updating → InService, fields changed in place; an
+/// update while not InService is refused. Plus the remaining read operations, so that every operation
+/// the twin serves is driven by the real SDK at least once.
+#[tokio::test]
+async fn updates_and_every_other_operation_through_the_sdk() {
+    let b = bed().await;
+    use aws_sdk_sagemaker::types::{
+        AppNetworkAccessType, InstanceType, NotebookInstanceStatus, ProcessingJobStatus,
+        TransformJobStatus,
+    };
+    let (id, _) = b.domain().await;
+    b.sm.update_domain()
+        .domain_id(&id)
+        .app_network_access_type(AppNetworkAccessType::VpcOnly)
+        .send()
+        .await
+        .unwrap();
+    let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    assert_eq!(d.status(), Some(&DomainStatus::Updating));
+    let again =
+        b.sm.update_domain()
+            .domain_id(&id)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert_eq!(
+        again.code(),
+        Some("ResourceInUse"),
+        "no update while Updating"
+    );
+    b.wait_domain(&id, DomainStatus::InService).await;
+    let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    assert_eq!(
+        d.app_network_access_type(),
+        Some(&AppNetworkAccessType::VpcOnly)
+    );
+    assert_eq!(b.sm.list_domains().send().await.unwrap().domains().len(), 1);
+
+    b.sm.create_user_profile()
+        .domain_id(&id)
+        .user_profile_name("bob")
+        .send()
+        .await
+        .unwrap();
+    until(|| async {
+        let p =
+            b.sm.describe_user_profile()
+                .domain_id(&id)
+                .user_profile_name("bob")
+                .send()
+                .await
+                .ok()?;
+        (p.status().map(|s| s.as_str()) == Some("InService")).then_some(())
+    })
+    .await;
+    b.sm.update_user_profile()
+        .domain_id(&id)
+        .user_profile_name("bob")
+        .user_settings(
+            UserSettings::builder()
+                .execution_role("arn:aws:iam::123456789012:role/Other")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let p =
+        b.sm.describe_user_profile()
+            .domain_id(&id)
+            .user_profile_name("bob")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(p.status().map(|s| s.as_str()), Some("Updating"));
+    assert_eq!(
+        p.user_settings().and_then(|u| u.execution_role()),
+        Some("arn:aws:iam::123456789012:role/Other")
+    );
+    let profiles =
+        b.sm.list_user_profiles()
+            .domain_id_equals(&id)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(profiles.user_profiles().len(), 1);
+    b.sm.create_space()
+        .domain_id(&id)
+        .space_name("s")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        b.sm.list_spaces()
+            .domain_id_equals(&id)
+            .send()
+            .await
+            .unwrap()
+            .spaces()
+            .len(),
+        1
+    );
+    b.sm.create_app()
+        .domain_id(&id)
+        .space_name("s")
+        .app_type(AppType::JupyterLab)
+        .app_name("a")
+        .send()
+        .await
+        .unwrap();
+    let app =
+        b.sm.describe_app()
+            .domain_id(&id)
+            .space_name("s")
+            .app_type(AppType::JupyterLab)
+            .app_name("a")
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        app.app_arn()
+            .unwrap()
+            .ends_with(&format!("app/{id}/s/jupyterlab/a"))
+    );
+    let missing =
+        b.sm.describe_app()
+            .domain_id(&id)
+            .space_name("s")
+            .app_type(AppType::JupyterLab)
+            .app_name("zz")
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(
+        missing.into_service_error().code(),
+        Some("ResourceNotFound")
+    );
+
+    b.twin.set_duration("job", 30.0);
+    b.sm.create_processing_job()
+        .processing_job_name("p")
+        .role_arn("arn:aws:iam::123456789012:role/Exec")
+        .send()
+        .await
+        .unwrap();
+    let p =
+        b.sm.describe_processing_job()
+            .processing_job_name("p")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        p.processing_job_status(),
+        Some(&ProcessingJobStatus::InProgress)
+    );
+    assert_eq!(
+        b.sm.list_processing_jobs()
+            .status_equals(ProcessingJobStatus::InProgress)
+            .send()
+            .await
+            .unwrap()
+            .processing_job_summaries()
+            .len(),
+        1
+    );
+    b.sm.create_transform_job()
+        .transform_job_name("t")
+        .model_name("m")
+        .send()
+        .await
+        .unwrap();
+    let t =
+        b.sm.describe_transform_job()
+            .transform_job_name("t")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        t.transform_job_status(),
+        Some(&TransformJobStatus::InProgress)
+    );
+    assert_eq!(
+        b.sm.list_transform_jobs()
+            .send()
+            .await
+            .unwrap()
+            .transform_job_summaries()
+            .len(),
+        1
+    );
+    b.sm.create_hyper_parameter_tuning_job()
+        .hyper_parameter_tuning_job_name("h")
+        .send()
+        .await
+        .unwrap();
+    let h =
+        b.sm.describe_hyper_parameter_tuning_job()
+            .hyper_parameter_tuning_job_name("h")
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        h.hyper_parameter_tuning_job_arn()
+            .unwrap()
+            .ends_with("hyper-parameter-tuning-job/h")
+    );
+
+    b.sm.create_notebook_instance()
+        .notebook_instance_name("nb")
+        .instance_type(InstanceType::MlT3Medium)
+        .role_arn("arn:aws:iam::123456789012:role/Exec")
+        .send()
+        .await
+        .unwrap();
+    let listed =
+        b.sm.list_notebook_instances()
+            .status_equals(NotebookInstanceStatus::Pending)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(listed.notebook_instances().len(), 1);
+    let e =
+        b.sm.start_notebook_instance()
+            .notebook_instance_name("nb")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert_eq!(
+        e.code(),
+        Some("ValidationException"),
+        "only a Stopped notebook starts"
+    );
+
+    b.sm.create_model()
+        .model_name("m1")
+        .execution_role_arn("arn:aws:iam::123456789012:role/Exec")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        b.sm.list_models()
+            .name_contains("m1")
+            .send()
+            .await
+            .unwrap()
+            .models()
+            .len(),
+        1
+    );
+    use aws_sdk_sagemaker::types::ProductionVariant;
+    b.sm.create_endpoint_config()
+        .endpoint_config_name("c1")
+        .production_variants(
+            ProductionVariant::builder()
+                .variant_name("v")
+                .model_name("m1")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let c =
+        b.sm.describe_endpoint_config()
+            .endpoint_config_name("c1")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(c.production_variants().len(), 1);
+    b.sm.create_model_package_group()
+        .model_package_group_name("g")
+        .send()
+        .await
+        .unwrap();
+    let g =
+        b.sm.describe_model_package_group()
+            .model_package_group_name("g")
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        g.model_package_group_arn()
+            .unwrap()
+            .ends_with("model-package-group/g")
+    );
+}
