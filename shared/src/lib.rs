@@ -4,6 +4,9 @@
 pub mod aws;
 pub mod cfn;
 mod error;
+pub mod ids;
 pub mod logging;
+#[cfg(feature = "studio")]
+pub mod studio;
 
 pub use error::Error;

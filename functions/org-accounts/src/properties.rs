@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 use shared::cfn::props::de;
+pub use shared::ids::{AccountId, RoleArn};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -78,51 +79,6 @@ impl FromStr for ParentId {
             return ok.then(|| ParentId::Root(s.to_owned())).ok_or_else(bad);
         }
         Err(bad())
-    }
-}
-
-/// A 12-digit AWS account id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AccountId(pub String);
-
-impl FromStr for AccountId {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(AccountId(s.to_owned()))
-        } else {
-            Err("not an AWS account id (12 digits)".to_owned())
-        }
-    }
-}
-
-/// An IAM role ARN: `arn:<partition>:iam::<account>:role/<path/name>`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct RoleArn(pub String);
-
-impl TryFrom<String> for RoleArn {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        let parts: Vec<&str> = s.splitn(6, ':').collect();
-        let ok = parts.len() == 6
-            && parts[0] == "arn"
-            && parts[1].starts_with("aws")
-            && parts[2] == "iam"
-            && parts[3].is_empty()
-            && AccountId::from_str(parts[4]).is_ok()
-            && parts[5]
-                .strip_prefix("role/")
-                .is_some_and(|name| !name.is_empty());
-        if ok {
-            Ok(RoleArn(s))
-        } else {
-            Err(format!(
-                "\"{s}\" is not an IAM role ARN (arn:aws:iam::123456789012:role/Name)"
-            ))
-        }
     }
 }
 

@@ -39,6 +39,17 @@ use serde_json::{Map, Value};
 pub use request::{Continuation, Request, RequestType};
 pub use runner::{Runner, serve};
 
+/// The wait before the next poll of a long operation: `SECURE_MLOPS_POLL_BASE_MS` (default 2000 ms)
+/// growing by half with each poll, at most 20 s. Tests set a small base.
+pub fn poll_interval(polls: u32) -> Duration {
+    let base = std::env::var("SECURE_MLOPS_POLL_BASE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(2000);
+    let ms = base as f64 * 1.5f64.powi(polls.min(20) as i32);
+    Duration::from_millis(ms.min(20_000.0) as u64)
+}
+
 /// What [`serve`] returns when the Lambda runtime itself fails.
 pub type RuntimeError = lambda_runtime::Error;
 
@@ -127,6 +138,14 @@ pub trait Provider: Send + Sync + 'static {
         physical_id: &str,
         props: Self::Properties,
     ) -> impl Future<Output = ProviderResult<Self::State>> + Send;
+
+    /// The physical id a long operation's state already stands for (e.g. the resource it created).
+    /// When a Create then fails, the FAILED response carries it instead of the failed-Create marker,
+    /// so that CloudFormation's Delete cleans the resource up.
+    fn physical_id(state: &Self::State) -> Option<String> {
+        let _ = state;
+        None
+    }
 
     /// Continues a long operation. Only called after the provider returned [`Outcome::InProgress`].
     fn poll(

@@ -31,6 +31,28 @@ pub fn parse<T: DeserializeOwned>(properties: &Map<String, Value>) -> Result<T, 
     })
 }
 
+/// A resource tag as CloudFormation templates write it: `{Key: …, Value: …}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// Rejects tag keys AWS or this project reserve (`aws:`, `secure-mlops:`), naming the property.
+pub fn check_tags(tags: &[Tag]) -> Result<(), Error> {
+    match tags
+        .iter()
+        .find(|t| t.key.starts_with("aws:") || t.key.starts_with("secure-mlops:"))
+    {
+        Some(tag) => Err(Error::invalid(format!(
+            "Tags: the key \"{}\" is reserved (aws: and secure-mlops: prefixes)",
+            tag.key
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Deserializers for CloudFormation's stringly-typed values. Use with `deserialize_with`.
 pub mod de {
     use std::fmt::Display;

@@ -213,6 +213,8 @@ impl<P: Provider> Runner<P> {
             Instant::now() + Duration::from_millis(overall_end_ms.saturating_sub(now_ms()));
 
         let ctx = Ctx { request, attempt };
+        // What the operation's state stands for, should a Create fail after it made something.
+        let mut made: Option<String> = None;
         let mut outcome = match state {
             // A continuation resumes where the previous invocation stopped: waiting to poll.
             Some((state, poll_after)) => match serde_json::from_value(state) {
@@ -225,27 +227,44 @@ impl<P: Provider> Runner<P> {
         };
         loop {
             match outcome {
-                Err(reason) => return Some(Reply::failed(reason)),
+                Err(reason) => {
+                    let physical_id = made.filter(|_| request.request_type == RequestType::Create);
+                    return Some(Reply::Failed {
+                        reason,
+                        physical_id,
+                    });
+                }
                 Ok(Outcome::Done(done)) => {
+                    // A Delete always answers with the id it was given (CloudFormation matches on it).
+                    let physical_id = match (&request.request_type, &request.physical_resource_id) {
+                        (RequestType::Delete, Some(id)) => id.clone(),
+                        _ => done.physical_id,
+                    };
                     return Some(Reply::Success {
-                        physical_id: done.physical_id,
+                        physical_id,
                         data: done.data,
                         no_echo: done.no_echo,
                     });
                 }
                 Ok(Outcome::InProgress { state, poll_after }) => {
+                    made = P::physical_id(&state).or(made);
                     let next = Instant::now() + poll_after;
                     if next >= overall_end {
-                        return Some(Reply::failed(format!(
-                            "the {} did not finish within {} s (ServiceTimeout {} s minus a {} s margin); \
+                        let physical_id =
+                            made.filter(|_| request.request_type == RequestType::Create);
+                        return Some(Reply::Failed {
+                            physical_id,
+                            reason: format!(
+                                "the {} did not finish within {} s (ServiceTimeout {} s minus a {} s margin); \
                              it was still in progress after {} invocation(s). Check the resource in the \
                              console, then retry, or raise ServiceTimeout (at most 3600)",
-                            request.request_type,
-                            (service_timeout - margin).as_secs(),
-                            service_timeout.as_secs(),
-                            margin.as_secs(),
-                            attempt
-                        )));
+                                request.request_type,
+                                (service_timeout - margin).as_secs(),
+                                service_timeout.as_secs(),
+                                margin.as_secs(),
+                                attempt
+                            ),
+                        });
                     }
                     if next >= budget_end {
                         return self

@@ -10,7 +10,8 @@
 //! moto; model-package changes are sent to moto's EventBridge as `SageMaker Model Package State Change`
 //! events.
 //!
-//! Control API (JSON, for tests): `POST /twin/durations` `{"domain.create": 0.5, …}` (seconds),
+//! Control API (JSON, for tests): `POST /twin/durations` `{"domain.create": 0.5, …}` (seconds;
+//! `latency.<Operation>` delays every call of an operation),
 //! `POST /twin/faults` `{"operation": "DescribeDomain", "kind": "throttle"|"server", "count": N}`,
 //! `POST /twin/outcomes` `{"domain.create": "Failed", "domain.delete": "Delete_Failed"}` (next only),
 //! `POST /twin/lambdas` `{"name": "fn", "endpoint": "http://127.0.0.1:PORT"}`, `GET /twin/calls`,
@@ -257,15 +258,22 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
             .into_response();
         }
     };
-    let fault = {
+    let (fault, latency) = {
         let mut w = world.lock().expect("twin state");
         w.calls.push(Call {
             service: service_name.to_owned(),
             operation: operation.to_owned(),
             params: params.clone(),
         });
-        w.faults.get_mut(operation).and_then(|q| q.pop_front())
+        let latency = w.durations.get(&format!("latency.{operation}")).copied();
+        (
+            w.faults.get_mut(operation).and_then(|q| q.pop_front()),
+            latency,
+        )
     };
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
     match fault {
         Some(Fault::Throttle) => {
             return ApiError::new("ThrottlingException", "Rate exceeded").into_response();

@@ -1,0 +1,393 @@
+//! The `Custom::StudioDomain` provider. Creation and update end with a wait for `InService`; deletion
+//! is a series of teardown steps (apps → spaces → user profiles → domain → leftovers), each repeated on
+//! every poll until done. Long waits continue in a fresh invocation (the framework's continuation).
+
+use aws_sdk_sagemaker::types::{
+    AppNetworkAccessType, AuthMode as SmAuthMode, DomainStatus, RetentionPolicy, RetentionType,
+    UserSettings,
+};
+use serde::{Deserialize, Serialize};
+use shared::Error;
+use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, poll_interval};
+use shared::studio::{
+    Scope, delete_apps, delete_profiles, delete_spaces, is_owned, sync_tags, tags_with_owner,
+};
+
+use crate::network::{delete_home_efs, delete_nfs_groups};
+use crate::properties::{AuthMode, NetworkAccess, Properties, Retention};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "Phase")]
+pub enum State {
+    /// Waiting for the domain to be InService (after create or update).
+    Waiting { domain_id: String, polls: u32 },
+    /// Tearing the domain down.
+    Deleting {
+        domain_id: String,
+        vpc_id: String,
+        retention: Retention,
+        home_efs: Option<String>,
+        polls: u32,
+    },
+}
+
+pub struct StudioDomain {
+    sm: aws_sdk_sagemaker::Client,
+    ec2: aws_sdk_ec2::Client,
+    efs: aws_sdk_efs::Client,
+}
+
+fn in_progress(state: State, polls: u32) -> ProviderResult<State> {
+    Ok(Outcome::InProgress {
+        state,
+        poll_after: poll_interval(polls),
+    })
+}
+
+impl StudioDomain {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        StudioDomain {
+            sm: aws_sdk_sagemaker::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
+            efs: aws_sdk_efs::Client::new(config),
+        }
+    }
+
+    /// A domain this resource already made (same name, our owner tag), other than `except`.
+    async fn find_existing(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        except: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let pages: Vec<_> = self
+            .sm
+            .list_domains()
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| Error::aws("sagemaker:ListDomains", e))?;
+        for d in pages.iter().flat_map(|p| p.domains()) {
+            let (Some(id), Some(arn)) = (d.domain_id(), d.domain_arn()) else {
+                continue;
+            };
+            if d.domain_name() != Some(name)
+                || Some(id) == except
+                || d.status() == Some(&DomainStatus::Deleting)
+            {
+                continue;
+            }
+            if is_owned(&self.sm, arn, ctx.request).await? {
+                return Ok(Some(id.to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Creates the domain (or adopts the one a previous attempt made) and starts waiting for it.
+    async fn create_domain(
+        &self,
+        ctx: &Ctx<'_>,
+        props: &Properties,
+        except: Option<&str>,
+    ) -> ProviderResult<State> {
+        props.validate()?;
+        if let Some(id) = self
+            .find_existing(ctx, props.domain_name.as_str(), except)
+            .await?
+        {
+            tracing::info!(domain_id = %id, "adopting the domain a previous attempt created");
+            return in_progress(
+                State::Waiting {
+                    domain_id: id,
+                    polls: 0,
+                },
+                0,
+            );
+        }
+        let tags = tags_with_owner(&props.tags, ctx.request);
+        let out = self
+            .sm
+            .create_domain()
+            .domain_name(props.domain_name.as_str())
+            .auth_mode(match props.auth_mode {
+                AuthMode::Iam => SmAuthMode::Iam,
+                AuthMode::Sso => SmAuthMode::Sso,
+            })
+            .default_user_settings(user_settings(props))
+            .vpc_id(props.vpc_id.as_str())
+            .set_subnet_ids(Some(props.subnet_ids.iter().map(|s| s.0.clone()).collect()))
+            .app_network_access_type(network(props.app_network_access_type))
+            .set_kms_key_id(props.kms_key_id.as_ref().map(|k| k.0.clone()))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| Error::aws("sagemaker:CreateDomain", e))?;
+        let id = out
+            .domain_id()
+            .map(str::to_owned)
+            .or_else(|| {
+                out.domain_arn()
+                    .and_then(|a| a.rsplit('/').next())
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| Error::other("sagemaker:CreateDomain returned no domain id"))?;
+        tracing::info!(domain_id = %id, "domain created; waiting for InService");
+        in_progress(
+            State::Waiting {
+                domain_id: id,
+                polls: 0,
+            },
+            0,
+        )
+    }
+
+    async fn wait(&self, domain_id: String, polls: u32) -> ProviderResult<State> {
+        let d = self
+            .sm
+            .describe_domain()
+            .domain_id(&domain_id)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sagemaker:DescribeDomain", e))?;
+        match d.status() {
+            Some(DomainStatus::InService) => {
+                let mut done = Done::new(&domain_id)
+                    .with("DomainId", domain_id.as_str())
+                    .with("DomainArn", d.domain_arn().unwrap_or_default())
+                    .with("Url", d.url().unwrap_or_default())
+                    .with(
+                        "HomeEfsFileSystemId",
+                        d.home_efs_file_system_id().unwrap_or_default(),
+                    );
+                if let Some(sg) = d.security_group_id_for_domain_boundary() {
+                    done = done.with("SecurityGroupIdForDomainBoundary", sg);
+                }
+                Ok(done.into())
+            }
+            Some(DomainStatus::Pending | DomainStatus::Updating) | None => in_progress(
+                State::Waiting {
+                    domain_id,
+                    polls: polls + 1,
+                },
+                polls + 1,
+            ),
+            Some(other) => Err(Error::other(format!(
+                "SageMaker domain {domain_id} is {}: {}",
+                other.as_str(),
+                d.failure_reason().unwrap_or("no failure reason given")
+            ))),
+        }
+    }
+
+    /// One teardown step; see the module docs.
+    async fn teardown(&self, state: State) -> ProviderResult<State> {
+        let State::Deleting {
+            domain_id,
+            vpc_id,
+            retention,
+            mut home_efs,
+            polls,
+        } = state
+        else {
+            return Err(Error::other(
+                "internal error: teardown without a Deleting state",
+            ));
+        };
+        let next = |home_efs| {
+            in_progress(
+                State::Deleting {
+                    domain_id: domain_id.clone(),
+                    vpc_id: vpc_id.clone(),
+                    retention,
+                    home_efs,
+                    polls: polls + 1,
+                },
+                polls + 1,
+            )
+        };
+        let id = domain_id.as_str();
+        if delete_apps(&self.sm, id, Scope::Domain).await? > 0 {
+            return next(home_efs);
+        }
+        if delete_spaces(&self.sm, id, Scope::Domain).await? > 0 {
+            return next(home_efs);
+        }
+        if delete_profiles(&self.sm, id).await? > 0 {
+            return next(home_efs);
+        }
+        match self.sm.describe_domain().domain_id(id).send().await {
+            Ok(d) => {
+                if home_efs.is_none() {
+                    home_efs = d.home_efs_file_system_id().map(str::to_owned);
+                }
+                match d.status() {
+                    Some(DomainStatus::Deleting) => next(home_efs),
+                    Some(DomainStatus::DeleteFailed) => Err(Error::other(format!(
+                        "SageMaker could not delete domain {id} (Delete_Failed): {}",
+                        d.failure_reason().unwrap_or("no failure reason given")
+                    ))),
+                    _ => {
+                        let policy = RetentionPolicy::builder()
+                            .home_efs_file_system(match retention {
+                                Retention::Retain => RetentionType::Retain,
+                                Retention::Delete => RetentionType::Delete,
+                            })
+                            .build();
+                        let result = self
+                            .sm
+                            .delete_domain()
+                            .domain_id(id)
+                            .retention_policy(policy)
+                            .send()
+                            .await;
+                        if let Err(e) = result {
+                            let err = Error::aws("sagemaker:DeleteDomain", e);
+                            // Something appeared meanwhile (a user started an app): the next step deletes it.
+                            if err.code() != Some("ResourceInUse") {
+                                return Err(err);
+                            }
+                        }
+                        tracing::info!(domain_id = id, ?retention, "deleting the domain");
+                        next(home_efs)
+                    }
+                }
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found()) =>
+            {
+                if retention == Retention::Delete {
+                    if let Some(fs) = &home_efs
+                        && !delete_home_efs(&self.efs, fs).await?
+                    {
+                        return next(home_efs);
+                    }
+                    let groups = delete_nfs_groups(&self.ec2, &vpc_id, id).await?;
+                    tracing::info!(
+                        domain_id = id,
+                        security_groups = groups,
+                        "removed what SageMaker left behind"
+                    );
+                }
+                Ok(Done::new(id).into())
+            }
+            Err(e) => Err(Error::aws("sagemaker:DescribeDomain", e)),
+        }
+    }
+}
+
+fn user_settings(props: &Properties) -> UserSettings {
+    UserSettings::builder()
+        .execution_role(props.default_execution_role_arn.as_str())
+        .set_security_groups(Some(
+            props
+                .security_group_ids
+                .iter()
+                .map(|s| s.0.clone())
+                .collect(),
+        ))
+        .build()
+}
+
+fn network(access: NetworkAccess) -> AppNetworkAccessType {
+    match access {
+        NetworkAccess::VpcOnly => AppNetworkAccessType::VpcOnly,
+        NetworkAccess::PublicInternetOnly => AppNetworkAccessType::PublicInternetOnly,
+    }
+}
+
+impl Provider for StudioDomain {
+    type Properties = Properties;
+    type State = State;
+
+    async fn create(&self, ctx: &Ctx<'_>, props: Properties) -> ProviderResult<State> {
+        self.create_domain(ctx, &props, None).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<'_>,
+        physical_id: &str,
+        props: Properties,
+        old: Option<Properties>,
+    ) -> ProviderResult<State> {
+        props.validate()?;
+        let replace = old
+            .as_ref()
+            .map(|o| props.replacement_fields(o))
+            .unwrap_or_default();
+        if !replace.is_empty() {
+            tracing::info!(fields = ?replace, "replacing the domain: these fields cannot change in place");
+            return self.create_domain(ctx, &props, Some(physical_id)).await;
+        }
+        let sagemaker_changed = old.as_ref().is_none_or(|o| {
+            o.default_execution_role_arn != props.default_execution_role_arn
+                || o.security_group_ids != props.security_group_ids
+                || o.subnet_ids != props.subnet_ids
+                || o.app_network_access_type != props.app_network_access_type
+        });
+        if sagemaker_changed {
+            self.sm
+                .update_domain()
+                .domain_id(physical_id)
+                .default_user_settings(user_settings(&props))
+                .set_subnet_ids(Some(props.subnet_ids.iter().map(|s| s.0.clone()).collect()))
+                .app_network_access_type(network(props.app_network_access_type))
+                .send()
+                .await
+                .map_err(|e| Error::aws("sagemaker:UpdateDomain", e))?;
+        }
+        let old_tags = old.map(|o| o.tags).unwrap_or_default();
+        if old_tags != props.tags {
+            let arn = self
+                .sm
+                .describe_domain()
+                .domain_id(physical_id)
+                .send()
+                .await
+                .map_err(|e| Error::aws("sagemaker:DescribeDomain", e))?
+                .domain_arn()
+                .unwrap_or_default()
+                .to_owned();
+            sync_tags(&self.sm, &arn, &old_tags, &props.tags).await?;
+        }
+        self.wait(physical_id.to_owned(), 0).await
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &Ctx<'_>,
+        physical_id: &str,
+        props: Properties,
+    ) -> ProviderResult<State> {
+        if physical_id.parse::<shared::ids::DomainId>().is_err() {
+            tracing::info!(physical_id, "not a domain id: nothing to delete");
+            return Ok(Done::new(physical_id).into());
+        }
+        self.teardown(State::Deleting {
+            domain_id: physical_id.to_owned(),
+            vpc_id: props.vpc_id.0,
+            retention: props.home_efs_file_system,
+            home_efs: None,
+            polls: 0,
+        })
+        .await
+    }
+
+    async fn poll(&self, _ctx: &Ctx<'_>, state: State) -> ProviderResult<State> {
+        match state {
+            State::Waiting { domain_id, polls } => self.wait(domain_id, polls).await,
+            deleting @ State::Deleting { .. } => self.teardown(deleting).await,
+        }
+    }
+
+    fn physical_id(state: &State) -> Option<String> {
+        match state {
+            State::Waiting { domain_id, .. } | State::Deleting { domain_id, .. } => {
+                Some(domain_id.clone())
+            }
+        }
+    }
+}

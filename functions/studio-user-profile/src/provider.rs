@@ -1,0 +1,329 @@
+//! The `Custom::StudioUserProfile` provider. Physical id = the profile ARN
+//! (`arn:…:user-profile/<domain>/<name>`).
+
+use aws_sdk_sagemaker::types::{UserProfileStatus, UserSettings};
+use serde::{Deserialize, Serialize};
+use shared::Error;
+use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, poll_interval};
+use shared::studio::{
+    Scope, delete_apps, delete_spaces, is_owned, shared_spaces_owned, sync_tags, tags_with_owner,
+};
+
+use crate::properties::Properties;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "Phase")]
+pub enum State {
+    Waiting {
+        domain_id: String,
+        name: String,
+        arn: String,
+        polls: u32,
+    },
+    Deleting {
+        domain_id: String,
+        name: String,
+        polls: u32,
+    },
+}
+
+pub struct StudioUserProfile {
+    sm: aws_sdk_sagemaker::Client,
+}
+
+/// (domain id, profile name) from a profile ARN.
+fn parse_arn(arn: &str) -> Option<(String, String)> {
+    let path = arn.split_once(":user-profile/")?.1;
+    let (domain, name) = path.split_once('/')?;
+    Some((domain.to_owned(), name.to_owned()))
+}
+
+fn settings(props: &Properties) -> UserSettings {
+    UserSettings::builder()
+        .set_execution_role(props.execution_role_arn.as_ref().map(|r| r.0.clone()))
+        .set_security_groups((!props.security_group_ids.is_empty()).then(|| {
+            props
+                .security_group_ids
+                .iter()
+                .map(|s| s.0.clone())
+                .collect()
+        }))
+        .build()
+}
+
+impl StudioUserProfile {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        StudioUserProfile {
+            sm: aws_sdk_sagemaker::Client::new(config),
+        }
+    }
+
+    async fn create_profile(&self, ctx: &Ctx<'_>, props: &Properties) -> ProviderResult<State> {
+        props.validate()?;
+        let (domain, name) = (props.domain_id.as_str(), props.user_profile_name.as_str());
+        match self
+            .sm
+            .describe_user_profile()
+            .domain_id(domain)
+            .user_profile_name(name)
+            .send()
+            .await
+        {
+            Ok(existing) => {
+                let arn = existing.user_profile_arn().unwrap_or_default();
+                if existing.status() != Some(&UserProfileStatus::Deleting)
+                    && is_owned(&self.sm, arn, ctx.request).await?
+                {
+                    tracing::info!(
+                        domain,
+                        name,
+                        "adopting the profile a previous attempt created"
+                    );
+                    return self
+                        .wait(domain.to_owned(), name.to_owned(), arn.to_owned(), 0)
+                        .await;
+                }
+                return Err(Error::invalid(format!(
+                    "UserProfileName: {name} already exists in domain {domain} and was not created by this \
+                     resource; choose another name"
+                )));
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found()) => {}
+            Err(e) => return Err(Error::aws("sagemaker:DescribeUserProfile", e)),
+        }
+        let created = self
+            .sm
+            .create_user_profile()
+            .domain_id(domain)
+            .user_profile_name(name)
+            .user_settings(settings(props))
+            .set_single_sign_on_user_identifier(props.single_sign_on_user_identifier.clone())
+            .set_single_sign_on_user_value(props.single_sign_on_user_value.clone())
+            .set_tags(Some(tags_with_owner(&props.tags, ctx.request)))
+            .send()
+            .await
+            .map_err(|e| Error::aws("sagemaker:CreateUserProfile", e))?;
+        let arn = created.user_profile_arn().unwrap_or_default().to_owned();
+        Ok(Outcome::InProgress {
+            state: State::Waiting {
+                domain_id: domain.to_owned(),
+                name: name.to_owned(),
+                arn,
+                polls: 0,
+            },
+            poll_after: poll_interval(0),
+        })
+    }
+
+    async fn wait(
+        &self,
+        domain_id: String,
+        name: String,
+        arn: String,
+        polls: u32,
+    ) -> ProviderResult<State> {
+        let p = self
+            .sm
+            .describe_user_profile()
+            .domain_id(&domain_id)
+            .user_profile_name(&name)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sagemaker:DescribeUserProfile", e))?;
+        match p.status() {
+            Some(UserProfileStatus::InService) => {
+                let arn = p.user_profile_arn().unwrap_or_default();
+                Ok(Done::new(arn)
+                    .with("UserProfileArn", arn)
+                    .with("UserProfileName", name.as_str())
+                    .with("DomainId", domain_id.as_str())
+                    .with(
+                        "HomeEfsFileSystemUid",
+                        p.home_efs_file_system_uid().unwrap_or_default(),
+                    )
+                    .into())
+            }
+            Some(UserProfileStatus::Pending | UserProfileStatus::Updating) | None => {
+                Ok(Outcome::InProgress {
+                    state: State::Waiting {
+                        domain_id,
+                        name,
+                        arn,
+                        polls: polls + 1,
+                    },
+                    poll_after: poll_interval(polls + 1),
+                })
+            }
+            Some(other) => Err(Error::other(format!(
+                "user profile {name} of domain {domain_id} is {}: {}",
+                other.as_str(),
+                p.failure_reason().unwrap_or("no failure reason given")
+            ))),
+        }
+    }
+
+    /// One teardown step: the user's apps (and those of its private spaces), its private spaces,
+    /// then the profile itself.
+    async fn teardown(&self, domain_id: String, name: String, polls: u32) -> ProviderResult<State> {
+        let next = || {
+            Ok(Outcome::InProgress {
+                state: State::Deleting {
+                    domain_id: domain_id.clone(),
+                    name: name.clone(),
+                    polls: polls + 1,
+                },
+                poll_after: poll_interval(polls + 1),
+            })
+        };
+        let user = Scope::User(&name);
+        if delete_apps(&self.sm, &domain_id, user).await? > 0
+            || delete_spaces(&self.sm, &domain_id, user).await? > 0
+        {
+            return next();
+        }
+        match self
+            .sm
+            .describe_user_profile()
+            .domain_id(&domain_id)
+            .user_profile_name(&name)
+            .send()
+            .await
+        {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found()) =>
+            {
+                Ok(Done::new(name.as_str()).into())
+            }
+            Err(e) => Err(Error::aws("sagemaker:DescribeUserProfile", e)),
+            Ok(p) => match p.status() {
+                Some(UserProfileStatus::Deleting) => next(),
+                Some(UserProfileStatus::DeleteFailed) => Err(Error::other(format!(
+                    "SageMaker could not delete user profile {name} (Delete_Failed): {}",
+                    p.failure_reason().unwrap_or("no failure reason given")
+                ))),
+                _ => {
+                    let shared = shared_spaces_owned(&self.sm, &domain_id, &name).await?;
+                    if !shared.is_empty() {
+                        return Err(Error::other(format!(
+                            "user profile {name} owns shared space(s) {}: they hold other users' work and are \
+                             not deleted automatically; delete them or give them another owner, then retry",
+                            shared.join(", ")
+                        )));
+                    }
+                    self.sm
+                        .delete_user_profile()
+                        .domain_id(&domain_id)
+                        .user_profile_name(&name)
+                        .send()
+                        .await
+                        .map_err(|e| Error::aws("sagemaker:DeleteUserProfile", e))?;
+                    next()
+                }
+            },
+        }
+    }
+}
+
+impl Provider for StudioUserProfile {
+    type Properties = Properties;
+    type State = State;
+
+    async fn create(&self, ctx: &Ctx<'_>, props: Properties) -> ProviderResult<State> {
+        self.create_profile(ctx, &props).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<'_>,
+        physical_id: &str,
+        props: Properties,
+        old: Option<Properties>,
+    ) -> ProviderResult<State> {
+        props.validate()?;
+        let replace = old
+            .as_ref()
+            .map(|o| props.replacement_fields(o))
+            .unwrap_or_default();
+        if replace == ["SingleSignOnUserValue"] {
+            return Err(Error::invalid(
+                "SingleSignOnUserValue cannot change in place and a replacement needs a new UserProfileName \
+                 (the old profile still holds the name until CloudFormation deletes it)",
+            ));
+        }
+        if !replace.is_empty() {
+            tracing::info!(fields = ?replace, "replacing the user profile");
+            return self.create_profile(ctx, &props).await;
+        }
+        let (domain, name) = (props.domain_id.as_str(), props.user_profile_name.as_str());
+        self.sm
+            .update_user_profile()
+            .domain_id(domain)
+            .user_profile_name(name)
+            .user_settings(settings(&props))
+            .send()
+            .await
+            .map_err(|e| Error::aws("sagemaker:UpdateUserProfile", e))?;
+        let old_tags = old.map(|o| o.tags).unwrap_or_default();
+        sync_tags(&self.sm, physical_id, &old_tags, &props.tags).await?;
+        self.wait(
+            domain.to_owned(),
+            name.to_owned(),
+            physical_id.to_owned(),
+            0,
+        )
+        .await
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &Ctx<'_>,
+        physical_id: &str,
+        _props: Properties,
+    ) -> ProviderResult<State> {
+        let Some((domain_id, name)) = parse_arn(physical_id) else {
+            tracing::info!(physical_id, "not a user profile ARN: nothing to delete");
+            return Ok(Done::new(physical_id).into());
+        };
+        self.teardown(domain_id, name, 0).await
+    }
+
+    async fn poll(&self, _ctx: &Ctx<'_>, state: State) -> ProviderResult<State> {
+        match state {
+            State::Waiting {
+                domain_id,
+                name,
+                arn,
+                polls,
+            } => self.wait(domain_id, name, arn, polls).await,
+            State::Deleting {
+                domain_id,
+                name,
+                polls,
+            } => self.teardown(domain_id, name, polls).await,
+        }
+    }
+
+    fn physical_id(state: &State) -> Option<String> {
+        match state {
+            State::Waiting { arn, .. } if !arn.is_empty() => Some(arn.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_parse() {
+        assert_eq!(
+            parse_arn("arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-abc/alice"),
+            Some(("d-abc".into(), "alice".into()))
+        );
+        assert_eq!(parse_arn("secure-mlops-failed-create-x"), None);
+    }
+}

@@ -1,0 +1,642 @@
+//! `studio-domain` and `studio-user-profile` through the harness: the real binaries against the twin
+//! (SageMaker) and moto (VPC, subnets, EFS, security groups).
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sagemaker::Client;
+use aws_sdk_sagemaker::types::AppType;
+use serde_json::{Value, json};
+use testbed::bins;
+use testbed::cfn::request;
+use testbed::harness::{Config, Harness};
+use testbed::moto::Moto;
+use testbed::twin::Twin;
+use testbed::twin::moto_side::{ec2, efs, xml_value};
+
+struct Bed {
+    domain_fn: Harness,
+    profile_fn: Harness,
+    sm: Client,
+    twin: Twin,
+    moto: Moto,
+}
+
+async fn bed_with_timeout(timeout: Duration) -> Bed {
+    let moto = Moto::start().await;
+    let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
+    for key in [
+        "domain.create",
+        "domain.update",
+        "domain.delete",
+        "profile.create",
+        "profile.update",
+        "profile.delete",
+        "app.create",
+        "app.delete",
+        "space.create",
+        "space.delete",
+    ] {
+        twin.set_duration(key, 0.3);
+    }
+    let start = |name: &str| {
+        Config::new(bins::path(name), name)
+            .timeout(timeout)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
+            .env("SECURE_MLOPS_POLL_BASE_MS", "100")
+    };
+    let domain_fn = Harness::start(start("studio-domain")).await;
+    let profile_fn = Harness::start(start("studio-user-profile")).await;
+    let config = aws_sdk_sagemaker::config::Builder::from(&moto.sdk_config().await)
+        .endpoint_url(&twin.endpoint)
+        .build();
+    Bed {
+        domain_fn,
+        profile_fn,
+        sm: Client::from_conf(config),
+        twin,
+        moto,
+    }
+}
+
+async fn bed() -> Bed {
+    bed_with_timeout(Duration::from_secs(30)).await
+}
+
+impl Bed {
+    /// A VPC with two subnets and one security group; returns domain properties for it.
+    async fn network(&self, cidr: u8) -> Value {
+        let m = &self.moto.endpoint;
+        let vpc = xml_value(
+            &ec2(
+                m,
+                &[
+                    ("Action", "CreateVpc"),
+                    ("CidrBlock", &format!("10.{cidr}.0.0/16")),
+                ],
+            )
+            .await
+            .unwrap(),
+            "vpcId",
+        )
+        .unwrap();
+        let mut subnets = Vec::new();
+        for (i, az) in ["a", "b"].iter().enumerate() {
+            let xml = ec2(
+                m,
+                &[
+                    ("Action", "CreateSubnet"),
+                    ("VpcId", &vpc),
+                    ("CidrBlock", &format!("10.{cidr}.{i}.0/24")),
+                    ("AvailabilityZone", &format!("us-east-1{az}")),
+                ],
+            )
+            .await
+            .unwrap();
+            subnets.push(xml_value(&xml, "subnetId").unwrap());
+        }
+        let sg = xml_value(
+            &ec2(
+                m,
+                &[
+                    ("Action", "CreateSecurityGroup"),
+                    ("GroupName", &format!("studio-apps-{cidr}")),
+                    ("GroupDescription", "apps"),
+                    ("VpcId", &vpc),
+                ],
+            )
+            .await
+            .unwrap(),
+            "groupId",
+        )
+        .unwrap();
+        json!({"DomainName": "ml-studio", "VpcId": vpc, "SubnetIds": subnets, "SecurityGroupIds": [sg],
+               "DefaultExecutionRoleArn": "arn:aws:iam::123456789012:role/StudioExecution",
+               "Tags": [{"Key": "CostCenter", "Value": "ml"}]})
+    }
+
+    /// Sends `event` (built for `key`'s ResponseURL) and returns the one response.
+    async fn send(&self, h: &Harness, key: &str, event: Value) -> Value {
+        h.invoke_async(&event);
+        let r = h.wait_for_response(key, Duration::from_secs(60)).await;
+        assert_eq!(r.len(), 1, "exactly one response for {key}: {r:#?}");
+        r[0].body.clone()
+    }
+
+    async fn domain(
+        &self,
+        key: &str,
+        kind: &str,
+        props: Value,
+        physical: Option<&str>,
+        old: Option<Value>,
+    ) -> Value {
+        let h = &self.domain_fn;
+        let event = request(
+            kind,
+            &h.response_url(key),
+            "Custom::StudioDomain",
+            "Domain",
+            props,
+            physical,
+            old,
+        );
+        self.send(h, key, event).await
+    }
+
+    async fn profile(
+        &self,
+        key: &str,
+        kind: &str,
+        logical: &str,
+        props: Value,
+        physical: Option<&str>,
+        old: Option<Value>,
+    ) -> Value {
+        let h = &self.profile_fn;
+        let event = request(
+            kind,
+            &h.response_url(key),
+            "Custom::StudioUserProfile",
+            logical,
+            props,
+            physical,
+            old,
+        );
+        self.send(h, key, event).await
+    }
+
+    async fn efs_ids(&self) -> Vec<String> {
+        let v = efs(
+            &self.moto.endpoint,
+            reqwest::Method::GET,
+            "file-systems",
+            None,
+        )
+        .await
+        .unwrap_or(Value::Null);
+        v["FileSystems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["FileSystemId"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    async fn group_names(&self, vpc: &str) -> String {
+        ec2(
+            &self.moto.endpoint,
+            &[
+                ("Action", "DescribeSecurityGroups"),
+                ("Filter.1.Name", "vpc-id"),
+                ("Filter.1.Value.1", vpc),
+            ],
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Starts a user app, a private space owned by `user` with an app, as Studio users do.
+    async fn use_studio(&self, domain: &str, user: &str) {
+        use aws_sdk_sagemaker::types::{OwnershipSettings, SharingType, SpaceSharingSettings};
+        self.sm
+            .create_app()
+            .domain_id(domain)
+            .user_profile_name(user)
+            .app_type(AppType::JupyterServer)
+            .app_name("default")
+            .send()
+            .await
+            .unwrap();
+        let space = format!("{user}-space");
+        self.sm
+            .create_space()
+            .domain_id(domain)
+            .space_name(&space)
+            .ownership_settings(
+                OwnershipSettings::builder()
+                    .owner_user_profile_name(user)
+                    .build(),
+            )
+            .space_sharing_settings(
+                SpaceSharingSettings::builder()
+                    .sharing_type(SharingType::Private)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        self.sm
+            .create_app()
+            .domain_id(domain)
+            .space_name(&space)
+            .app_type(AppType::JupyterLab)
+            .app_name("lab")
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn domain_and_profiles_create_update_and_tear_down_with_apps_running() {
+    let b = bed().await;
+    let props = b.network(1).await;
+    let created = b
+        .domain("create", "Create", props.clone(), None, None)
+        .await;
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    let domain_id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    for key in ["DomainId", "DomainArn", "Url", "HomeEfsFileSystemId"] {
+        assert!(
+            created["Data"][key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}: {created}"
+        );
+    }
+    let home = created["Data"]["HomeEfsFileSystemId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d =
+        b.sm.describe_domain()
+            .domain_id(&domain_id)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        d.app_network_access_type().map(|a| a.as_str()),
+        Some("VpcOnly"),
+        "secure by default"
+    );
+
+    let mut profiles = Vec::new();
+    for user in ["alice", "bob"] {
+        let p = json!({"DomainId": domain_id, "UserProfileName": user});
+        let r = b
+            .profile(&format!("p-{user}"), "Create", user, p, None, None)
+            .await;
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+        assert_eq!(r["Data"]["UserProfileName"], user);
+        assert!(
+            r["PhysicalResourceId"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("user-profile/{domain_id}/{user}"))
+        );
+        assert!(
+            !r["Data"]["HomeEfsFileSystemUid"]
+                .as_str()
+                .unwrap()
+                .is_empty()
+        );
+        profiles.push(r["PhysicalResourceId"].as_str().unwrap().to_owned());
+    }
+    // Update in place: a profile's role, the domain's network access.
+    let old = json!({"DomainId": domain_id, "UserProfileName": "alice"});
+    let new = json!({"DomainId": domain_id, "UserProfileName": "alice", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/Alice"});
+    let r = b
+        .profile(
+            "p-upd",
+            "Update",
+            "alice",
+            new.clone(),
+            Some(&profiles[0]),
+            Some(old),
+        )
+        .await;
+    assert_eq!(
+        (r["Status"].as_str(), r["PhysicalResourceId"].as_str()),
+        (Some("SUCCESS"), Some(profiles[0].as_str())),
+        "{r}"
+    );
+    let mut updated = props.clone();
+    updated["AppNetworkAccessType"] = json!("PublicInternetOnly");
+    let r = b
+        .domain(
+            "upd",
+            "Update",
+            updated.clone(),
+            Some(&domain_id),
+            Some(props.clone()),
+        )
+        .await;
+    assert_eq!(
+        (r["Status"].as_str(), r["PhysicalResourceId"].as_str()),
+        (Some("SUCCESS"), Some(domain_id.as_str())),
+        "{r}"
+    );
+    assert!(b.twin.operations().contains(&"UpdateDomain".to_owned()));
+
+    // Users at work: apps and spaces everywhere.
+    b.use_studio(&domain_id, "alice").await;
+    b.use_studio(&domain_id, "bob").await;
+
+    // Delete alice: her apps and private space go, then her profile.
+    let r = b
+        .profile("p-del", "Delete", "alice", new, Some(&profiles[0]), None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(
+        b.sm.describe_user_profile()
+            .domain_id(&domain_id)
+            .user_profile_name("alice")
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        b.sm.describe_space()
+            .domain_id(&domain_id)
+            .space_name("alice-space")
+            .send()
+            .await
+            .is_err()
+    );
+
+    // Delete the domain with bob still working: everything goes, the home EFS stays (Retain).
+    let r = b
+        .domain("del", "Delete", updated, Some(&domain_id), None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], domain_id.as_str());
+    let e =
+        b.sm.describe_domain()
+            .domain_id(&domain_id)
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(
+        e.into_service_error().meta().code(),
+        Some("ResourceNotFound")
+    );
+    assert!(
+        b.sm.list_user_profiles()
+            .domain_id_equals(&domain_id)
+            .send()
+            .await
+            .unwrap()
+            .user_profiles()
+            .is_empty()
+    );
+    assert!(
+        b.efs_ids().await.contains(&home),
+        "Retain keeps the users' home file system"
+    );
+    // Deleting it again (CloudFormation retry): SUCCESS without touching anything.
+    let r = b
+        .domain("again", "Delete", props.clone(), Some(&domain_id), None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // bob's profile resource, deleted after the domain in a stack teardown, is already gone: SUCCESS.
+    let r = b
+        .profile(
+            "p-bob-del",
+            "Delete",
+            "bob",
+            json!({"DomainId": domain_id, "UserProfileName": "bob"}),
+            Some(&profiles[1]),
+            None,
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+}
+
+#[tokio::test]
+async fn delete_retention_removes_efs_mount_targets_and_both_nfs_groups() {
+    let b = bed().await;
+    let mut props = b.network(2).await;
+    props["HomeEfsFileSystem"] = json!("Delete");
+    let created = b
+        .domain("create", "Create", props.clone(), None, None)
+        .await;
+    let domain_id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let home = created["Data"]["HomeEfsFileSystemId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let vpc = props["VpcId"].as_str().unwrap().to_owned();
+    assert!(
+        b.group_names(&vpc)
+            .await
+            .contains(&format!("security-group-for-inbound-nfs-{domain_id}"))
+    );
+    b.sm.create_user_profile()
+        .domain_id(&domain_id)
+        .user_profile_name("carol")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    b.use_studio(&domain_id, "carol").await;
+
+    let r = b
+        .domain("del", "Delete", props, Some(&domain_id), None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(!b.efs_ids().await.contains(&home), "the home EFS is gone");
+    let mts = efs(
+        &b.moto.endpoint,
+        reqwest::Method::GET,
+        &format!("mount-targets?FileSystemId={home}"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        mts["MountTargets"].as_array().is_none_or(|a| a.is_empty()),
+        "{mts}"
+    );
+    let groups = b.group_names(&vpc).await;
+    assert!(
+        !groups.contains("-nfs-"),
+        "both NFS security groups are gone: {groups}"
+    );
+    assert!(
+        groups.contains("studio-apps-2"),
+        "the user's own security group is untouched"
+    );
+}
+
+#[tokio::test]
+async fn replacement_resend_and_failures() {
+    let b = bed().await;
+    let props = b.network(3).await;
+    let created = b
+        .domain("create", "Create", props.clone(), None, None)
+        .await;
+    let first = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+
+    // A resent Create (same stack and logical id) adopts the domain instead of making a second one.
+    let again = b
+        .domain("resent", "Create", props.clone(), None, None)
+        .await;
+    assert_eq!(again["PhysicalResourceId"], first.as_str());
+    assert_eq!(b.sm.list_domains().send().await.unwrap().domains().len(), 1);
+
+    // Changing the VPC cannot happen in place: a new domain, a new physical id; CloudFormation then
+    // deletes the old one.
+    let moved = b.network(4).await;
+    let r = b
+        .domain(
+            "replace",
+            "Update",
+            moved.clone(),
+            Some(&first),
+            Some(props.clone()),
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let second = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_eq!(b.sm.list_domains().send().await.unwrap().domains().len(), 2);
+    let r = b
+        .domain("cleanup-old", "Delete", props.clone(), Some(&first), None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS");
+    assert!(
+        b.sm.describe_domain()
+            .domain_id(&first)
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        b.sm.describe_domain()
+            .domain_id(&second)
+            .send()
+            .await
+            .is_ok(),
+        "the new domain stays"
+    );
+
+    // SageMaker fails the creation: FAILED with SageMaker's reason, and the domain's id so that
+    // CloudFormation's Delete cleans it up.
+    b.twin.set_outcome("domain.create", "Failed");
+    let mut other = b.network(5).await;
+    other["DomainName"] = json!("doomed");
+    let r = b
+        .domain("failed", "Create", other.clone(), None, None)
+        .await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("is Failed: The twin was told"),
+        "{r}"
+    );
+    let failed_id = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert!(failed_id.starts_with("d-"), "{failed_id}");
+    let r = b
+        .domain("failed-del", "Delete", other, Some(&failed_id), None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+
+    // SageMaker cannot delete: FAILED with the reason, no endless polling.
+    b.twin.set_outcome("domain.delete", "Delete_Failed");
+    let r = b
+        .domain("del-failed", "Delete", moved, Some(&second), None)
+        .await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"].as_str().unwrap().contains("Delete_Failed"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn slow_creation_continues_in_a_new_invocation_and_throttling_is_absorbed() {
+    let b = bed_with_timeout(Duration::from_secs(3)).await;
+    b.twin.set_duration("domain.create", 5.0);
+    b.twin
+        .inject("DescribeDomain", testbed::twin::Fault::Throttle, 2);
+    let props = b.network(6).await;
+    let started = Instant::now();
+    let r = b.domain("slow", "Create", props, None, None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert!(
+        b.domain_fn.invoke_api_calls() >= 1,
+        "handed over to a continuation"
+    );
+    assert!(
+        b.domain_fn
+            .invocations()
+            .iter()
+            .all(|i| matches!(i.outcome, testbed::harness::Outcome::Response(_))),
+        "no invocation ran into its timeout"
+    );
+}
+
+#[tokio::test]
+async fn bad_properties_fail_before_any_aws_call() {
+    let b = bed().await;
+    let role = "arn:aws:iam::123456789012:role/Exec";
+    let r = b.domain("bad", "Create", json!({"DomainName": "x", "VpcId": "vpc-1", "SubnetIds": [], "DefaultExecutionRoleArn": role}), None, None).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(r["Reason"].as_str().unwrap().contains("VpcId"), "{r}");
+    let r = b.domain("bad2", "Create", json!({"DomainName": "x", "VpcId": "vpc-0a1b2c3d", "SubnetIds": "subnet-0a1b2c3d", "DefaultExecutionRoleArn": role}), None, None).await;
+    assert!(
+        r["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("SecurityGroupIds: a VpcOnly domain"),
+        "{r}"
+    );
+    let r = b
+        .profile(
+            "bad3",
+            "Create",
+            "P",
+            json!({"DomainId": "d-abcdefghij12", "UserProfileName": "a_b"}),
+            None,
+            None,
+        )
+        .await;
+    assert!(
+        r["Reason"].as_str().unwrap().contains("UserProfileName"),
+        "{r}"
+    );
+    assert!(b.twin.calls().is_empty(), "{:?}", b.twin.operations());
+}
+
+/// Deleting a domain with N running apps takes about one app-deletion time, not N: the apps are
+/// deleted concurrently. Simulated: each DeleteApp call takes 0.4 s, each app 1 s to go.
+#[tokio::test]
+async fn app_deletion_is_concurrent() {
+    let mut times = Vec::new();
+    for apps in [1usize, 8] {
+        let b = bed().await;
+        b.twin.set_duration("latency.DeleteApp", 0.4);
+        b.twin.set_duration("app.delete", 1.0);
+        let props = b.network(7).await;
+        let created = b.domain("c", "Create", props.clone(), None, None).await;
+        let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+        b.sm.create_user_profile()
+            .domain_id(&id)
+            .user_profile_name("u")
+            .send()
+            .await
+            .unwrap();
+        for i in 0..apps {
+            b.sm.create_app()
+                .domain_id(&id)
+                .user_profile_name("u")
+                .app_type(AppType::KernelGateway)
+                .app_name(format!("k{i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+        let started = Instant::now();
+        let r = b.domain("d", "Delete", props, Some(&id), None).await;
+        assert_eq!(r["Status"], "SUCCESS");
+        times.push(started.elapsed().as_secs_f64());
+    }
+    let ratio = times[1] / times[0];
+    println!(
+        "domain delete: 1 app {:.2} s, 8 apps {:.2} s, ratio {ratio:.2}",
+        times[0], times[1]
+    );
+    assert!(ratio < 1.6, "8 apps took {ratio:.2}x the time of 1");
+}
