@@ -40,7 +40,7 @@ test: setup
 	$(MAKE) lint
 
 lint: setup
-	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(VENV)/bin/cfn-lint infra/template.yaml infra/examples/*.yaml
 
 demo: setup build
 	$(CARGO) run --quiet --locked -p secure-mlops-tests --bin demo -- target/demo/report.json

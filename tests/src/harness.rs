@@ -203,6 +203,11 @@ impl Harness {
         }
     }
 
+    /// The function's name.
+    pub fn function(&self) -> &str {
+        &self.shared.config.function_name
+    }
+
     /// `http://127.0.0.1:PORT`: the Runtime API host, Lambda endpoint and AWS-call recorder.
     pub fn endpoint(&self) -> &str {
         &self.shared.base_url

@@ -36,7 +36,7 @@ impl Story {
         took: Duration,
     ) {
         println!(
-            "{:>2}. {:<44} {:<14} {:<4} {:>7.0} ms  {}",
+            "{:>2}. {:<48} {:<19} {:<4} {:>7.0} ms  {}",
             self.steps.len() + 1,
             name,
             function,
@@ -262,7 +262,173 @@ async fn story(story: &mut Story) {
         Duration::ZERO,
     );
     drop(h);
+    studio(story, &moto).await;
     moto.stop().await;
+}
+
+/// A Studio domain with a user profile, a user at work, and a clean teardown.
+async fn studio(story: &mut Story, moto: &Moto) {
+    use testbed::twin::moto_side::{ec2, efs, xml_value};
+    let t = Instant::now();
+    let Ok(twin) = testbed::twin::Twin::start(0, Some(moto.endpoint.clone())).await else {
+        story.record(
+            "start the SageMaker twin",
+            "-",
+            false,
+            "cannot bind".into(),
+            t.elapsed(),
+        );
+        return;
+    };
+    for key in [
+        "domain.create",
+        "domain.delete",
+        "profile.create",
+        "profile.delete",
+        "app.create",
+        "app.delete",
+    ] {
+        twin.set_duration(key, 1.0);
+    }
+    story.record(
+        "start the SageMaker/CodePipeline twin",
+        "-",
+        true,
+        twin.endpoint.clone(),
+        t.elapsed(),
+    );
+    let start = |name: &str| {
+        Config::new(bins::path(name), name)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
+            .env("SECURE_MLOPS_POLL_BASE_MS", "250")
+    };
+    let domain_fn = Harness::start(start("studio-domain")).await;
+    let profile_fn = Harness::start(start("studio-user-profile")).await;
+
+    let m = &moto.endpoint;
+    let vpc = ec2(m, &[("Action", "CreateVpc"), ("CidrBlock", "10.9.0.0/16")])
+        .await
+        .and_then(|x| xml_value(&x, "vpcId"))
+        .unwrap_or_default();
+    let mut subnets = Vec::new();
+    for (i, az) in ["a", "b"].iter().enumerate() {
+        let xml = ec2(
+            m,
+            &[
+                ("Action", "CreateSubnet"),
+                ("VpcId", &vpc),
+                ("CidrBlock", &format!("10.9.{i}.0/24")),
+                ("AvailabilityZone", &format!("us-east-1{az}")),
+            ],
+        )
+        .await;
+        subnets.extend(xml.and_then(|x| xml_value(&x, "subnetId")));
+    }
+    let sg = ec2(
+        m,
+        &[
+            ("Action", "CreateSecurityGroup"),
+            ("GroupName", "studio-apps"),
+            ("GroupDescription", "apps"),
+            ("VpcId", &vpc),
+        ],
+    )
+    .await
+    .and_then(|x| xml_value(&x, "groupId"))
+    .unwrap_or_default();
+    let props = json!({"DomainName": "demo-studio", "VpcId": vpc, "SubnetIds": subnets, "SecurityGroupIds": [sg],
+        "DefaultExecutionRoleArn": "arn:aws:iam::123456789012:role/StudioExecution"});
+    let (body, took) = cfn(&domain_fn, "domain", "Create", props.clone(), None).await;
+    let domain_id = body["PhysicalResourceId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let home = body["Data"]["HomeEfsFileSystemId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    story.record(
+        "Create: Studio domain (VpcOnly), wait InService",
+        "studio-domain",
+        body["Status"] == "SUCCESS" && !home.is_empty(),
+        format!("{} home EFS {home}", summary(&body)),
+        took,
+    );
+
+    let profile = json!({"DomainId": domain_id, "UserProfileName": "data-scientist"});
+    let (body, took) = cfn(&profile_fn, "profile", "Create", profile.clone(), None).await;
+    let profile_arn = body["PhysicalResourceId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    story.record(
+        "Create: user profile",
+        "studio-user-profile",
+        body["Status"] == "SUCCESS",
+        summary(&body),
+        took,
+    );
+
+    let sm = aws_sdk_sagemaker_client(moto, &twin).await;
+    let app = sm
+        .create_app()
+        .domain_id(&domain_id)
+        .user_profile_name("data-scientist")
+        .app_type(aws_sdk_sagemaker::types::AppType::JupyterServer)
+        .app_name("default")
+        .send()
+        .await;
+    story.record(
+        "a data scientist opens Studio (an app runs)",
+        "-",
+        app.is_ok(),
+        String::new(),
+        Duration::ZERO,
+    );
+
+    let (body, took) = cfn(
+        &profile_fn,
+        "profile-del",
+        "Delete",
+        profile,
+        Some(&profile_arn),
+    )
+    .await;
+    story.record(
+        "Delete: user profile (its app first)",
+        "studio-user-profile",
+        body["Status"] == "SUCCESS",
+        summary(&body),
+        took,
+    );
+    let (body, took) = cfn(&domain_fn, "domain-del", "Delete", props, Some(&domain_id)).await;
+    let gone = sm
+        .describe_domain()
+        .domain_id(&domain_id)
+        .send()
+        .await
+        .is_err();
+    let kept = efs(m, reqwest::Method::GET, "file-systems", None)
+        .await
+        .is_some_and(|v| v.to_string().contains(&home));
+    story.record(
+        "Delete: domain; home EFS kept (Retain)",
+        "studio-domain",
+        body["Status"] == "SUCCESS" && gone && kept,
+        summary(&body),
+        took,
+    );
+}
+
+async fn aws_sdk_sagemaker_client(
+    moto: &Moto,
+    twin: &testbed::twin::Twin,
+) -> aws_sdk_sagemaker::Client {
+    let config = aws_sdk_sagemaker::config::Builder::from(&moto.sdk_config().await)
+        .endpoint_url(&twin.endpoint)
+        .build();
+    aws_sdk_sagemaker::Client::from_conf(config)
 }
 
 #[tokio::main]
@@ -273,9 +439,8 @@ async fn main() {
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/demo/report.json")
         });
-    println!(
-        "secure-mlops local demo: Custom::OrgAccounts through the Lambda harness against moto\n"
-    );
+    println!("secure-mlops local demo: custom resources through the Lambda harness, against moto and the SageMaker twin
+");
     let started = Instant::now();
     let mut s = Story::default();
     let interrupted = tokio::select! {
