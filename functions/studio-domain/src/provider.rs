@@ -391,3 +391,115 @@ impl Provider for StudioDomain {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! States and errors checked against the SDK directly with `aws-smithy-mocks` (the harness tests
+    //! cover the same flows against the twin).
+    use aws_sdk_sagemaker::Client;
+    use aws_sdk_sagemaker::error::ErrorMetadata;
+    use aws_sdk_sagemaker::operation::delete_app::DeleteAppError;
+    use aws_sdk_sagemaker::operation::describe_domain::DescribeDomainOutput;
+    use aws_sdk_sagemaker::operation::list_apps::ListAppsOutput;
+    use aws_sdk_sagemaker::types::{AppDetails, AppStatus, AppType};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn provider(sm: Client) -> StudioDomain {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        StudioDomain {
+            sm,
+            ec2: aws_sdk_ec2::Client::new(&config),
+            efs: aws_sdk_efs::Client::new(&config),
+        }
+    }
+
+    #[tokio::test]
+    async fn pending_then_failed_ends_with_sagemakers_reason() {
+        let pending = mock!(Client::describe_domain)
+            .sequence()
+            .output(|| {
+                DescribeDomainOutput::builder()
+                    .status(DomainStatus::Pending)
+                    .build()
+            })
+            .output(|| {
+                DescribeDomainOutput::builder()
+                    .status(DomainStatus::Failed)
+                    .failure_reason("The subnet subnet-1 has no free IP addresses")
+                    .build()
+            })
+            .build();
+        let p = provider(mock_client!(
+            aws_sdk_sagemaker,
+            RuleMode::Sequential,
+            [&pending]
+        ));
+        let first = p.wait("d-abcdefghij12".into(), 0).await.unwrap();
+        let Outcome::InProgress {
+            state: State::Waiting { polls, .. },
+            poll_after,
+        } = first
+        else {
+            panic!("expected to keep waiting");
+        };
+        assert_eq!(polls, 1);
+        assert!(poll_after > Duration::ZERO);
+        let err = p
+            .wait("d-abcdefghij12".into(), polls)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "SageMaker domain d-abcdefghij12 is Failed: The subnet subnet-1 has no free IP addresses"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_permission_error_while_deleting_apps_fails_instead_of_polling_forever() {
+        let list = mock!(Client::list_apps).then_output(|| {
+            ListAppsOutput::builder()
+                .apps(
+                    AppDetails::builder()
+                        .domain_id("d-abcdefghij12")
+                        .user_profile_name("u")
+                        .app_type(AppType::JupyterServer)
+                        .app_name("default")
+                        .status(AppStatus::InService)
+                        .build(),
+                )
+                .build()
+        });
+        let denied = mock!(Client::delete_app).then_error(|| {
+            DeleteAppError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not allowed")
+                    .build(),
+            )
+        });
+        let p = provider(mock_client!(
+            aws_sdk_sagemaker,
+            RuleMode::MatchAny,
+            [&list, &denied]
+        ));
+        let state = State::Deleting {
+            domain_id: "d-abcdefghij12".into(),
+            vpc_id: "vpc-0a1b2c3d".into(),
+            retention: Retention::Retain,
+            home_efs: None,
+            polls: 0,
+        };
+        let err = p.teardown(state).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "sagemaker:DeleteApp failed: AccessDeniedException: not allowed"
+        );
+    }
+}
