@@ -6,7 +6,9 @@
 //! so a retried or continued request simply picks up where reality is.
 
 use aws_sdk_sagemaker::Client;
-use aws_sdk_sagemaker::types::{AppStatus, SharingType, SpaceStatus, UserProfileStatus};
+use aws_sdk_sagemaker::types::{
+    AppStatus, SharingType, SpaceDetails, SpaceStatus, UserProfileStatus,
+};
 use futures_util::future::join_all;
 
 use crate::Error;
@@ -19,6 +21,13 @@ pub const OWNER_TAG: &str = "secure-mlops:owner";
 /// The owner tag's value for a request: `<StackId>/<LogicalResourceId>`.
 pub fn owner(request: &Request) -> String {
     format!("{}/{}", request.stack_id, request.logical_resource_id)
+}
+
+fn sm_tag(key: &str, value: &str) -> aws_sdk_sagemaker::types::Tag {
+    aws_sdk_sagemaker::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
 }
 
 /// The tags to create a resource with: the user's plus our owner tag.
@@ -68,15 +77,7 @@ pub async fn sync_tags(sm: &Client, arn: &str, old: &[Tag], new: &[Tag]) -> Resu
             .await
             .map_err(|e| Error::aws("sagemaker:DeleteTags", e))?;
     }
-    let added: Vec<_> = new
-        .iter()
-        .map(|t| {
-            aws_sdk_sagemaker::types::Tag::builder()
-                .key(&t.key)
-                .value(&t.value)
-                .build()
-        })
-        .collect();
+    let added: Vec<_> = new.iter().map(|t| sm_tag(&t.key, &t.value)).collect();
     if !added.is_empty() {
         sm.add_tags()
             .resource_arn(arn)
@@ -180,12 +181,8 @@ pub async fn delete_apps(sm: &Client, domain: &str, scope: Scope<'_>) -> Result<
     Ok(apps.len())
 }
 
-/// The spaces `user` owns, with their sharing type.
-async fn owned_spaces(
-    sm: &Client,
-    domain: &str,
-    user: &str,
-) -> Result<Vec<(String, Option<SharingType>)>, Error> {
+/// Every space of the domain (all pages).
+async fn list_spaces(sm: &Client, domain: &str) -> Result<Vec<SpaceDetails>, Error> {
     let pages: Vec<_> = sm
         .list_spaces()
         .domain_id_equals(domain)
@@ -194,9 +191,18 @@ async fn owned_spaces(
         .collect::<Result<_, _>>()
         .await
         .map_err(|e| Error::aws("sagemaker:ListSpaces", e))?;
-    Ok(pages
+    Ok(pages.iter().flat_map(|p| p.spaces()).cloned().collect())
+}
+
+/// The spaces `user` owns, with their sharing type.
+async fn owned_spaces(
+    sm: &Client,
+    domain: &str,
+    user: &str,
+) -> Result<Vec<(String, Option<SharingType>)>, Error> {
+    Ok(list_spaces(sm, domain)
+        .await?
         .iter()
-        .flat_map(|p| p.spaces())
         .filter(|s| {
             s.ownership_settings_summary()
                 .and_then(|o| o.owner_user_profile_name())
@@ -248,22 +254,12 @@ pub async fn delete_spaces(sm: &Client, domain: &str, scope: Scope<'_>) -> Resul
             .into_iter()
             .map(|(n, _)| n)
             .collect(),
-        Scope::Domain => {
-            let pages: Vec<_> = sm
-                .list_spaces()
-                .domain_id_equals(domain)
-                .into_paginator()
-                .send()
-                .collect::<Result<_, _>>()
-                .await
-                .map_err(|e| Error::aws("sagemaker:ListSpaces", e))?;
-            pages
-                .iter()
-                .flat_map(|p| p.spaces())
-                .filter(|s| s.status() != Some(&SpaceStatus::Deleting))
-                .filter_map(|s| s.space_name().map(str::to_owned))
-                .collect()
-        }
+        Scope::Domain => list_spaces(sm, domain)
+            .await?
+            .iter()
+            .filter(|s| s.status() != Some(&SpaceStatus::Deleting))
+            .filter_map(|s| s.space_name().map(str::to_owned))
+            .collect(),
     };
     let calls: Vec<_> = names
         .iter()
@@ -273,16 +269,9 @@ pub async fn delete_spaces(sm: &Client, domain: &str, scope: Scope<'_>) -> Resul
         tolerate_gone("sagemaker:DeleteSpace", result)?;
     }
     // Count what is still listed (Deleting included).
-    let left = sm
-        .list_spaces()
-        .domain_id_equals(domain)
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| Error::aws("sagemaker:ListSpaces", e))?
+    let left = list_spaces(sm, domain)
+        .await?
         .iter()
-        .flat_map(|p| p.spaces())
         .filter(|s| match scope {
             Scope::Domain => true,
             Scope::User(_) => s.space_name().is_some_and(|x| names.iter().any(|n| n == x)),
