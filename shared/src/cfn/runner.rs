@@ -18,6 +18,10 @@ use super::response::{Reply, Responder, render};
 use super::{Ctx, Outcome, Provider, props};
 use crate::Error;
 
+/// The reason given when a provider call runs into the invocation's deadline.
+const OVERRUN: &str = "the operation did not finish before the Lambda function's timeout; it was \
+                       stopped so that CloudFormation gets an answer (raise the function timeout or retry)";
+
 /// Default overall limit of one request (CloudFormation's own default for custom resources).
 const DEFAULT_SERVICE_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -266,15 +270,33 @@ impl<P: Provider> Runner<P> {
                             ),
                         });
                     }
+                    let saved = serde_json::to_value(&state);
                     if next >= budget_end {
                         return self
-                            .hand_over(request, state, poll_after, attempt, started_at_ms, function)
+                            .hand_over(request, saved, poll_after, attempt, started_at_ms, function)
                             .await;
                     }
                     tokio::time::sleep(poll_after).await;
                     outcome = self
                         .guarded(budget_end, self.provider.poll(&ctx, state))
                         .await;
+                    // A poll cut off by the deadline (a slow or throttled call) is repeated by a
+                    // continuation from the state before it, instead of failing the resource.
+                    if matches!(&outcome, Err(reason) if reason == OVERRUN) {
+                        tracing::warn!(
+                            "a poll ran into the deadline; continuing in a new invocation"
+                        );
+                        return self
+                            .hand_over(
+                                request,
+                                saved,
+                                Duration::ZERO,
+                                attempt,
+                                started_at_ms,
+                                function,
+                            )
+                            .await;
+                    }
                 }
             }
         }
@@ -327,12 +349,7 @@ impl<P: Provider> Runner<P> {
                 tracing::error!(panic = %msg, "provider panicked");
                 Err(format!("internal error: the provider panicked: {msg}"))
             }
-            Err(_) => Err(
-                "the operation did not finish before the Lambda function's timeout; \
-                 it was stopped so that CloudFormation gets an answer (raise the function timeout \
-                 or retry)"
-                    .to_owned(),
-            ),
+            Err(_) => Err(OVERRUN.to_owned()),
         }
     }
 
@@ -341,13 +358,13 @@ impl<P: Provider> Runner<P> {
     async fn hand_over(
         &self,
         request: &Request,
-        state: P::State,
+        state: Result<Value, serde_json::Error>,
         poll_after: Duration,
         attempt: u32,
         started_at_ms: u64,
         function: &str,
     ) -> Option<Reply> {
-        let state = match serde_json::to_value(state) {
+        let state = match state {
             Ok(state) => state,
             Err(e) => {
                 return Some(Reply::failed(format!(
