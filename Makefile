@@ -47,7 +47,7 @@ demo: setup build
 
 release:
 	$(CARGO) build --workspace --bins --release --locked
-	@ls -l target/release/org-accounts | awk '{printf "org-accounts: %.1f MB (stripped)\n", $$5/1048576}'
+	@for f in org-accounts studio-domain studio-user-profile; do ls -l target/release/$$f | awk -v f=$$f '{printf "%s: %.1f MiB (stripped)\n", f, $$5/1048576}'; done
 
 clean:
 	$(CARGO) clean

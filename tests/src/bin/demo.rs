@@ -402,6 +402,19 @@ async fn studio(story: &mut Story, moto: &Moto) {
         summary(&body),
         took,
     );
+    for (h, name) in [
+        (&domain_fn, "studio-domain"),
+        (&profile_fn, "studio-user-profile"),
+    ] {
+        if let (Some(init), Some(rss)) = (h.init_times().first().copied(), h.peak_rss_kib()) {
+            let figures = format!(
+                "cold init {:.1} ms, peak RSS {:.1} MiB",
+                init.as_secs_f64() * 1000.0,
+                rss as f64 / 1024.0
+            );
+            story.record("cold start and peak memory", name, true, figures, init);
+        }
+    }
     let (body, took) = cfn(&domain_fn, "domain-del", "Delete", props, Some(&domain_id)).await;
     let gone = sm
         .describe_domain()
