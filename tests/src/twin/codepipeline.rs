@@ -80,6 +80,13 @@ impl CodePipeline {
         )
     }
 
+    /// The declaration and creation time of pipeline `name`, or CodePipeline's not-found error.
+    fn pipeline(&self, name: &str) -> Result<&(Value, f64), ApiError> {
+        self.pipelines
+            .get(name)
+            .ok_or_else(|| missing_pipeline(name))
+    }
+
     fn execution(&mut self, id: &str) -> Option<&mut Execution> {
         self.executions.iter_mut().find(|e| e.id == id)
     }
@@ -115,10 +122,7 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
         "GetPipeline" => {
             let w = world.lock().expect("twin state");
             let name = s(p, "name")?;
-            let (decl, created) =
-                w.cp.pipelines
-                    .get(name)
-                    .ok_or_else(|| missing_pipeline(name))?;
+            let (decl, created) = w.cp.pipeline(name)?;
             Ok(json!({"pipeline": decl, "metadata": {
                 "pipelineArn": format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:{name}"),
                 "created": created, "updated": created}}))
@@ -151,9 +155,7 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
         "ListPipelineExecutions" => {
             let w = world.lock().expect("twin state");
             let name = s(p, "pipelineName")?;
-            if !w.cp.pipelines.contains_key(name) {
-                return Err(missing_pipeline(name));
-            }
+            w.cp.pipeline(name)?;
             let items: Vec<Value> = w
                 .cp
                 .executions
@@ -249,11 +251,7 @@ fn missing_pipeline(name: &str) -> ApiError {
 fn start(world: &Shared, p: &Value) -> ApiResult {
     let mut w = world.lock().expect("twin state");
     let name = s(p, "name")?.to_owned();
-    let (decl, _) =
-        w.cp.pipelines
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| missing_pipeline(&name))?;
+    let (decl, _) = w.cp.pipeline(&name)?.clone();
     if let Some(token) = p["clientRequestToken"].as_str()
         && let Some(id) = w.cp.tokens.get(&(name.clone(), token.to_owned()))
     {
@@ -339,10 +337,7 @@ fn start(world: &Shared, p: &Value) -> ApiResult {
 fn state(world: &Shared, p: &Value) -> ApiResult {
     let w = world.lock().expect("twin state");
     let name = s(p, "name")?;
-    let (decl, created) =
-        w.cp.pipelines
-            .get(name)
-            .ok_or_else(|| missing_pipeline(name))?;
+    let (decl, created) = w.cp.pipeline(name)?;
     let mut stages = Vec::new();
     for (i, st) in decl["stages"].as_array().into_iter().flatten().enumerate() {
         let latest =
