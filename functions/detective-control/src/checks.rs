@@ -1,0 +1,225 @@
+//! The rules. Each check is one entry of [`RULES`]: its stable id (used in alerts, findings and the
+//! `CHECKS` setting), what it requires, which resources it applies to, and the matching AWS Security Hub
+//! control where one exists.
+
+use crate::resource::{Kind, Observed};
+
+/// One detective check.
+#[derive(Debug)]
+pub struct Rule {
+    /// Stable id, e.g. `vpc`.
+    pub id: &'static str,
+    /// What a compliant resource has, for humans.
+    pub requires: &'static str,
+    pub applies_to: &'static [Kind],
+    pub severity: Severity,
+    /// AWS Security Hub (AWS Foundational Security Best Practices) control for some kinds.
+    pub security_hub: &'static [(Kind, &'static str)],
+    pub passes: fn(&Observed) -> bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+        }
+    }
+}
+
+use Kind::*;
+
+pub const RULES: [Rule; 8] = [
+    Rule {
+        id: "vpc",
+        requires: "runs in a VPC (VpcConfig with subnets; SubnetId for notebooks)",
+        applies_to: &[
+            TrainingJob,
+            ProcessingJob,
+            TuningJob,
+            Model,
+            NotebookInstance,
+        ],
+        severity: Severity::High,
+        security_hub: &[(NotebookInstance, "SageMaker.2")],
+        passes: |o| !o.subnets.is_empty(),
+    },
+    Rule {
+        id: "network-isolation",
+        requires: "EnableNetworkIsolation is true",
+        applies_to: &[TrainingJob, Model],
+        severity: Severity::High,
+        security_hub: &[(Model, "SageMaker.5")],
+        passes: |o| o.network_isolation == Some(true),
+    },
+    Rule {
+        id: "inter-container-encryption",
+        requires: "EnableInterContainerTrafficEncryption is true",
+        applies_to: &[TrainingJob, ProcessingJob, TuningJob],
+        severity: Severity::Medium,
+        security_hub: &[],
+        passes: |o| o.inter_container_encryption == Some(true),
+    },
+    Rule {
+        id: "volume-kms",
+        requires: "storage volumes are encrypted with a KMS key of yours (VolumeKmsKeyId / KmsKeyId)",
+        applies_to: &[
+            TrainingJob,
+            ProcessingJob,
+            TransformJob,
+            TuningJob,
+            NotebookInstance,
+            EndpointConfig,
+        ],
+        severity: Severity::Medium,
+        security_hub: &[],
+        passes: |o| o.volume_kms_key.is_some(),
+    },
+    Rule {
+        id: "output-kms",
+        requires: "output in S3 is encrypted with a KMS key of yours (KmsKeyId of the output)",
+        applies_to: &[TrainingJob, ProcessingJob, TransformJob],
+        severity: Severity::Medium,
+        security_hub: &[],
+        passes: |o| o.output_kms_key.is_some(),
+    },
+    Rule {
+        id: "notebook-direct-internet",
+        requires: "DirectInternetAccess is Disabled (SageMaker's default is Enabled)",
+        applies_to: &[NotebookInstance],
+        severity: Severity::High,
+        security_hub: &[(NotebookInstance, "SageMaker.1")],
+        passes: |o| o.direct_internet_access.as_deref() == Some("Disabled"),
+    },
+    Rule {
+        id: "notebook-root-access",
+        requires: "RootAccess is Disabled (SageMaker's default is Enabled)",
+        applies_to: &[NotebookInstance],
+        severity: Severity::High,
+        security_hub: &[(NotebookInstance, "SageMaker.3")],
+        passes: |o| o.root_access.as_deref() == Some("Disabled"),
+    },
+    Rule {
+        id: "domain-vpc-only",
+        requires: "AppNetworkAccessType is VpcOnly (SageMaker's default is PublicInternetOnly)",
+        applies_to: &[Domain],
+        severity: Severity::High,
+        security_hub: &[],
+        passes: |o| o.app_network_access_type.as_deref() == Some("VpcOnly"),
+    },
+];
+
+impl Rule {
+    pub fn by_id(id: &str) -> Option<&'static Rule> {
+        RULES.iter().find(|r| r.id == id)
+    }
+
+    pub fn control_for(&self, kind: Kind) -> Option<&'static str> {
+        self.security_hub
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, c)| *c)
+    }
+}
+
+/// The enabled rules that apply to `kind` and fail for `observed`, in [`RULES`] order.
+pub fn failed(kind: Kind, observed: &Observed, enabled: &[&'static Rule]) -> Vec<&'static Rule> {
+    enabled
+        .iter()
+        .copied()
+        .filter(|r| r.applies_to.contains(&kind) && !(r.passes)(observed))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<&'static Rule> {
+        RULES.iter().collect()
+    }
+
+    fn ids(rules: Vec<&Rule>) -> Vec<&str> {
+        rules.iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn ids_are_unique_and_every_kind_is_covered() {
+        let mut seen: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), RULES.len());
+        for kind in Kind::ALL {
+            assert!(
+                RULES.iter().any(|r| r.applies_to.contains(&kind)),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_configured_fails_every_applicable_rule() {
+        let o = Observed::default();
+        assert_eq!(
+            ids(failed(TrainingJob, &o, &all())),
+            [
+                "vpc",
+                "network-isolation",
+                "inter-container-encryption",
+                "volume-kms",
+                "output-kms"
+            ]
+        );
+        assert_eq!(
+            ids(failed(TransformJob, &o, &all())),
+            ["volume-kms", "output-kms"]
+        );
+        assert_eq!(ids(failed(Model, &o, &all())), ["vpc", "network-isolation"]);
+        assert_eq!(
+            ids(failed(NotebookInstance, &o, &all())),
+            [
+                "vpc",
+                "volume-kms",
+                "notebook-direct-internet",
+                "notebook-root-access"
+            ]
+        );
+        assert_eq!(ids(failed(EndpointConfig, &o, &all())), ["volume-kms"]);
+        assert_eq!(ids(failed(Domain, &o, &all())), ["domain-vpc-only"]);
+    }
+
+    #[test]
+    fn a_compliant_resource_passes_and_disabled_rules_do_not_run() {
+        let o = Observed {
+            subnets: vec!["subnet-1".into()],
+            network_isolation: Some(true),
+            inter_container_encryption: Some(true),
+            volume_kms_key: Some("k".into()),
+            output_kms_key: Some("k".into()),
+            direct_internet_access: Some("Disabled".into()),
+            root_access: Some("Disabled".into()),
+            app_network_access_type: Some("VpcOnly".into()),
+        };
+        for kind in Kind::ALL {
+            assert!(failed(kind, &o, &all()).is_empty(), "{kind:?}");
+        }
+        let only_vpc = vec![Rule::by_id("vpc").unwrap()];
+        assert_eq!(
+            ids(failed(TrainingJob, &Observed::default(), &only_vpc)),
+            ["vpc"]
+        );
+    }
+
+    #[test]
+    fn security_hub_controls_where_aws_has_one() {
+        let vpc = Rule::by_id("vpc").unwrap();
+        assert_eq!(vpc.control_for(NotebookInstance), Some("SageMaker.2"));
+        assert_eq!(vpc.control_for(TrainingJob), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! Settings from the environment (set by the SAM template). Read once per cold start; a wrong value stops
+//! the function at init with a message naming the variable and what it accepts.
+
+use std::time::Duration;
+
+use shared::Error;
+
+use crate::checks::{RULES, Rule};
+
+/// What to do with a non-compliant resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Stop or delete it (never a domain), then alert.
+    Enforce,
+    /// Only alert.
+    Alert,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub mode: Mode,
+    pub rules: Vec<&'static Rule>,
+    pub topic_arn: String,
+    pub security_hub: bool,
+    /// DynamoDB table that records handled events, so a duplicate delivery does nothing.
+    pub idempotency_table: Option<String>,
+    pub idempotency_ttl: Duration,
+    /// How far back a sweep looks for new models and endpoint configs.
+    pub sweep_lookback: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mode = match var("MODE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("enforce") => Mode::Enforce,
+            Some("alert") => Mode::Alert,
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "MODE={other}: expected `enforce` (stop/delete, then alert) or `alert` (alert only)"
+                )));
+            }
+        };
+        let rules = match var("CHECKS") {
+            None => RULES.iter().collect(),
+            Some(list) if list.eq_ignore_ascii_case("all") => RULES.iter().collect(),
+            Some(list) => {
+                let mut rules = Vec::new();
+                for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let rule = Rule::by_id(id).ok_or_else(|| {
+                        Error::invalid(format!(
+                            "CHECKS: unknown check `{id}`; known checks: {} (or `all`)",
+                            RULES.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+                        ))
+                    })?;
+                    if !rules.iter().any(|r: &&Rule| r.id == rule.id) {
+                        rules.push(rule);
+                    }
+                }
+                // Keep the catalogue's order whatever the order of the list.
+                rules.sort_by_key(|r| RULES.iter().position(|x| x.id == r.id));
+                rules
+            }
+        };
+        let topic_arn = var("ALERT_TOPIC_ARN").ok_or_else(|| {
+            Error::invalid(
+                "ALERT_TOPIC_ARN is not set: the ARN of the SNS topic that receives alerts",
+            )
+        })?;
+        let security_hub = match var("SECURITY_HUB")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "SECURITY_HUB={other}: expected `true` or `false`"
+                )));
+            }
+        };
+        let hours = number(&var, "IDEMPOTENCY_TTL_HOURS", 24)?;
+        let minutes = number(&var, "SWEEP_LOOKBACK_MINUTES", 70)?;
+        Ok(Config {
+            mode,
+            rules,
+            topic_arn,
+            security_hub,
+            idempotency_table: var("IDEMPOTENCY_TABLE"),
+            idempotency_ttl: Duration::from_secs(hours * 3600),
+            sweep_lookback: Duration::from_secs(minutes * 60),
+        })
+    }
+}
+
+fn number(var: &impl Fn(&str) -> Option<String>, name: &str, default: u64) -> Result<u64, Error> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => {
+            v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::invalid(format!("{name}={v}: expected a whole number above 0"))
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_enforce_every_check() {
+        let c = config(&[("ALERT_TOPIC_ARN", "arn:t")]).unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.rules.len(), RULES.len());
+        assert!(!c.security_hub);
+        assert_eq!(c.idempotency_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.sweep_lookback, Duration::from_secs(4_200));
+    }
+
+    #[test]
+    fn checks_are_chosen_by_id_in_catalogue_order() {
+        let c = config(&[
+            ("ALERT_TOPIC_ARN", "t"),
+            ("CHECKS", "volume-kms, vpc,vpc"),
+            ("MODE", "Alert"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.rules.iter().map(|r| r.id).collect::<Vec<_>>(),
+            ["vpc", "volume-kms"]
+        );
+        assert_eq!(c.mode, Mode::Alert);
+    }
+
+    #[test]
+    fn wrong_values_name_the_variable() {
+        let e = config(&[("ALERT_TOPIC_ARN", "t"), ("CHECKS", "vpc,vcp")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`vcp`") && e.contains("network-isolation"),
+            "{e}"
+        );
+        let e = config(&[("ALERT_TOPIC_ARN", "t"), ("MODE", "stop")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("MODE=stop"), "{e}");
+        let e = config(&[]).unwrap_err().to_string();
+        assert!(e.contains("ALERT_TOPIC_ARN"), "{e}");
+        let e = config(&[("ALERT_TOPIC_ARN", "t"), ("IDEMPOTENCY_TTL_HOURS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("IDEMPOTENCY_TTL_HOURS"), "{e}");
+    }
+}

@@ -1,0 +1,404 @@
+//! What the control looks at: the kinds of SageMaker resources, and the facts about one resource that the
+//! checks need ([`Observed`]), read from a CloudTrail `requestParameters` object (camelCase member names;
+//! any field may be missing or `null`, which means "not configured").
+
+use serde_json::Value;
+
+/// The SageMaker resources the control watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    TrainingJob,
+    ProcessingJob,
+    TransformJob,
+    TuningJob,
+    Model,
+    NotebookInstance,
+    EndpointConfig,
+    Domain,
+}
+
+impl Kind {
+    #[cfg(test)]
+    pub const ALL: [Kind; 8] = [
+        Kind::TrainingJob,
+        Kind::ProcessingJob,
+        Kind::TransformJob,
+        Kind::TuningJob,
+        Kind::Model,
+        Kind::NotebookInstance,
+        Kind::EndpointConfig,
+        Kind::Domain,
+    ];
+
+    /// The watched CloudTrail event names: the resource kind, and whether the call changed an existing
+    /// resource (its parameters then hold only what changed, so the resource is described instead).
+    pub fn from_event_name(name: &str) -> Option<(Kind, bool)> {
+        Some(match name {
+            "CreateTrainingJob" => (Kind::TrainingJob, false),
+            "CreateProcessingJob" => (Kind::ProcessingJob, false),
+            "CreateTransformJob" => (Kind::TransformJob, false),
+            "CreateHyperParameterTuningJob" => (Kind::TuningJob, false),
+            "CreateModel" => (Kind::Model, false),
+            "CreateNotebookInstance" => (Kind::NotebookInstance, false),
+            "UpdateNotebookInstance" => (Kind::NotebookInstance, true),
+            "CreateEndpointConfig" => (Kind::EndpointConfig, false),
+            "CreateDomain" => (Kind::Domain, false),
+            "UpdateDomain" => (Kind::Domain, true),
+            _ => return None,
+        })
+    }
+
+    /// Words for humans (alert subjects).
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::TrainingJob => "training job",
+            Kind::ProcessingJob => "processing job",
+            Kind::TransformJob => "transform job",
+            Kind::TuningJob => "hyperparameter tuning job",
+            Kind::Model => "model",
+            Kind::NotebookInstance => "notebook instance",
+            Kind::EndpointConfig => "endpoint config",
+            Kind::Domain => "Studio domain",
+        }
+    }
+
+    /// The API member that names the resource (`TrainingJobName`, …), as CloudTrail spells it.
+    fn name_member(self) -> &'static str {
+        match self {
+            Kind::TrainingJob => "trainingJobName",
+            Kind::ProcessingJob => "processingJobName",
+            Kind::TransformJob => "transformJobName",
+            Kind::TuningJob => "hyperParameterTuningJobName",
+            Kind::Model => "modelName",
+            Kind::NotebookInstance => "notebookInstanceName",
+            Kind::EndpointConfig => "endpointConfigName",
+            Kind::Domain => "domainName",
+        }
+    }
+
+    /// The response member with the resource's ARN.
+    fn arn_member(self) -> &'static str {
+        match self {
+            Kind::TrainingJob => "trainingJobArn",
+            Kind::ProcessingJob => "processingJobArn",
+            Kind::TransformJob => "transformJobArn",
+            Kind::TuningJob => "hyperParameterTuningJobArn",
+            Kind::Model => "modelArn",
+            Kind::NotebookInstance => "notebookInstanceArn",
+            Kind::EndpointConfig => "endpointConfigArn",
+            Kind::Domain => "domainArn",
+        }
+    }
+
+    /// The resource type in its ARN (`arn:…:sagemaker:region:account:<type>/<name>`).
+    pub fn arn_type(self) -> &'static str {
+        match self {
+            Kind::TrainingJob => "training-job",
+            Kind::ProcessingJob => "processing-job",
+            Kind::TransformJob => "transform-job",
+            Kind::TuningJob => "hyper-parameter-tuning-job",
+            Kind::Model => "model",
+            Kind::NotebookInstance => "notebook-instance",
+            Kind::EndpointConfig => "endpoint-config",
+            Kind::Domain => "domain",
+        }
+    }
+
+    /// The AWS Security Finding Format resource type.
+    pub fn asff_type(self) -> &'static str {
+        match self {
+            Kind::NotebookInstance => "AwsSageMakerNotebookInstance",
+            _ => "Other",
+        }
+    }
+}
+
+/// One resource, by name and ARN.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    pub kind: Kind,
+    pub name: String,
+    pub arn: String,
+}
+
+/// Where a resource lives, for ARNs the event did not carry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Place {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl Place {
+    /// SageMaker ARNs carry the resource name in lower case.
+    pub fn arn(&self, kind: Kind, name: &str) -> String {
+        format!(
+            "arn:{}:sagemaker:{}:{}:{}/{}",
+            self.partition,
+            self.region,
+            self.account,
+            kind.arn_type(),
+            name.to_lowercase()
+        )
+    }
+}
+
+impl Resource {
+    /// The resource a CloudTrail call created or changed. `None` when the parameters do not name it.
+    pub fn from_call(kind: Kind, request: &Value, response: &Value, place: &Place) -> Option<Self> {
+        let id_member = if kind == Kind::Domain && request.get("domainId").is_some() {
+            "domainId" // UpdateDomain names the domain by id
+        } else {
+            kind.name_member()
+        };
+        let name = text(request, &[id_member])?;
+        let arn = text(response, &[kind.arn_member()]).unwrap_or_else(|| place.arn(kind, &name));
+        Some(Resource { kind, name, arn })
+    }
+}
+
+/// The facts the checks look at. Missing means "not configured" (SageMaker then applies its default).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// VPC subnets the resource runs in (a notebook's `SubnetId` counts as one).
+    pub subnets: Vec<String>,
+    pub network_isolation: Option<bool>,
+    pub inter_container_encryption: Option<bool>,
+    pub volume_kms_key: Option<String>,
+    pub output_kms_key: Option<String>,
+    pub direct_internet_access: Option<String>,
+    pub root_access: Option<String>,
+    pub app_network_access_type: Option<String>,
+}
+
+impl Observed {
+    /// The facts of a `Create…` call's parameters (CloudTrail camelCase).
+    pub fn from_request(kind: Kind, p: &Value) -> Observed {
+        match kind {
+            Kind::TrainingJob => Observed {
+                subnets: list(p, &["vpcConfig", "subnets"]),
+                network_isolation: flag(p, &["enableNetworkIsolation"]),
+                inter_container_encryption: flag(p, &["enableInterContainerTrafficEncryption"]),
+                volume_kms_key: text(p, &["resourceConfig", "volumeKmsKeyId"]),
+                output_kms_key: text(p, &["outputDataConfig", "kmsKeyId"]),
+                ..Observed::default()
+            },
+            Kind::ProcessingJob => Observed {
+                subnets: list(p, &["networkConfig", "vpcConfig", "subnets"]),
+                network_isolation: flag(p, &["networkConfig", "enableNetworkIsolation"]),
+                inter_container_encryption: flag(
+                    p,
+                    &["networkConfig", "enableInterContainerTrafficEncryption"],
+                ),
+                volume_kms_key: text(
+                    p,
+                    &["processingResources", "clusterConfig", "volumeKmsKeyId"],
+                ),
+                output_kms_key: text(p, &["processingOutputConfig", "kmsKeyId"]),
+                ..Observed::default()
+            },
+            Kind::TransformJob => Observed {
+                volume_kms_key: text(p, &["transformResources", "volumeKmsKeyId"]),
+                output_kms_key: text(p, &["transformOutput", "kmsKeyId"]),
+                ..Observed::default()
+            },
+            Kind::TuningJob => {
+                // One definition, or several (`trainingJobDefinitions`): the weakest one counts.
+                let mut definitions: Vec<&Value> = p
+                    .get("trainingJobDefinitions")
+                    .and_then(Value::as_array)
+                    .map(|d| d.iter().collect())
+                    .unwrap_or_default();
+                if let Some(d) = p.get("trainingJobDefinition").filter(|d| !d.is_null()) {
+                    definitions.push(d);
+                }
+                definitions
+                    .into_iter()
+                    .map(|d| Observed::from_request(Kind::TrainingJob, d))
+                    .reduce(Observed::weakest)
+                    .unwrap_or_default()
+            }
+            Kind::Model => Observed {
+                subnets: list(p, &["vpcConfig", "subnets"]),
+                network_isolation: flag(p, &["enableNetworkIsolation"]),
+                ..Observed::default()
+            },
+            Kind::NotebookInstance => Observed {
+                subnets: text(p, &["subnetId"]).into_iter().collect(),
+                volume_kms_key: text(p, &["kmsKeyId"]),
+                direct_internet_access: text(p, &["directInternetAccess"]),
+                root_access: text(p, &["rootAccess"]),
+                ..Observed::default()
+            },
+            Kind::EndpointConfig => Observed {
+                volume_kms_key: text(p, &["kmsKeyId"]),
+                ..Observed::default()
+            },
+            Kind::Domain => Observed {
+                subnets: list(p, &["subnetIds"]),
+                app_network_access_type: text(p, &["appNetworkAccessType"]),
+                ..Observed::default()
+            },
+        }
+    }
+
+    /// Facts true of both `a` and `b` (for resources made of several definitions).
+    pub fn weakest(a: Observed, b: Observed) -> Observed {
+        fn both<T: PartialEq>(a: Option<T>, b: Option<T>) -> Option<T> {
+            if a == b { a } else { None }
+        }
+        fn all(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+            match (a, b) {
+                (Some(true), Some(true)) => Some(true),
+                (None, None) => None,
+                _ => Some(false),
+            }
+        }
+        Observed {
+            subnets: if a.subnets.is_empty() || b.subnets.is_empty() {
+                Vec::new()
+            } else {
+                a.subnets
+            },
+            network_isolation: all(a.network_isolation, b.network_isolation),
+            inter_container_encryption: all(
+                a.inter_container_encryption,
+                b.inter_container_encryption,
+            ),
+            volume_kms_key: a.volume_kms_key.and(b.volume_kms_key),
+            output_kms_key: a.output_kms_key.and(b.output_kms_key),
+            direct_internet_access: both(a.direct_internet_access, b.direct_internet_access),
+            root_access: both(a.root_access, b.root_access),
+            app_network_access_type: both(a.app_network_access_type, b.app_network_access_type),
+        }
+    }
+}
+
+fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, key| v.get(key))
+}
+
+/// A non-empty string at `path`.
+pub fn text(v: &Value, path: &[&str]) -> Option<String> {
+    at(v, path)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// A boolean at `path` (CloudTrail sometimes records booleans as strings).
+fn flag(v: &Value, path: &[&str]) -> Option<bool> {
+    match at(v, path)? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// The non-empty strings of the list at `path`.
+fn list(v: &Value, path: &[&str]) -> Vec<String> {
+    at(v, path)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn place() -> Place {
+        Place {
+            partition: "aws".into(),
+            region: "eu-west-1".into(),
+            account: "111122223333".into(),
+        }
+    }
+
+    #[test]
+    fn arn_from_response_or_built_from_the_name() {
+        let r = Resource::from_call(
+            Kind::NotebookInstance,
+            &json!({"notebookInstanceName": "Lab"}),
+            &Value::Null,
+            &place(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.arn,
+            "arn:aws:sagemaker:eu-west-1:111122223333:notebook-instance/lab"
+        );
+        let r = Resource::from_call(
+            Kind::Model,
+            &json!({"modelName": "m"}),
+            &json!({"modelArn": "arn:x"}),
+            &place(),
+        )
+        .unwrap();
+        assert_eq!(r.arn, "arn:x");
+        assert!(
+            Resource::from_call(
+                Kind::Model,
+                &json!({"modelName": null}),
+                &Value::Null,
+                &place()
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn update_domain_is_named_by_id() {
+        let r = Resource::from_call(
+            Kind::Domain,
+            &json!({"domainId": "d-abc"}),
+            &Value::Null,
+            &place(),
+        )
+        .unwrap();
+        assert_eq!(r.name, "d-abc");
+        assert!(r.arn.ends_with(":domain/d-abc"));
+    }
+
+    #[test]
+    fn tuning_job_counts_its_weakest_definition() {
+        let strong = json!({"vpcConfig": {"subnets": ["s"]}, "enableNetworkIsolation": true,
+            "resourceConfig": {"volumeKmsKeyId": "k"}, "outputDataConfig": {"kmsKeyId": "k"},
+            "enableInterContainerTrafficEncryption": true});
+        let weak = json!({"enableNetworkIsolation": false});
+        let o = Observed::from_request(
+            Kind::TuningJob,
+            &json!({"trainingJobDefinitions": [strong.clone(), weak]}),
+        );
+        assert!(o.subnets.is_empty());
+        assert_eq!(o.network_isolation, Some(false));
+        assert_eq!(o.volume_kms_key, None);
+        let o = Observed::from_request(Kind::TuningJob, &json!({"trainingJobDefinition": strong}));
+        assert_eq!(o.subnets, vec!["s"]);
+        assert_eq!(o.inter_container_encryption, Some(true));
+    }
+
+    #[test]
+    fn null_blank_and_mistyped_fields_are_not_configured() {
+        let o = Observed::from_request(
+            Kind::TrainingJob,
+            &json!({"vpcConfig": null, "enableNetworkIsolation": "yes",
+                    "resourceConfig": {"volumeKmsKeyId": " "}, "outputDataConfig": 7}),
+        );
+        assert_eq!(o, Observed::default());
+        let o = Observed::from_request(
+            Kind::TrainingJob,
+            &json!({"enableNetworkIsolation": "true"}),
+        );
+        assert_eq!(o.network_isolation, Some(true));
+    }
+}

@@ -1,0 +1,239 @@
+//! What invoked the function: an EventBridge event carrying a CloudTrail record of a SageMaker call, or
+//! the schedule's `Scheduled Event` (a sweep). Parsing never panics: a payload that is not an EventBridge
+//! event is an error naming the field, so Lambda's retries end in the dead-letter queue with that reason.
+
+use serde::Deserialize;
+use serde_json::Value;
+use shared::Error;
+
+use crate::resource::Place;
+
+/// An EventBridge event, as Lambda receives it from a rule target.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    id: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    source: String,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    detail: Value,
+}
+
+/// The parts of a CloudTrail record the control uses. Every field but the id and name may be missing
+/// or `null`.
+#[derive(Debug, Deserialize)]
+struct Record {
+    #[serde(rename = "eventID")]
+    event_id: String,
+    #[serde(rename = "eventName")]
+    event_name: String,
+    #[serde(rename = "eventSource", default)]
+    event_source: Option<String>,
+    #[serde(rename = "eventTime", default)]
+    event_time: Option<String>,
+    #[serde(rename = "awsRegion", default)]
+    region: Option<String>,
+    #[serde(rename = "recipientAccountId", default)]
+    account: Option<String>,
+    #[serde(rename = "userIdentity", default)]
+    user_identity: Option<UserIdentity>,
+    #[serde(rename = "sourceIPAddress", default)]
+    source_ip: Option<String>,
+    #[serde(rename = "errorCode", default)]
+    error_code: Option<String>,
+    #[serde(rename = "errorMessage", default)]
+    error_message: Option<String>,
+    #[serde(rename = "requestParameters", default)]
+    request: Option<Value>,
+    #[serde(rename = "responseElements", default)]
+    response: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UserIdentity {
+    #[serde(default)]
+    arn: Option<String>,
+    #[serde(rename = "principalId", default)]
+    principal_id: Option<String>,
+}
+
+/// A SageMaker API call recorded by CloudTrail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiCall {
+    pub event_id: String,
+    pub event_name: String,
+    pub event_time: Option<String>,
+    pub place: Place,
+    /// `userIdentity.arn` (or its principal id when there is no ARN).
+    pub principal: Option<String>,
+    pub source_ip: Option<String>,
+    /// Set when the call failed: nothing was created or changed.
+    pub error: Option<String>,
+    pub request: Value,
+    pub response: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    Call(Box<ApiCall>),
+    Sweep {
+        event_id: String,
+        /// The schedule's time (RFC 3339), when it has one.
+        time: Option<String>,
+        place: Place,
+    },
+    /// An event this function does not handle (another source or type): logged and ignored.
+    Other(String),
+}
+
+/// Parses an invocation payload.
+pub fn parse(payload: &Value) -> Result<Trigger, Error> {
+    let envelope: Envelope = serde_path_to_error::deserialize(payload).map_err(|e| {
+        Error::invalid(format!(
+            "the payload is not an EventBridge event: field `{}`: {} (expected `id`, `detail-type`, `source`, `detail`)",
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    let place = |region: Option<String>, account: Option<String>, arn_hint: Option<&str>| Place {
+        partition: arn_hint
+            .and_then(|arn| arn.split(':').nth(1))
+            .filter(|p| p.starts_with("aws"))
+            .unwrap_or("aws")
+            .to_owned(),
+        region: region.or(envelope.region.clone()).unwrap_or_default(),
+        account: account.or(envelope.account.clone()).unwrap_or_default(),
+    };
+    match (envelope.source.as_str(), envelope.detail_type.as_str()) {
+        ("aws.events" | "aws.scheduler", "Scheduled Event") => Ok(Trigger::Sweep {
+            event_id: envelope.id.clone(),
+            time: envelope.time.clone(),
+            place: place(None, None, None),
+        }),
+        ("aws.sagemaker", "AWS API Call via CloudTrail") => {
+            let record: Record =
+                serde_path_to_error::deserialize(&envelope.detail).map_err(|e| {
+                    Error::invalid(format!(
+                        "event {}: `detail` is not a CloudTrail record: field `detail.{}`: {}",
+                        envelope.id,
+                        e.path(),
+                        e.inner()
+                    ))
+                })?;
+            if let Some(source) = record.event_source.as_deref()
+                && source != "sagemaker.amazonaws.com"
+            {
+                return Ok(Trigger::Other(format!(
+                    "event {}: eventSource {source} is not SageMaker",
+                    envelope.id
+                )));
+            }
+            let identity = record.user_identity.unwrap_or_default();
+            let place = place(record.region, record.account, identity.arn.as_deref());
+            Ok(Trigger::Call(Box::new(ApiCall {
+                event_id: record.event_id,
+                event_name: record.event_name,
+                event_time: record.event_time.or(envelope.time),
+                place,
+                principal: identity.arn.or(identity.principal_id),
+                source_ip: record.source_ip,
+                error: record.error_code.map(|code| match record.error_message {
+                    Some(m) => format!("{code}: {m}"),
+                    None => code,
+                }),
+                request: record.request.unwrap_or(Value::Null),
+                response: record.response.unwrap_or(Value::Null),
+            })))
+        }
+        (source, detail_type) => Ok(Trigger::Other(format!(
+            "event {}: `{detail_type}` from `{source}` is neither a SageMaker CloudTrail record nor a scheduled sweep",
+            envelope.id
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(detail: Value) -> Value {
+        json!({"version": "0", "id": "e-1", "detail-type": "AWS API Call via CloudTrail",
+               "source": "aws.sagemaker", "account": "111122223333", "time": "2026-11-23T10:00:00Z",
+               "region": "eu-west-1", "resources": [], "detail": detail})
+    }
+
+    #[test]
+    fn a_record_with_nulls_everywhere_but_id_and_name_parses() {
+        let t = parse(&call(json!({"eventID": "x", "eventName": "CreateModel",
+            "userIdentity": null, "requestParameters": null, "responseElements": null,
+            "awsRegion": null, "errorCode": null})))
+        .unwrap();
+        let Trigger::Call(c) = t else { panic!("{t:?}") };
+        assert_eq!(c.place.region, "eu-west-1", "falls back to the envelope");
+        assert_eq!(c.place.account, "111122223333");
+        assert_eq!(c.request, Value::Null);
+        assert_eq!(c.error, None);
+        assert_eq!(c.event_time.as_deref(), Some("2026-11-23T10:00:00Z"));
+    }
+
+    #[test]
+    fn failed_calls_keep_their_error() {
+        let Trigger::Call(c) = parse(&call(json!({"eventID": "x", "eventName": "CreateModel",
+            "errorCode": "ValidationException", "errorMessage": "bad"})))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.error.as_deref(), Some("ValidationException: bad"));
+    }
+
+    #[test]
+    fn partition_comes_from_the_principal() {
+        let Trigger::Call(c) = parse(&call(json!({"eventID": "x", "eventName": "CreateModel",
+            "userIdentity": {"arn": "arn:aws-us-gov:sts::1:assumed-role/r/s"}})))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.place.partition, "aws-us-gov");
+        assert_eq!(
+            c.principal.as_deref(),
+            Some("arn:aws-us-gov:sts::1:assumed-role/r/s")
+        );
+    }
+
+    #[test]
+    fn schedule_and_foreign_events() {
+        let t = parse(
+            &json!({"id": "s-1", "detail-type": "Scheduled Event", "source": "aws.events",
+            "time": "2026-11-23T10:00:00Z", "region": "eu-west-1", "account": "1", "detail": {}}),
+        )
+        .unwrap();
+        assert!(matches!(t, Trigger::Sweep { ref event_id, .. } if event_id == "s-1"));
+        let t = parse(
+            &json!({"id": "o", "detail-type": "Object Created", "source": "aws.s3", "detail": {}}),
+        )
+        .unwrap();
+        assert!(matches!(t, Trigger::Other(_)));
+    }
+
+    #[test]
+    fn malformed_payloads_name_the_field() {
+        let e = parse(&json!({"hello": "world"})).unwrap_err().to_string();
+        assert!(e.contains("not an EventBridge event"), "{e}");
+        let e = parse(&call(json!({"eventName": "CreateModel"})))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("eventID"), "{e}");
+        let e = parse(&call(json!({"eventID": 5, "eventName": "CreateModel"})))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("detail.eventID"), "{e}");
+        assert!(parse(&json!([1, 2])).is_err());
+    }
+}
