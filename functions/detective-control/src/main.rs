@@ -16,6 +16,9 @@ mod respond;
 mod sagemaker;
 mod trigger;
 
+#[cfg(test)]
+mod proptests;
+
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
