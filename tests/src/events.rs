@@ -17,7 +17,7 @@ use serde_yaml_ng::Value as Yaml;
 #[derive(Clone, Debug)]
 pub struct Route {
     pub rule: String,
-    /// The function's `FunctionName` (or logical id when it has none).
+    /// The function's `FunctionName` (`${Parameter}`s resolved to their defaults), or its logical id.
     pub function: String,
     pub pattern: Value,
 }
@@ -102,11 +102,18 @@ pub fn routes(template: &Path) -> Result<Vec<Route>, String> {
         }
     }
     let resources = doc["Resources"].as_mapping().ok_or("no Resources")?;
+    // `FunctionName: !Sub "${ProjectName}-x"` resolves with the parameters' defaults.
     let function_name = |logical: &str| -> String {
-        doc["Resources"][logical]["Properties"]["FunctionName"]
+        let mut name = doc["Resources"][logical]["Properties"]["FunctionName"]
             .as_str()
             .unwrap_or(logical)
-            .to_owned()
+            .to_owned();
+        for (param, value) in &params {
+            if let Some(v) = value.as_str() {
+                name = name.replace(&format!("${{{param}}}"), v);
+            }
+        }
+        name
     };
     let mut routes = Vec::new();
     for (id, res) in resources {

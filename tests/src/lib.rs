@@ -7,6 +7,7 @@
 //! - [`cfn`]: CloudFormation custom-resource request builders.
 //! - [`org`]: a seeded AWS Organizations tree in the emulator.
 
+pub mod alerts;
 pub mod bins;
 pub mod cfn;
 pub mod events;

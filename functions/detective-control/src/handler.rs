@@ -238,3 +238,116 @@ fn already(kind: Kind, action: Action, status: Option<&str>) -> Option<Taken> {
         detail: format!("not running (status {status})"),
     })
 }
+
+/// Error paths the emulator cannot produce, with aws-smithy-mocks.
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_sdk_sagemaker::operation::stop_training_job::{
+        StopTrainingJobError, StopTrainingJobOutput,
+    };
+    use aws_sdk_sns::operation::publish::{PublishError, PublishOutput};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn event() -> Value {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/cloudtrail/training-job-noncompliant.json"),
+        )
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn handler(sm: &[&Rule], sns: &[&Rule], ddb: &[&Rule]) -> Handler {
+        let config = Config::from_lookup(|k| {
+            (k == "ALERT_TOPIC_ARN").then(|| "arn:aws:sns:us-east-1:123456789012:alerts".into())
+        })
+        .unwrap();
+        Handler {
+            sagemaker: SageMaker::new(mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, sm)),
+            notifier: Notifier::new(
+                mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns),
+                None,
+                config.topic_arn.clone(),
+            ),
+            idempotency: Idempotency::new(
+                mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, ddb),
+                Some("idempotency".into()),
+                config.idempotency_ttl,
+            ),
+            config,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_alert_releases_the_claim_so_the_retry_alerts() {
+        let claim = mock!(aws_sdk_dynamodb::Client::put_item)
+            .then_output(|| PutItemOutput::builder().build());
+        let release = mock!(aws_sdk_dynamodb::Client::delete_item)
+            .then_output(|| DeleteItemOutput::builder().build());
+        let stop = mock!(aws_sdk_sagemaker::Client::stop_training_job)
+            .then_output(|| StopTrainingJobOutput::builder().build());
+        let publish = mock!(aws_sdk_sns::Client::publish).then_error(|| {
+            PublishError::generic(
+                ErrorMetadata::builder()
+                    .code("KMSAccessDenied")
+                    .message("key policy")
+                    .build(),
+            )
+        });
+        let h = handler(&[&stop], &[&publish], &[&claim, &release]);
+        let err = h.handle(event()).await.unwrap_err().to_string();
+        assert!(err.starts_with("Publish failed: KMSAccessDenied"), "{err}");
+        assert_eq!(release.num_calls(), 1);
+        assert_eq!(stop.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn access_denied_on_stop_is_reported_in_the_alert() {
+        let claim = mock!(aws_sdk_dynamodb::Client::put_item)
+            .then_output(|| PutItemOutput::builder().build());
+        let stop = mock!(aws_sdk_sagemaker::Client::stop_training_job).then_error(|| {
+            StopTrainingJobError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: sagemaker:StopTrainingJob")
+                    .build(),
+            )
+        });
+        let publish = mock!(aws_sdk_sns::Client::publish)
+            .match_requests(|r| {
+                r.message()
+                    .is_some_and(|m| m.contains("AccessDeniedException"))
+                    && r.subject().is_some_and(|s| s.contains("STOP FAILED"))
+            })
+            .then_output(|| PublishOutput::builder().message_id("m").build());
+        let h = handler(&[&stop], &[&publish], &[&claim]);
+        let out = h.handle(event()).await.unwrap();
+        assert_eq!(out["findings"][0]["result"], "failed");
+        assert_eq!(publish.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_claimed_event_stops_nothing_and_alerts_no_one() {
+        let claimed = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
+        let stop = mock!(aws_sdk_sagemaker::Client::stop_training_job)
+            .then_output(|| StopTrainingJobOutput::builder().build());
+        let publish =
+            mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().build());
+        let h = handler(&[&stop], &[&publish], &[&claimed]);
+        let out = h.handle(event()).await.unwrap();
+        assert!(out["duplicate"].is_string(), "{out}");
+        assert_eq!(stop.num_calls(), 0);
+        assert_eq!(publish.num_calls(), 0);
+    }
+}

@@ -1,0 +1,660 @@
+//! `detective-control` through the harness: the real binary, SageMaker from the twin, SNS / SQS / KMS /
+//! DynamoDB / Security Hub from moto, and CloudTrail events routed by the template's own rule.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_sagemaker::Client;
+use aws_sdk_sagemaker::types::{
+    AlgorithmSpecification, DirectInternetAccess, InstanceType, OutputDataConfig, ResourceConfig,
+    RootAccess, StoppingCondition, TrainingInputMode, TrainingInstanceType, VpcConfig,
+};
+use serde_json::{Value, json};
+use testbed::alerts::Inbox;
+use testbed::bins;
+use testbed::events::{Router, routes};
+use testbed::harness::{Config, Harness, Outcome};
+use testbed::moto::Moto;
+use testbed::twin::{Fault, Twin};
+
+const FUNCTION: &str = "secure-mlops-detective-control";
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn fixture(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo(&format!("tests/fixtures/cloudtrail/{name}.json")))
+        .expect("fixture");
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
+struct Bed {
+    control: Harness,
+    sm: Client,
+    twin: Twin,
+    inbox: Inbox,
+    router: Router,
+    _moto: Moto,
+}
+
+async fn bed(mode: &str) -> Bed {
+    let moto = Moto::start().await;
+    let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
+    twin.set_duration("job", 120.0);
+    let config = moto.sdk_config().await;
+    let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
+    aws_sdk_dynamodb::Client::new(&config)
+        .create_table()
+        .table_name("idempotency")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let router = Router::install(
+        &moto.endpoint,
+        &routes(&repo("infra/template.yaml")).unwrap(),
+    )
+    .await;
+    let control = Harness::start(
+        Config::new(
+            bins::path("detective-control"),
+            "secure-mlops-detective-control",
+        )
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
+        .env("MODE", mode)
+        .env("ALERT_TOPIC_ARN", &inbox.topic_arn)
+        .env("SECURITY_HUB", "true")
+        .env("IDEMPOTENCY_TABLE", "idempotency"),
+    )
+    .await;
+    let sm_config = aws_sdk_sagemaker::config::Builder::from(&config)
+        .endpoint_url(&twin.endpoint)
+        .build();
+    Bed {
+        control,
+        sm: Client::from_conf(sm_config),
+        twin,
+        inbox,
+        router,
+        _moto: moto,
+    }
+}
+
+impl Bed {
+    /// The CloudTrail events the template's rule delivered to the function since the last call.
+    async fn delivered(&self, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        for _ in 0..50 {
+            out.extend(self.router.received(FUNCTION).await);
+            if out.len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        out
+    }
+
+    async fn invoke(&self, event: &Value) -> Value {
+        match self.control.invoke(event).await {
+            Outcome::Response(v) => v,
+            other => panic!("{other:?}\nlogs: {:#?}", self.control.logs()),
+        }
+    }
+
+    async fn training_job(&self, name: &str, secure: bool) {
+        let kms = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let mut req = self
+            .sm
+            .create_training_job()
+            .training_job_name(name)
+            .role_arn("arn:aws:iam::123456789012:role/SageMakerExecution")
+            .algorithm_specification(
+                AlgorithmSpecification::builder()
+                    .training_image("683313688378.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
+                    .training_input_mode(TrainingInputMode::File)
+                    .build(),
+            )
+            .stopping_condition(
+                StoppingCondition::builder()
+                    .max_runtime_in_seconds(3600)
+                    .build(),
+            );
+        let mut resources = ResourceConfig::builder()
+            .instance_type(TrainingInstanceType::MlM5Xlarge)
+            .instance_count(1)
+            .volume_size_in_gb(30);
+        let mut output = OutputDataConfig::builder().s3_output_path("s3://models/out");
+        if secure {
+            req = req
+                .vpc_config(
+                    VpcConfig::builder()
+                        .subnets("subnet-0a1b2c3d")
+                        .security_group_ids("sg-0a1b2c3d")
+                        .build(),
+                )
+                .enable_network_isolation(true)
+                .enable_inter_container_traffic_encryption(true);
+            resources = resources.volume_kms_key_id(kms);
+            output = output.kms_key_id(kms);
+        }
+        req.resource_config(resources.build())
+            .output_data_config(output.build())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn status(&self, name: &str) -> String {
+        self.twin
+            .lock()
+            .sm
+            .jobs
+            .get(&("TrainingJob", name.to_owned()))
+            .map(|r| r.status.clone())
+            .unwrap_or_default()
+    }
+
+    fn count(&self, operation: &str) -> usize {
+        self.twin
+            .operations()
+            .iter()
+            .filter(|o| o.as_str() == operation)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_training_job_without_vpc_is_stopped_and_the_security_team_alerted() {
+    let bed = bed("enforce").await;
+    bed.training_job("churn-train", false).await;
+    let events = bed.delivered(1).await;
+    assert_eq!(
+        events.len(),
+        1,
+        "the template's rule delivers the CloudTrail record"
+    );
+    let response = bed.invoke(&events[0]).await;
+    assert_eq!(response["findings"][0]["action"], "stop", "{response}");
+    assert_eq!(response["findings"][0]["result"], "done");
+    assert!(matches!(
+        bed.status("churn-train").as_str(),
+        "Stopping" | "Stopped"
+    ));
+
+    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    assert_eq!(alerts.len(), 1);
+    let alert = &alerts[0];
+    assert_eq!(
+        alert.subject,
+        "SageMaker training job stopped: churn-train [vpc, network-isolation, inter-container-encryption, ..."
+    );
+    let b = &alert.body;
+    assert_eq!(b["account"], "123456789012");
+    assert_eq!(b["region"], "us-east-1");
+    assert_eq!(b["resourceType"], "training job");
+    assert_eq!(b["resourceName"], "churn-train");
+    assert_eq!(
+        b["resourceArn"],
+        "arn:aws:sagemaker:us-east-1:123456789012:training-job/churn-train"
+    );
+    assert_eq!(b["eventName"], "CreateTrainingJob");
+    assert_eq!(b["eventId"], events[0]["detail"]["eventID"]);
+    assert_eq!(b["eventTime"], events[0]["detail"]["eventTime"]);
+    assert_eq!(
+        b["principal"],
+        "arn:aws:sts::123456789012:assumed-role/DataScientist/data-scientist"
+    );
+    assert_eq!(b["sourceIp"], "198.51.100.7");
+    assert_eq!(b["trigger"], "event");
+    assert_eq!(b["mode"], "enforce");
+    assert_eq!(b["action"], "stop");
+    assert_eq!(b["result"], "done");
+    let checks: Vec<&str> = b["failedChecks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "vpc",
+            "network-isolation",
+            "inter-container-encryption",
+            "volume-kms",
+            "output-kms"
+        ]
+    );
+
+    // Security Hub: one finding per failed check, archived because the job no longer runs.
+    let findings = bed.inbox.findings().await;
+    assert_eq!(findings.len(), 5, "{findings:?}");
+    assert!(findings.iter().all(|(id, state, status)| id.starts_with(
+        "arn:aws:sagemaker:us-east-1:123456789012:training-job/churn-train/secure-mlops/"
+    ) && state == "ARCHIVED"
+        && status == "FAILED"));
+
+    // The same event again: no second stop, no second alert, no new finding.
+    let again = bed.invoke(&events[0]).await;
+    assert_eq!(again["duplicate"], events[0]["detail"]["eventID"]);
+    assert_eq!(bed.count("StopTrainingJob"), 1);
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+    assert_eq!(bed.inbox.findings().await.len(), 5);
+
+    // A compliant job: untouched, no alert, and no AWS call at all.
+    let before = bed.twin.calls().len();
+    bed.training_job("churn-train-secure", true).await;
+    let events = bed.delivered(1).await;
+    let response = bed.invoke(&events[0]).await;
+    assert_eq!(
+        response["compliant"],
+        "arn:aws:sagemaker:us-east-1:123456789012:training-job/churn-train-secure"
+    );
+    assert_eq!(
+        bed.twin.calls().len(),
+        before + 1,
+        "only the test's own CreateTrainingJob"
+    );
+    assert_eq!(bed.status("churn-train-secure"), "InProgress");
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+
+    // A call that failed created nothing: skipped.
+    let _ = bed
+        .sm
+        .create_training_job()
+        .training_job_name("churn-train")
+        .send()
+        .await;
+    let events = bed.delivered(1).await;
+    assert!(events[0]["detail"]["errorCode"].is_string());
+    assert!(bed.invoke(&events[0]).await["skipped"].is_string());
+}
+
+#[tokio::test]
+async fn alert_mode_stops_nothing() {
+    let bed = bed("alert").await;
+    bed.training_job("exploration", false).await;
+    let events = bed.delivered(1).await;
+    let response = bed.invoke(&events[0]).await;
+    assert_eq!(response["findings"][0]["result"], "not-taken", "{response}");
+    assert_eq!(bed.count("StopTrainingJob"), 0);
+    assert_eq!(bed.status("exploration"), "InProgress");
+    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].body["mode"], "alert");
+    assert_eq!(alerts[0].body["action"], "none");
+    assert!(
+        alerts[0]
+            .subject
+            .starts_with("SageMaker training job not compliant: exploration")
+    );
+    let findings = bed.inbox.findings().await;
+    assert!(
+        findings.iter().all(|(_, state, _)| state == "ACTIVE"),
+        "{findings:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_stop_still_alerts_with_the_failure() {
+    let bed = bed("enforce").await;
+    bed.training_job("stubborn", false).await;
+    let events = bed.delivered(1).await;
+    bed.twin.inject("StopTrainingJob", Fault::Server, 10);
+    let response = bed.invoke(&events[0]).await;
+    assert_eq!(response["findings"][0]["result"], "failed", "{response}");
+    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    assert!(
+        alerts[0]
+            .subject
+            .starts_with("SageMaker training job STOP FAILED: stubborn"),
+        "{}",
+        alerts[0].subject
+    );
+    assert!(
+        alerts[0].body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("InternalFailure"),
+        "{}",
+        alerts[0].body
+    );
+    assert_eq!(bed.status("stubborn"), "InProgress");
+}
+
+#[tokio::test]
+async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
+    let bed = bed("enforce").await;
+    bed.twin.set_duration("notebook.create", 0.2);
+    bed.twin.set_duration("notebook.stop", 0.2);
+    bed.sm
+        .create_notebook_instance()
+        .notebook_instance_name("forgotten-lab")
+        .instance_type(InstanceType::MlT3Medium)
+        .role_arn("arn:aws:iam::123456789012:role/SageMakerExecution")
+        .send()
+        .await
+        .unwrap();
+    let missed = bed.delivered(1).await; // the event is lost: the function never sees it
+    assert_eq!(missed.len(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await; // InService by now
+
+    let mut sweep = fixture("scheduled-sweep");
+    sweep["time"] = json!(now_rfc3339());
+    let response = bed.invoke(&sweep).await;
+    let finding = &response["findings"][0];
+    assert_eq!(
+        finding["arn"], "arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/forgotten-lab",
+        "{response}"
+    );
+    assert_eq!(
+        finding["checks"],
+        json!([
+            "vpc",
+            "volume-kms",
+            "notebook-direct-internet",
+            "notebook-root-access"
+        ])
+    );
+    assert_eq!(finding["result"], "done");
+    assert_eq!(bed.count("StopNotebookInstance"), 1);
+    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    assert_eq!(alerts[0].body["trigger"], "sweep");
+    assert_eq!(alerts[0].body["eventName"], "ScheduledSweep");
+    assert_eq!(alerts[0].body["principal"], Value::Null);
+
+    // The next sweep: the notebook is stopped, nothing to do, nothing sent.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let response = bed.invoke(&sweep).await;
+    assert_eq!(response["findings"], json!([]), "{response}");
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_pending_notebook_is_deferred_to_the_sweep_and_updates_are_judged_as_described() {
+    let bed = bed("enforce").await;
+    bed.twin.set_duration("notebook.create", 1.0);
+    bed.twin.set_duration("notebook.stop", 0.2);
+    bed.twin.set_duration("notebook.update", 0.2);
+    bed.sm
+        .create_notebook_instance()
+        .notebook_instance_name("lab")
+        .instance_type(InstanceType::MlT3Medium)
+        .role_arn("arn:aws:iam::123456789012:role/SageMakerExecution")
+        .send()
+        .await
+        .unwrap();
+    let events = bed.delivered(1).await;
+    let response = bed.invoke(&events[0]).await;
+    assert_eq!(response["findings"][0]["result"], "deferred", "{response}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut sweep = fixture("scheduled-sweep");
+    sweep["time"] = json!(now_rfc3339());
+    let response = bed.invoke(&sweep).await;
+    assert_eq!(response["findings"][0]["result"], "done", "{response}");
+    assert_eq!(bed.inbox.alerts(2, Duration::from_secs(5)).await.len(), 2);
+
+    // A compliant notebook later updated to allow root access: the update carries only RootAccess,
+    // so the control describes the notebook and judges all of it.
+    bed.sm
+        .create_notebook_instance()
+        .notebook_instance_name("secure-lab")
+        .instance_type(InstanceType::MlT3Medium)
+        .role_arn("arn:aws:iam::123456789012:role/SageMakerExecution")
+        .subnet_id("subnet-0a1b2c3d")
+        .security_group_ids("sg-0a1b2c3d")
+        .kms_key_id("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+        .direct_internet_access(DirectInternetAccess::Disabled)
+        .root_access(RootAccess::Disabled)
+        .send()
+        .await
+        .unwrap();
+    let events = bed.delivered(1).await;
+    assert!(bed.invoke(&events[0]).await["compliant"].is_string());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    bed.sm
+        .stop_notebook_instance()
+        .notebook_instance_name("secure-lab")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bed.sm
+        .update_notebook_instance()
+        .notebook_instance_name("secure-lab")
+        .root_access(RootAccess::Enabled)
+        .send()
+        .await
+        .unwrap();
+    let events = bed.delivered(1).await;
+    assert_eq!(events[0]["detail"]["eventName"], "UpdateNotebookInstance");
+    let response = bed.invoke(&events[0]).await;
+    let finding = &response["findings"][0];
+    assert_eq!(
+        finding["checks"],
+        json!(["notebook-root-access"]),
+        "{response}"
+    );
+    assert_eq!(
+        finding["result"], "already-inactive",
+        "a stopped notebook needs no stop"
+    );
+    assert_eq!(
+        bed.count("StopNotebookInstance"),
+        3,
+        "the refused one while Pending, the sweep's and the user's; none for the update"
+    );
+}
+
+#[tokio::test]
+async fn malformed_events_fail_with_the_field_named() {
+    let bed = bed("enforce").await;
+    match bed
+        .control
+        .invoke(&json!({"detail-type": "AWS API Call via CloudTrail"}))
+        .await
+    {
+        Outcome::Error(e) => assert!(e.to_string().contains("not an EventBridge event"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let mut event = fixture("model-noncompliant");
+    event["detail"]["eventID"] = json!(42);
+    match bed.control.invoke(&event).await {
+        Outcome::Error(e) => assert!(e.to_string().contains("detail.eventID"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let mut event = fixture("model-noncompliant");
+    event["detail"]["requestParameters"] = Value::Null;
+    match bed.control.invoke(&event).await {
+        Outcome::Error(e) => assert!(
+            e.to_string()
+                .contains("requestParameters do not name the model"),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        bed.control
+            .invocations()
+            .iter()
+            .all(|i| i.outcome != Outcome::Crash)
+    );
+}
+
+/// The fixture table: event → checks failed → action → alert fields, through the real binary.
+#[tokio::test]
+async fn fixture_table() {
+    enum Expect {
+        Findings(&'static [&'static str], &'static str),
+        Compliant,
+        Skipped,
+        Ignored,
+        Duplicate,
+    }
+    use Expect::*;
+    let table: &[(&str, Expect)] = &[
+        (
+            "training-job-noncompliant",
+            Findings(
+                &[
+                    "vpc",
+                    "network-isolation",
+                    "inter-container-encryption",
+                    "volume-kms",
+                    "output-kms",
+                ],
+                "stop",
+            ),
+        ),
+        ("training-job-noncompliant-duplicate", Duplicate),
+        ("training-job-compliant", Compliant),
+        ("training-job-failed-call", Skipped),
+        (
+            "training-job-null-fields",
+            Findings(
+                &[
+                    "vpc",
+                    "network-isolation",
+                    "inter-container-encryption",
+                    "volume-kms",
+                    "output-kms",
+                ],
+                "stop",
+            ),
+        ),
+        (
+            "processing-job-noncompliant",
+            Findings(
+                &[
+                    "vpc",
+                    "inter-container-encryption",
+                    "volume-kms",
+                    "output-kms",
+                ],
+                "stop",
+            ),
+        ),
+        ("processing-job-compliant", Compliant),
+        (
+            "transform-job-noncompliant",
+            Findings(&["volume-kms", "output-kms"], "stop"),
+        ),
+        ("transform-job-compliant", Compliant),
+        (
+            "tuning-job-noncompliant",
+            Findings(&["vpc", "inter-container-encryption", "volume-kms"], "stop"),
+        ),
+        ("tuning-job-compliant", Compliant),
+        (
+            "model-noncompliant",
+            Findings(&["vpc", "network-isolation"], "delete"),
+        ),
+        ("model-compliant", Compliant),
+        (
+            "notebook-noncompliant",
+            Findings(
+                &[
+                    "vpc",
+                    "volume-kms",
+                    "notebook-direct-internet",
+                    "notebook-root-access",
+                ],
+                "stop",
+            ),
+        ),
+        ("notebook-compliant", Compliant),
+        ("notebook-update-root-access", Skipped), // lab-2 does not exist in this account
+        (
+            "endpoint-config-noncompliant",
+            Findings(&["volume-kms"], "delete"),
+        ),
+        ("endpoint-config-compliant", Compliant),
+        (
+            "domain-noncompliant",
+            Findings(&["domain-vpc-only"], "none"),
+        ),
+        ("domain-compliant", Compliant),
+        ("domain-update", Skipped), // the domain does not exist in this account
+        ("read-only-call", Ignored),
+    ];
+    let bed = bed("enforce").await;
+    let mut alerts_expected = 0;
+    for (name, expect) in table {
+        let event = fixture(name);
+        let response = bed.invoke(&event).await;
+        match expect {
+            Findings(checks, action) => {
+                let f = &response["findings"][0];
+                assert_eq!(f["checks"], json!(checks), "{name}: {response}");
+                assert_eq!(f["action"], *action, "{name}: {response}");
+                let alert = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+                assert_eq!(alert.len(), 1, "{name}");
+                let b = &alert[0].body;
+                let d = &event["detail"];
+                assert_eq!(b["eventId"], d["eventID"], "{name}");
+                assert_eq!(b["eventName"], d["eventName"], "{name}");
+                assert_eq!(b["eventTime"], d["eventTime"], "{name}");
+                assert_eq!(b["principal"], d["userIdentity"]["arn"], "{name}");
+                assert_eq!(b["sourceIp"], d["sourceIPAddress"], "{name}");
+                assert_eq!(b["action"], *action, "{name}");
+                assert!(
+                    alert[0].subject.len() <= 100 && alert[0].subject.starts_with("SageMaker "),
+                    "{name}"
+                );
+                alerts_expected += 1;
+            }
+            Compliant => assert!(response["compliant"].is_string(), "{name}: {response}"),
+            Skipped => assert!(response["skipped"].is_string(), "{name}: {response}"),
+            Ignored => assert!(response["ignored"].is_string(), "{name}: {response}"),
+            Duplicate => assert!(response["duplicate"].is_string(), "{name}: {response}"),
+        }
+    }
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+    assert_eq!(alerts_expected, 9);
+    // 5 + 5 + 4 + 2 + 3 + 2 + 4 + 1 + 1 findings, one per (resource, check)
+    assert_eq!(bed.inbox.findings().await.len(), 27);
+}
+
+fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()
+}
