@@ -134,6 +134,43 @@ id_type!(
     "a KMS key id, key ARN, alias/name or alias ARN"
 );
 
+id_type!(
+    /// A KMS key ARN (`arn:<partition>:kms:<region>:<account>:key/<key id>`) — not an alias: key
+    /// policies belong to keys.
+    KmsKeyArn,
+    |s| {
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        parts.len() == 6
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "kms"
+            && !parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[5].strip_prefix("key/").is_some_and(|k| !k.is_empty() && !k.contains('/'))
+    },
+    "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; aliases are not accepted)"
+);
+
+id_type!(
+    /// An S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a
+    /// letter or digit.
+    BucketName,
+    |s| {
+        (3..=63).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    },
+    "an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)"
+);
+
+id_type!(
+    /// An IAM role name (1-64 of letters, digits and `+=,.@_-`).
+    RoleName,
+    |s| (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)),
+    "an IAM role name (1-64 letters, digits and +=,.@_-)"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

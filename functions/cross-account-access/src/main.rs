@@ -1,0 +1,27 @@
+//! `cross-account-access` — the `Custom::CrossAccountModelAccess` resource: lets the staging and
+//! production accounts read model artifacts by adding statements it owns to the artifact bucket's policy
+//! (`s3:GetObject` on a prefix, `s3:ListBucket` limited to it) and to the KMS key policy (`kms:Decrypt`,
+//! `kms:DescribeKey`). Statements it did not write are never changed or reordered.
+//!
+//! Wiring only: logging, SDK clients (once per cold start), the provider, the framework.
+
+mod policy;
+mod properties;
+mod provider;
+
+#[tokio::main]
+async fn main() -> Result<(), shared::cfn::RuntimeError> {
+    shared::logging::init();
+    let config = shared::aws::config().await;
+    // A custom endpoint (tests, VPC endpoints by URL) needs path-style bucket addressing.
+    let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some());
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(custom_endpoint)
+            .build(),
+    );
+    let provider = provider::CrossAccountAccess::new(s3, aws_sdk_kms::Client::new(&config));
+    shared::cfn::serve(provider, &config).await
+}

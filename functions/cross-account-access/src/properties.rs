@@ -1,0 +1,115 @@
+//! `Custom::CrossAccountModelAccess` properties.
+
+use serde::Deserialize;
+use shared::Error;
+use shared::cfn::props::de;
+use shared::ids::{AccountId, BucketName, KmsKeyArn, RoleName};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Properties {
+    /// The bucket holding the model artifacts.
+    pub bucket_name: BucketName,
+    /// The KMS key the artifacts are encrypted with.
+    pub kms_key_arn: KmsKeyArn,
+    /// Accounts that may read: a list or a comma-separated string (e.g. `!GetAtt Org.AccountIds`).
+    #[serde(deserialize_with = "de::list")]
+    pub account_ids: Vec<AccountId>,
+    /// Key prefix the grant is limited to (default: the whole bucket).
+    #[serde(default)]
+    pub prefix: String,
+    /// Role in each account that may read (default: the account itself, i.e. its IAM principals that
+    /// their own policies allow).
+    #[serde(default)]
+    pub principal_role_name: Option<RoleName>,
+}
+
+impl Properties {
+    pub fn check(&self) -> Result<(), Error> {
+        if self.account_ids.is_empty() {
+            return Err(Error::invalid(
+                "AccountIds: give at least one 12-digit account id (a list or a comma-separated string)",
+            ));
+        }
+        if self.prefix.starts_with('/') || self.prefix.contains('*') || self.prefix.contains('?') {
+            return Err(Error::invalid(format!(
+                "Prefix \"{}\": a key prefix such as \"models/churn/\" (no leading '/', no wildcards)",
+                self.prefix
+            )));
+        }
+        Ok(())
+    }
+
+    /// The partition of the key ARN (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn partition(&self) -> &str {
+        self.kms_key_arn.as_str().split(':').nth(1).unwrap_or("aws")
+    }
+
+    /// The principals granted, sorted and unique.
+    pub fn principals(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .account_ids
+            .iter()
+            .map(|a| match &self.principal_role_name {
+                None => format!("arn:{}:iam::{a}:root", self.partition()),
+                Some(role) => format!("arn:{}:iam::{a}:role/{role}", self.partition()),
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value, json};
+
+    fn parse(v: Value) -> Result<Properties, Error> {
+        let map: Map<String, Value> = serde_json::from_value(v).unwrap();
+        shared::cfn::props::parse(&map)
+    }
+
+    #[test]
+    fn accepts_the_org_accounts_output_and_defaults() {
+        let p = parse(json!({"ServiceToken": "arn", "BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k-1",
+            "AccountIds": "222222222222,111111111111,111111111111"})).unwrap();
+        p.check().unwrap();
+        assert_eq!(
+            p.principals(),
+            [
+                "arn:aws:iam::111111111111:root",
+                "arn:aws:iam::222222222222:root"
+            ]
+        );
+        assert_eq!(p.prefix, "");
+    }
+
+    #[test]
+    fn role_principals_in_the_keys_partition() {
+        let p = parse(json!({"BucketName": "models", "KmsKeyArn": "arn:aws-cn:kms:cn-north-1:123456789012:key/k",
+            "AccountIds": ["111111111111"], "PrincipalRoleName": "ModelReader"})).unwrap();
+        assert_eq!(
+            p.principals(),
+            ["arn:aws-cn:iam::111111111111:role/ModelReader"]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_property() {
+        let e = parse(json!({"BucketName": "Models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "AccountIds": ["111111111111"]})).unwrap_err().to_string();
+        assert!(e.contains("BucketName"), "{e}");
+        let e = parse(json!({"BucketName": "models", "KmsKeyArn": "alias/models", "AccountIds": ["111111111111"]})).unwrap_err().to_string();
+        assert!(
+            e.contains("KmsKeyArn") && e.contains("aliases are not accepted"),
+            "{e}"
+        );
+        let e = parse(json!({"BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "AccountIds": ["1111"]})).unwrap_err().to_string();
+        assert!(e.contains("AccountIds"), "{e}");
+        let p = parse(json!({"BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "AccountIds": [], "Prefix": "/x"})).unwrap();
+        assert!(p.check().unwrap_err().to_string().starts_with("AccountIds"));
+        let p = parse(json!({"BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "AccountIds": ["111111111111"], "Prefix": "/x"})).unwrap();
+        assert!(p.check().unwrap_err().to_string().starts_with("Prefix"));
+    }
+}
