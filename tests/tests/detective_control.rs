@@ -172,6 +172,25 @@ impl Bed {
             .unwrap_or_default()
     }
 
+    /// Waits (up to 20 s) until the twin's notebook `name` is in `status`.
+    async fn notebook_reaches(&self, name: &str, status: &str) {
+        for _ in 0..400 {
+            let now = self
+                .sm
+                .describe_notebook_instance()
+                .notebook_instance_name(name)
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.notebook_instance_status().map(|s| s.as_str().to_owned()));
+            if now.as_deref() == Some(status) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("notebook {name} never reached {status}");
+    }
+
     fn count(&self, operation: &str) -> usize {
         self.twin
             .operations()
@@ -365,7 +384,7 @@ async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
         .unwrap();
     let missed = bed.delivered(1).await; // the event is lost: the function never sees it
     assert_eq!(missed.len(), 1);
-    tokio::time::sleep(Duration::from_millis(400)).await; // InService by now
+    bed.notebook_reaches("forgotten-lab", "InService").await;
 
     let mut sweep = fixture("scheduled-sweep");
     sweep["time"] = json!(now_rfc3339());
@@ -392,7 +411,7 @@ async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
     assert_eq!(alerts[0].body["principal"], Value::Null);
 
     // The next sweep: the notebook is stopped, nothing to do, nothing sent.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    bed.notebook_reaches("forgotten-lab", "Stopped").await;
     let response = bed.invoke(&sweep).await;
     assert_eq!(response["findings"], json!([]), "{response}");
     assert!(
@@ -406,7 +425,8 @@ async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
 #[tokio::test]
 async fn a_pending_notebook_is_deferred_to_the_sweep_and_updates_are_judged_as_described() {
     let bed = bed("enforce").await;
-    bed.twin.set_duration("notebook.create", 1.0);
+    // Long enough that the event is handled while the notebook is still Pending, even under load.
+    bed.twin.set_duration("notebook.create", 3.0);
     bed.twin.set_duration("notebook.stop", 0.2);
     bed.twin.set_duration("notebook.update", 0.2);
     bed.sm
@@ -420,7 +440,7 @@ async fn a_pending_notebook_is_deferred_to_the_sweep_and_updates_are_judged_as_d
     let events = bed.delivered(1).await;
     let response = bed.invoke(&events[0]).await;
     assert_eq!(response["findings"][0]["result"], "deferred", "{response}");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    bed.notebook_reaches("lab", "InService").await;
     let mut sweep = fixture("scheduled-sweep");
     sweep["time"] = json!(now_rfc3339());
     let response = bed.invoke(&sweep).await;
@@ -444,14 +464,14 @@ async fn a_pending_notebook_is_deferred_to_the_sweep_and_updates_are_judged_as_d
         .unwrap();
     let events = bed.delivered(1).await;
     assert!(bed.invoke(&events[0]).await["compliant"].is_string());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    bed.notebook_reaches("secure-lab", "InService").await;
     bed.sm
         .stop_notebook_instance()
         .notebook_instance_name("secure-lab")
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    bed.notebook_reaches("secure-lab", "Stopped").await;
     bed.sm
         .update_notebook_instance()
         .notebook_instance_name("secure-lab")

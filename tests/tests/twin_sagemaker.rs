@@ -637,6 +637,8 @@ async fn notebooks_follow_their_state_rules() {
     use aws_sdk_sagemaker::types::{
         DirectInternetAccess, InstanceType, NotebookInstanceStatus, RootAccess,
     };
+    // Long enough that the Stop below reaches a Pending notebook even on a loaded machine.
+    b.twin.set_duration("notebook.create", 2.0);
     b.sm.create_notebook_instance()
         .notebook_instance_name("nb")
         .instance_type(InstanceType::MlT3Medium)

@@ -1,0 +1,346 @@
+//! `cross-account-access` (`Custom::CrossAccountModelAccess`) through the harness: the real binary
+//! against moto's S3 and KMS. Policies are read back after Create, Update and Delete; statements the
+//! resource did not write stay byte-for-byte as they were.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testbed::bins;
+use testbed::cfn::request;
+use testbed::harness::{CfnPut, Config, Harness};
+use testbed::moto::Moto;
+
+const TYPE: &str = "Custom::CrossAccountModelAccess";
+const STAGING: &str = "111111111111";
+const PROD: &str = "222222222222";
+const OTHER: &str = "333333333333";
+
+/// Written by the bucket's owner, not by us: must survive every request untouched.
+const FOREIGN_ALLOW: &str = r#"{"Sid":"DataEngineeringWrites","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/DataEngineering"},"Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::models/*"}"#;
+const FOREIGN_DENY: &str = r#"{"Sid":"NoBucketDeletion","Effect":"Deny","Principal":"*","Action":"s3:DeleteBucket","Resource":"arn:aws:s3:::models"}"#;
+
+struct Bed {
+    h: Harness,
+    s3: aws_sdk_s3::Client,
+    kms: aws_sdk_kms::Client,
+    key_arn: String,
+    _moto: Moto,
+}
+
+async fn bed() -> Bed {
+    let moto = Moto::start().await;
+    let config = moto.sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let kms = aws_sdk_kms::Client::new(&config);
+    for bucket in ["models", "bare"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let key_arn = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    let h = Harness::start(
+        Config::new(bins::path("cross-account-access"), "cross-account-access")
+            .env("AWS_ENDPOINT_URL", &moto.endpoint),
+    )
+    .await;
+    Bed {
+        h,
+        s3,
+        kms,
+        key_arn,
+        _moto: moto,
+    }
+}
+
+impl Bed {
+    async fn send(
+        &self,
+        key: &str,
+        kind: &str,
+        props: Value,
+        physical: Option<&str>,
+        old: Option<Value>,
+    ) -> Value {
+        let event = request(
+            kind,
+            &self.h.response_url(key),
+            TYPE,
+            "ModelAccess",
+            props,
+            physical,
+            old,
+        );
+        self.h.invoke_async(&event);
+        let r: Vec<CfnPut> = self.h.wait_for_response(key, Duration::from_secs(30)).await;
+        assert_eq!(r.len(), 1, "exactly one response: {r:#?}");
+        r[0].body.clone()
+    }
+
+    async fn bucket_policy(&self, bucket: &str) -> Option<String> {
+        self.s3
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.policy)
+    }
+
+    async fn key_policy(&self) -> String {
+        self.kms
+            .get_key_policy()
+            .key_id(&self.key_arn)
+            .policy_name("default")
+            .send()
+            .await
+            .unwrap()
+            .policy
+            .unwrap()
+    }
+
+    fn props(&self, bucket: &str, accounts: &[&str]) -> Value {
+        json!({"BucketName": bucket, "KmsKeyArn": self.key_arn, "AccountIds": accounts.join(","), "Prefix": "churn/"})
+    }
+}
+
+fn statements(policy: &str) -> Vec<Value> {
+    serde_json::from_str::<Value>(policy).unwrap()["Statement"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn principals(statement: &Value) -> Vec<String> {
+    statement["Principal"]["AWS"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn grants_follow_the_accounts_and_leave_foreign_statements_alone() {
+    let bed = bed().await;
+    let original =
+        format!(r#"{{"Version":"2012-10-17","Statement":[{FOREIGN_ALLOW},{FOREIGN_DENY}]}}"#);
+    bed.s3
+        .put_bucket_policy()
+        .bucket("models")
+        .policy(&original)
+        .send()
+        .await
+        .unwrap();
+    let original_key = bed.key_policy().await;
+
+    // Create: staging only.
+    let body = bed
+        .send("c", "Create", bed.props("models", &[STAGING]), None, None)
+        .await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    let sid = body["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert!(sid.starts_with("SecureMlopsModelRead"));
+    assert_eq!(body["Data"]["BucketPolicySid"], sid.as_str());
+    assert_eq!(body["Data"]["KeyPolicySid"], sid.as_str());
+    let policy = bed.bucket_policy("models").await.unwrap();
+    assert!(
+        policy.starts_with(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{FOREIGN_ALLOW},{FOREIGN_DENY},"#
+        )),
+        "foreign statements first, byte for byte: {policy}"
+    );
+    let s = statements(&policy);
+    assert_eq!(s.len(), 4);
+    assert_eq!(s[2]["Sid"], sid.as_str());
+    assert_eq!(s[2]["Action"], "s3:GetObject");
+    assert_eq!(s[2]["Resource"], "arn:aws:s3:::models/churn/*");
+    assert_eq!(principals(&s[2]), [format!("arn:aws:iam::{STAGING}:root")]);
+    assert_eq!(s[3]["Sid"], format!("{sid}List"));
+    assert_eq!(s[3]["Action"], "s3:ListBucket");
+    assert_eq!(
+        s[3]["Condition"]["StringLike"]["s3:prefix"],
+        json!(["churn/*"])
+    );
+    let key = bed.key_policy().await;
+    let k = statements(&key);
+    assert_eq!(k.len(), statements(&original_key).len() + 1);
+    assert_eq!(
+        k.last().unwrap()["Action"],
+        json!(["kms:Decrypt", "kms:DescribeKey"])
+    );
+    for (before, after) in statements(&original_key).iter().zip(&k) {
+        assert_eq!(
+            before.to_string(),
+            after.to_string(),
+            "the key's own statements are unchanged"
+        );
+    }
+
+    // Update: production added.
+    let body = bed
+        .send(
+            "u1",
+            "Update",
+            bed.props("models", &[STAGING, PROD]),
+            Some(&sid),
+            Some(bed.props("models", &[STAGING])),
+        )
+        .await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(body["PhysicalResourceId"], sid.as_str(), "updated in place");
+    let s = statements(&bed.bucket_policy("models").await.unwrap());
+    assert_eq!(s.len(), 4);
+    assert_eq!(
+        principals(&s[2]),
+        [
+            format!("arn:aws:iam::{STAGING}:root"),
+            format!("arn:aws:iam::{PROD}:root")
+        ]
+    );
+    let policy = bed.bucket_policy("models").await.unwrap();
+    assert!(
+        policy.contains(&format!("[{FOREIGN_ALLOW},{FOREIGN_DENY},")),
+        "{policy}"
+    );
+
+    // Update: staging removed, another account added.
+    bed.send(
+        "u2",
+        "Update",
+        bed.props("models", &[PROD, OTHER]),
+        Some(&sid),
+        Some(bed.props("models", &[STAGING, PROD])),
+    )
+    .await;
+    let s = statements(&bed.bucket_policy("models").await.unwrap());
+    assert_eq!(
+        principals(&s[2]),
+        [
+            format!("arn:aws:iam::{PROD}:root"),
+            format!("arn:aws:iam::{OTHER}:root")
+        ]
+    );
+    let k = statements(&bed.key_policy().await);
+    assert_eq!(principals(k.last().unwrap()), principals(&s[2]));
+
+    // Delete: both policies exactly as they were.
+    let body = bed
+        .send(
+            "d",
+            "Delete",
+            bed.props("models", &[PROD, OTHER]),
+            Some(&sid),
+            None,
+        )
+        .await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(bed.bucket_policy("models").await.unwrap(), original);
+    assert_eq!(
+        statements(&bed.key_policy().await),
+        statements(&original_key)
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_without_policy_gets_one_and_loses_it_again() {
+    let bed = bed().await;
+    assert_eq!(bed.bucket_policy("bare").await, None);
+    let props = json!({"BucketName": "bare", "KmsKeyArn": bed.key_arn, "AccountIds": [STAGING], "PrincipalRoleName": "ModelReader"});
+    let body = bed.send("c", "Create", props.clone(), None, None).await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    let s = statements(&bed.bucket_policy("bare").await.unwrap());
+    assert_eq!(
+        principals(&s[0]),
+        [format!("arn:aws:iam::{STAGING}:role/ModelReader")]
+    );
+    assert_eq!(
+        s[0]["Resource"], "arn:aws:s3:::bare/*",
+        "no Prefix: the whole bucket"
+    );
+    assert!(s[1].get("Condition").is_none());
+    let sid = body["PhysicalResourceId"].as_str().unwrap();
+    let body = bed.send("d", "Delete", props, Some(sid), None).await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(
+        bed.bucket_policy("bare").await,
+        None,
+        "the policy it created is removed"
+    );
+}
+
+#[tokio::test]
+async fn moving_the_grant_to_another_bucket_revokes_it_where_it_was() {
+    let bed = bed().await;
+    let body = bed
+        .send("c", "Create", bed.props("models", &[STAGING]), None, None)
+        .await;
+    let sid = body["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let body = bed
+        .send(
+            "u",
+            "Update",
+            bed.props("bare", &[STAGING]),
+            Some(&sid),
+            Some(bed.props("models", &[STAGING])),
+        )
+        .await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(body["PhysicalResourceId"], sid.as_str());
+    assert_eq!(bed.bucket_policy("models").await, None);
+    assert_eq!(
+        statements(&bed.bucket_policy("bare").await.unwrap()).len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn bad_input_fails_with_the_property_named_and_changes_nothing() {
+    let bed = bed().await;
+    let body = bed
+        .send(
+            "c1",
+            "Create",
+            json!({"BucketName": "models", "KmsKeyArn": "alias/models", "AccountIds": [STAGING]}),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(body["Status"], "FAILED");
+    assert!(
+        body["Reason"].as_str().unwrap().contains("KmsKeyArn"),
+        "{body}"
+    );
+    let body = bed
+        .send("c2", "Create", json!({"BucketName": "missing-bucket", "KmsKeyArn": bed.key_arn, "AccountIds": [STAGING]}), None, None)
+        .await;
+    assert_eq!(body["Status"], "FAILED");
+    assert!(
+        body["Reason"].as_str().unwrap().contains("NoSuchBucket"),
+        "{body}"
+    );
+    let body = bed
+        .send(
+            "c3",
+            "Create",
+            json!({"BucketName": "models", "KmsKeyArn": bed.key_arn, "AccountIds": ""}),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(body["Status"], "FAILED");
+    assert!(
+        body["Reason"].as_str().unwrap().starts_with("AccountIds"),
+        "{body}"
+    );
+    assert_eq!(bed.bucket_policy("models").await, None);
+}
