@@ -47,7 +47,7 @@ demo: setup build
 
 release:
 	$(CARGO) build --workspace --bins --release --locked
-	@for f in org-accounts studio-domain studio-user-profile detective-control; do ls -l target/release/$$f | awk -v f=$$f '{printf "%s: %.1f MiB (stripped)\n", f, $$5/1048576}'; done
+	@for f in org-accounts studio-domain studio-user-profile cross-account-access detective-control; do ls -l target/release/$$f | awk -v f=$$f '{printf "%s: %.1f MiB (stripped)\n", f, $$5/1048576}'; done
 
 clean:
 	$(CARGO) clean
