@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod cfn;
+pub mod deploy;
 mod error;
 pub mod ids;
 pub mod logging;

@@ -81,8 +81,13 @@ fn intrinsic(name: &str, v: &Yaml, params: &BTreeMap<String, Value>) -> Result<V
     }
 }
 
-/// The template's EventBridge rules.
+/// The template's EventBridge rules, with every parameter at its default.
 pub fn routes(template: &Path) -> Result<Vec<Route>, String> {
+    routes_with(template, &[])
+}
+
+/// The template's EventBridge rules, with some parameters given values (as `sam deploy` would).
+pub fn routes_with(template: &Path, given: &[(&str, Value)]) -> Result<Vec<Route>, String> {
     let text =
         std::fs::read_to_string(template).map_err(|e| format!("{}: {e}", template.display()))?;
     let doc: Yaml = serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())?;
@@ -100,6 +105,9 @@ pub fn routes(template: &Path) -> Result<Vec<Route>, String> {
             };
             params.insert(name.to_owned(), default);
         }
+    }
+    for (name, value) in given {
+        params.insert((*name).to_owned(), value.clone());
     }
     let resources = doc["Resources"].as_mapping().ok_or("no Resources")?;
     // `FunctionName: !Sub "${ProjectName}-x"` resolves with the parameters' defaults.
@@ -262,4 +270,14 @@ impl Router {
             }
         }
     }
+}
+
+/// Model package groups the tests and the demo deploy the project's template with.
+pub const TEST_GROUPS: [&str; 1] = ["churn"];
+
+/// The rules of the project's own `infra/template.yaml`, with the parameters the tests deploy it with.
+pub fn project_routes() -> Vec<Route> {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+    routes_with(&template, &[("ModelPackageGroups", json!(TEST_GROUPS))])
+        .unwrap_or_else(|e| panic!("infra/template.yaml: {e}"))
 }

@@ -12,7 +12,7 @@ use aws_sdk_sagemaker::types::{
 use serde_json::{Value, json};
 use testbed::alerts::Inbox;
 use testbed::bins;
-use testbed::events::{Router, routes};
+use testbed::events::{Router, project_routes};
 use testbed::harness::{Config, Harness, Outcome};
 use testbed::moto::Moto;
 use testbed::twin::{Fault, Twin};
@@ -67,11 +67,7 @@ async fn bed(mode: &str) -> Bed {
         .send()
         .await
         .unwrap();
-    let router = Router::install(
-        &moto.endpoint,
-        &routes(&repo("infra/template.yaml")).unwrap(),
-    )
-    .await;
+    let router = Router::install(&moto.endpoint, &project_routes()).await;
     let control = Harness::start(
         Config::new(
             bins::path("detective-control"),

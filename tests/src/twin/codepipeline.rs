@@ -412,7 +412,7 @@ fn finish(world: &Shared, exec: &str, stage: Option<usize>, status: &str, summar
     }
 }
 
-/// Replaces `#{variables.X}` and `#{Namespace.X}` in `text`.
+/// Replaces `#{variables.X}`, `#{Namespace.X}` and `#{codepipeline.PipelineExecutionId}` in `text`.
 fn resolve(world: &Shared, exec: &str, text: &str) -> Result<String, String> {
     let w = world.lock().expect("twin state");
     let e =
@@ -432,7 +432,9 @@ fn resolve(world: &Shared, exec: &str, text: &str) -> Result<String, String> {
         let (ns, var) = reference
             .split_once('.')
             .ok_or_else(|| format!("malformed variable #{{{reference}}}"))?;
-        let value = if ns == "variables" {
+        let value = if ns == "codepipeline" && var == "PipelineExecutionId" {
+            Some(e.id.clone())
+        } else if ns == "variables" {
             e.variables
                 .iter()
                 .find(|(n, _)| n == var)

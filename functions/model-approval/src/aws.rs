@@ -1,0 +1,138 @@
+//! Adapters: the model registry (latest Approved version), the staging stack set (what runs), the
+//! pipeline (what is on its way; start), and the alert topic.
+
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use aws_sdk_codepipeline::types::{PipelineExecutionStatus, PipelineVariable};
+use aws_sdk_sagemaker::types::{ModelApprovalStatus, ModelPackageSortBy, SortOrder};
+use shared::Error;
+use shared::deploy::MODEL_PACKAGE_PARAMETER;
+
+pub struct Aws {
+    pub sagemaker: aws_sdk_sagemaker::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+/// How many recent executions are looked at for one already deploying the version.
+const RECENT_EXECUTIONS: i32 = 10;
+
+impl Aws {
+    pub async fn latest_approved(&self, group: &str) -> Result<Option<String>, Error> {
+        let out = self
+            .sagemaker
+            .list_model_packages()
+            .model_package_group_name(group)
+            .model_approval_status(ModelApprovalStatus::Approved)
+            .sort_by(ModelPackageSortBy::CreationTime)
+            .sort_order(SortOrder::Descending)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sagemaker:ListModelPackages", e))?;
+        Ok(out
+            .model_package_summary_list()
+            .first()
+            .and_then(|s| s.model_package_arn())
+            .map(str::to_owned))
+    }
+
+    /// The `ModelPackageArn` parameter of a stack set; `None` when the stack set does not exist yet.
+    pub async fn deployed(&self, stack_set: &str) -> Result<Option<String>, Error> {
+        match self
+            .cloudformation
+            .describe_stack_set()
+            .stack_set_name(stack_set)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .stack_set()
+                .map(|s| s.parameters())
+                .unwrap_or_default()
+                .iter()
+                .find(|p| p.parameter_key() == Some(MODEL_PACKAGE_PARAMETER))
+                .and_then(|p| p.parameter_value())
+                .map(str::to_owned)),
+            Err(e) if e.code() == Some("StackSetNotFoundException") => Ok(None),
+            Err(e) => Err(Error::aws("cloudformation:DescribeStackSet", e)),
+        }
+    }
+
+    /// `ModelPackageArn` of the pipeline's executions still in progress.
+    pub async fn in_flight(&self, pipeline: &str) -> Result<Vec<String>, Error> {
+        let out = self
+            .codepipeline
+            .list_pipeline_executions()
+            .pipeline_name(pipeline)
+            .max_results(RECENT_EXECUTIONS)
+            .send()
+            .await
+            .map_err(|e| Error::aws("codepipeline:ListPipelineExecutions", e))?;
+        let mut versions = Vec::new();
+        for summary in out.pipeline_execution_summaries() {
+            if summary.status() != Some(&PipelineExecutionStatus::InProgress) {
+                continue;
+            }
+            let Some(id) = summary.pipeline_execution_id() else {
+                continue;
+            };
+            let e = self
+                .codepipeline
+                .get_pipeline_execution()
+                .pipeline_name(pipeline)
+                .pipeline_execution_id(id)
+                .send()
+                .await
+                .map_err(|e| Error::aws("codepipeline:GetPipelineExecution", e))?;
+            let variables = e
+                .pipeline_execution()
+                .map(|x| x.variables())
+                .unwrap_or_default();
+            versions.extend(
+                variables
+                    .iter()
+                    .filter(|v| v.name() == Some(MODEL_PACKAGE_PARAMETER))
+                    .filter_map(|v| v.resolved_value())
+                    .map(str::to_owned),
+            );
+        }
+        Ok(versions)
+    }
+
+    /// Starts the pipeline; the same `token` never starts a second execution.
+    pub async fn start(&self, pipeline: &str, version: &str, token: &str) -> Result<String, Error> {
+        let variable = PipelineVariable::builder()
+            .name(MODEL_PACKAGE_PARAMETER)
+            .value(version)
+            .build()
+            .map_err(|e| Error::other(e.to_string()))?;
+        let out = self
+            .codepipeline
+            .start_pipeline_execution()
+            .name(pipeline)
+            .variables(variable)
+            .client_request_token(token)
+            .send()
+            .await
+            .map_err(|e| Error::aws("codepipeline:StartPipelineExecution", e))?;
+        Ok(out.pipeline_execution_id().unwrap_or_default().to_owned())
+    }
+
+    pub async fn alert(
+        &self,
+        topic: &str,
+        subject: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), Error> {
+        self.sns
+            .publish()
+            .topic_arn(topic)
+            .subject(subject)
+            .message(body.to_string())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| Error::aws("sns:Publish", e))
+    }
+}

@@ -1,0 +1,102 @@
+//! `model-approval` — reacts to any change in the SageMaker Model Registry of a configured model package
+//! group: the desired state is the group's latest Approved version; when staging does not run it and no
+//! pipeline execution is already deploying it, starts the deployment pipeline for it (a rejected version
+//! thus rolls back to the newest one still approved). Duplicate events start nothing new.
+//!
+//! Wiring only: logging, configuration, SDK clients (once per cold start), the handler.
+
+mod aws;
+mod config;
+mod decide;
+mod event;
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::Error;
+use tracing::{info, warn};
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::decide::{Decision, Observed, decide};
+
+/// `clientRequestToken` from the event id: a second delivery of the event starts nothing new.
+fn request_token(event_id: &str) -> String {
+    let digest = Sha256::digest(event_id.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("model-approval-{hex}")
+}
+
+async fn handle(config: &Config, aws: &Aws, payload: Value) -> Result<Value, Error> {
+    let change = event::parse(&payload)?;
+    if !config.groups.contains(&change.group) {
+        info!(event_id = %change.event_id, group = %change.group, "ignored: not a configured model package group");
+        return Ok(json!({"ignored": format!("group {} is not configured", change.group)}));
+    }
+    let stack_set =
+        shared::deploy::stack_set_name(&config.stack_set_prefix, &change.group, "staging");
+    let observed = Observed {
+        latest_approved: aws.latest_approved(&change.group).await?,
+        deployed: aws.deployed(&stack_set).await?,
+        in_flight: aws.in_flight(&config.pipeline_name).await?,
+    };
+    let decision = decide(&observed);
+    info!(event_id = %change.event_id, group = %change.group, package = ?change.package,
+          status = ?change.status, ?observed, ?decision, "decided");
+    match decision {
+        Decision::Nothing(reason) => Ok(json!({"action": "none", "reason": reason})),
+        Decision::Deploy { version, rollback } => {
+            let token = request_token(&change.event_id);
+            let execution = aws.start(&config.pipeline_name, &version, &token).await?;
+            info!(%execution, %version, rollback, "pipeline started");
+            Ok(
+                json!({"action": "started", "version": version, "rollback": rollback, "executionId": execution}),
+            )
+        }
+        Decision::Alert(reason) => {
+            warn!(group = %change.group, %reason, "nothing approved left");
+            if let Some(topic) = &config.alert_topic_arn {
+                let subject = format!("Model group {}: no approved version left", change.group);
+                let body = json!({"source": "secure-mlops model-approval", "group": change.group,
+                    "deployed": observed.deployed, "eventId": change.event_id, "reason": reason});
+                aws.alert(topic, &subject, &body).await?;
+            }
+            Ok(json!({"action": "alert", "reason": reason}))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::logging::init();
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let sdk = shared::aws::config().await;
+    let aws = Arc::new(Aws {
+        sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
+        cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
+        codepipeline: aws_sdk_codepipeline::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+    });
+    let config = Arc::new(config);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let (config, aws) = (Arc::clone(&config), Arc::clone(&aws));
+        async move { handle(&config, &aws, event.payload).await }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_deterministic_and_valid() {
+        let t = request_token("7bf73129-1428-4cd3-a780-95db273d1602");
+        assert_eq!(t, request_token("7bf73129-1428-4cd3-a780-95db273d1602"));
+        assert_ne!(t, request_token("other"));
+        assert!(t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    }
+}
