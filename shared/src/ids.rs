@@ -171,6 +171,51 @@ id_type!(
     "an IAM role name (1-64 letters, digits and +=,.@_-)"
 );
 
+/// An organization root (`r-abcd`) or organizational unit (`ou-abcd-12345678`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ParentId {
+    Root(String),
+    Ou(String),
+}
+
+impl ParentId {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ParentId::Root(id) | ParentId::Ou(id) => id,
+        }
+    }
+}
+
+impl fmt::Display for ParentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ParentId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            "not an OU id (ou-xxxx-xxxxxxxx, lowercase letters and digits) or root id (r-xxxx)"
+                .to_owned()
+        };
+        if let Some(rest) = s.strip_prefix("ou-") {
+            let (root, unit) = rest.split_once('-').ok_or_else(bad)?;
+            let ok = (4..=32).contains(&root.len())
+                && (8..=32).contains(&unit.len())
+                && lower_alnum(root)
+                && lower_alnum(unit);
+            return ok.then(|| ParentId::Ou(s.to_owned())).ok_or_else(bad);
+        }
+        if let Some(root) = s.strip_prefix("r-") {
+            let ok = (4..=32).contains(&root.len()) && lower_alnum(root);
+            return ok.then(|| ParentId::Root(s.to_owned())).ok_or_else(bad);
+        }
+        Err(bad())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +246,23 @@ mod tests {
         assert!("nope".parse::<KmsKey>().is_err());
         let e = "x".parse::<AccountId>().unwrap_err();
         assert_eq!(e, "\"x\" is not an AWS account id (12 digits)");
+    }
+
+    #[test]
+    fn id_formats() {
+        for ok in ["ou-abcd-12345678", "ou-a1b2c3d4e5-zz99yy88xx", "r-0a1b"] {
+            assert!(ok.parse::<ParentId>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "ou-",
+            "ou-abc-12345678",
+            "ou-abcd-1234",
+            "OU-abcd-12345678",
+            "r-AB12",
+            "123456789012",
+        ] {
+            assert!(bad.parse::<ParentId>().is_err(), "{bad}");
+        }
     }
 }

@@ -7,6 +7,8 @@ pub mod deploy;
 mod error;
 pub mod ids;
 pub mod logging;
+#[cfg(feature = "organizations")]
+pub mod organizations;
 #[cfg(feature = "studio")]
 pub mod studio;
 

@@ -3,8 +3,6 @@
 //!
 //! Wiring only: logging, SDK clients (once per cold start), the provider, the framework.
 
-mod directory;
-mod organizations;
 mod properties;
 mod provider;
 

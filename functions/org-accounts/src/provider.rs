@@ -5,9 +5,8 @@ use sha2::{Digest, Sha256};
 use shared::Error;
 use shared::cfn::{Ctx, Done, Provider, ProviderResult};
 
-use crate::directory::resolve;
-use crate::organizations::Organizations;
 use crate::properties::{Properties, RoleArn};
+use shared::organizations::{Organizations, resolve};
 
 pub struct OrgAccounts {
     config: aws_config::SdkConfig,

@@ -4,9 +4,9 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::future::Future;
 
-use shared::Error;
+use crate::Error;
 
-use crate::properties::ParentId;
+use crate::ids::ParentId;
 
 /// An account as the lookup needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,12 +1,12 @@
 //! Adapter: [`Directory`] on the AWS Organizations API. Every list call is paginated to the end.
 
+use crate::Error;
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
-use shared::Error;
 
-use crate::directory::{Account, Directory};
-use crate::properties::ParentId;
+use super::directory::{Account, Directory};
+use crate::ids::ParentId;
 
 pub struct Organizations {
     client: Client,
