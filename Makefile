@@ -40,14 +40,14 @@ test: setup
 	$(MAKE) lint
 
 lint: setup
-	$(VENV)/bin/cfn-lint infra/template.yaml infra/examples/*.yaml
+	$(VENV)/bin/cfn-lint infra/template.yaml infra/examples/*.yaml infra/stacksets/*.yaml
 
 demo: setup build
 	$(CARGO) run --quiet --locked -p secure-mlops-tests --bin demo -- target/demo/report.json
 
 release:
 	$(CARGO) build --workspace --bins --release --locked
-	@for f in org-accounts studio-domain studio-user-profile cross-account-access detective-control; do ls -l target/release/$$f | awk -v f=$$f '{printf "%s: %.1f MiB (stripped)\n", f, $$5/1048576}'; done
+	@for f in org-accounts studio-domain studio-user-profile cross-account-access model-approval stackset-deploy detective-control; do ls -l target/release/$$f | awk -v f=$$f '{printf "%s: %.1f MiB (stripped)\n", f, $$5/1048576}'; done
 
 clean:
 	$(CARGO) clean

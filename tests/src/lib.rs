@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod bins;
 pub mod cfn;
+pub mod deployment;
 pub mod events;
 pub mod harness;
 pub mod moto;

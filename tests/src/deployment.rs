@@ -1,0 +1,289 @@
+//! The model deployment pipeline of `infra/template.yaml`, created in the twin from the template's own
+//! stage list: stage and action names, namespaces, action types, artifacts and `UserParameters` come
+//! from the template (intrinsics resolved for the test bed: the Lambda actions call `function`, the
+//! source bucket is `bucket`), so the tests exercise the wiring that gets deployed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_sdk_codepipeline::Client;
+use aws_sdk_codepipeline::types::{
+    ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, ApprovalResult, ApprovalStatus,
+    ArtifactStore, ArtifactStoreType, InputArtifact, OutputArtifact, PipelineDeclaration,
+    PipelineExecutionStatus, PipelineType, PipelineVariable, PipelineVariableDeclaration,
+    StageDeclaration,
+};
+use serde_yaml_ng::Value as Yaml;
+
+pub const PIPELINE: &str = "secure-mlops-model-deployment";
+
+fn text(y: &Yaml, function: &str, bucket: &str) -> Option<String> {
+    match y {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Tagged(t) if t.tag == "Ref" => match t.value.as_str()? {
+            "StacksetDeployFunction" => Some(function.to_owned()),
+            "ArtifactsBucket" => Some(bucket.to_owned()),
+            _ => None, // e.g. NotificationArn: the twin sends no notification
+        },
+        _ => None,
+    }
+}
+
+/// Creates the pipeline; `approval_gate` is the template's `ProductionApprovalGate`.
+pub async fn create_pipeline(cp: &Client, function: &str, bucket: &str, approval_gate: bool) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+    let doc: Yaml = serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("template"))
+        .expect("template YAML");
+    let props = &doc["Resources"]["DeploymentPipeline"]["Properties"];
+    let mut pipeline = PipelineDeclaration::builder()
+        .name(PIPELINE)
+        .role_arn("arn:aws:iam::123456789012:role/secure-mlops-pipeline")
+        .pipeline_type(PipelineType::V2)
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location(bucket)
+                .build()
+                .expect("store"),
+        );
+    for v in props["Variables"].as_sequence().into_iter().flatten() {
+        pipeline = pipeline.variables(
+            PipelineVariableDeclaration::builder()
+                .name(v["Name"].as_str().expect("variable name"))
+                .build()
+                .expect("variable"),
+        );
+    }
+    for stage in props["Stages"].as_sequence().expect("Stages") {
+        // `!If [UseApprovalGate, <stage>, !Ref AWS::NoValue]`
+        let stage = match stage {
+            Yaml::Tagged(t) if t.tag == "If" => {
+                if !approval_gate {
+                    continue;
+                }
+                &t.value[1]
+            }
+            s => s,
+        };
+        let mut declared =
+            StageDeclaration::builder().name(stage["Name"].as_str().expect("stage name"));
+        for a in stage["Actions"].as_sequence().expect("Actions") {
+            let t = &a["ActionTypeId"];
+            let config: HashMap<String, String> = a["Configuration"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), text(v, function, bucket)?)))
+                .collect();
+            let mut action = ActionDeclaration::builder()
+                .name(a["Name"].as_str().expect("action name"))
+                .action_type_id(
+                    ActionTypeId::builder()
+                        .category(ActionCategory::from(
+                            t["Category"].as_str().expect("Category"),
+                        ))
+                        .owner(ActionOwner::from(t["Owner"].as_str().expect("Owner")))
+                        .provider(t["Provider"].as_str().expect("Provider"))
+                        .version(t["Version"].as_str().expect("Version"))
+                        .build()
+                        .expect("type"),
+                )
+                .set_configuration(Some(config))
+                .set_namespace(a["Namespace"].as_str().map(str::to_owned));
+            for i in a["InputArtifacts"].as_sequence().into_iter().flatten() {
+                action = action.input_artifacts(
+                    InputArtifact::builder()
+                        .name(i["Name"].as_str().expect("name"))
+                        .build()
+                        .expect("input"),
+                );
+            }
+            for o in a["OutputArtifacts"].as_sequence().into_iter().flatten() {
+                action = action.output_artifacts(
+                    OutputArtifact::builder()
+                        .name(o["Name"].as_str().expect("name"))
+                        .build()
+                        .expect("output"),
+                );
+            }
+            declared = declared.actions(action.build().expect("action"));
+        }
+        pipeline = pipeline.stages(declared.build().expect("stage"));
+    }
+    cp.create_pipeline()
+        .pipeline(pipeline.build().expect("pipeline"))
+        .send()
+        .await
+        .expect("CreatePipeline");
+}
+
+/// Starts an execution for `model_package_arn`.
+pub async fn start(cp: &Client, model_package_arn: &str) -> String {
+    cp.start_pipeline_execution()
+        .name(PIPELINE)
+        .variables(
+            PipelineVariable::builder()
+                .name("ModelPackageArn")
+                .value(model_package_arn)
+                .build()
+                .expect("variable"),
+        )
+        .send()
+        .await
+        .expect("StartPipelineExecution")
+        .pipeline_execution_id
+        .unwrap_or_default()
+}
+
+/// The execution's status once it is no longer `InProgress`, or when it waits at the approval
+/// (`None` then), within `within`.
+pub async fn settle(
+    cp: &Client,
+    execution: &str,
+    within: Duration,
+) -> Option<PipelineExecutionStatus> {
+    let end = Instant::now() + within;
+    loop {
+        let e = cp
+            .get_pipeline_execution()
+            .pipeline_name(PIPELINE)
+            .pipeline_execution_id(execution)
+            .send()
+            .await
+            .expect("GetPipelineExecution");
+        let status = e.pipeline_execution().and_then(|x| x.status()).cloned();
+        if status != Some(PipelineExecutionStatus::InProgress) {
+            return status;
+        }
+        if approval_token(cp).await.is_some() {
+            return None;
+        }
+        assert!(
+            Instant::now() < end,
+            "execution {execution} still in progress"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The production approval's token while the pipeline waits for it.
+pub async fn approval_token(cp: &Client) -> Option<String> {
+    let state = cp.get_pipeline_state().name(PIPELINE).send().await.ok()?;
+    state
+        .stage_states()
+        .iter()
+        .find(|s| s.stage_name() == Some("ApproveProduction"))
+        .and_then(|s| s.action_states().first())
+        .and_then(|a| a.latest_execution())
+        .filter(|l| l.status().map(|s| s.as_str()) == Some("InProgress"))
+        .and_then(|l| l.token().map(str::to_owned))
+}
+
+pub async fn approve(cp: &Client, token: &str, approved: bool) {
+    cp.put_approval_result()
+        .pipeline_name(PIPELINE)
+        .stage_name("ApproveProduction")
+        .action_name("Approve")
+        .token(token)
+        .result(
+            ApprovalResult::builder()
+                .status(if approved {
+                    ApprovalStatus::Approved
+                } else {
+                    ApprovalStatus::Rejected
+                })
+                .summary("reviewed in the test bed")
+                .build()
+                .expect("result"),
+        )
+        .send()
+        .await
+        .expect("PutApprovalResult");
+}
+
+/// What a target account must hold before endpoints can be deployed into it (the endpoint template reads
+/// these SSM parameters): private subnets, security groups and the KMS key, in every target region.
+/// Written as the account itself (STS AssumeRole into it; moto keeps each account apart).
+pub async fn prepare_target(config: &aws_config::SdkConfig, account: &str, regions: &[&str]) {
+    let sts = aws_sdk_sts::Client::new(config);
+    let creds = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{account}:role/AWSCloudFormationStackSetExecutionRole"
+        ))
+        .role_session_name("secure-mlops-test-bed")
+        .send()
+        .await
+        .expect("AssumeRole")
+        .credentials
+        .expect("credentials");
+    for region in regions {
+        let ssm_config = aws_sdk_ssm::config::Builder::from(config)
+            .region(aws_sdk_ssm::config::Region::new(region.to_string()))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_owned()),
+                None,
+                "assumed",
+            ))
+            .build();
+        let ssm = aws_sdk_ssm::Client::from_conf(ssm_config);
+        for (name, value, kind) in [
+            (
+                "/secure-mlops/network/subnet-ids",
+                "subnet-0a1b2c3d,subnet-4e5f6a7b".to_owned(),
+                aws_sdk_ssm::types::ParameterType::StringList,
+            ),
+            (
+                "/secure-mlops/network/security-group-ids",
+                "sg-0a1b2c3d".to_owned(),
+                aws_sdk_ssm::types::ParameterType::StringList,
+            ),
+            (
+                "/secure-mlops/kms/endpoint-key-arn",
+                format!("arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+                aws_sdk_ssm::types::ParameterType::String,
+            ),
+        ] {
+            ssm.put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(kind)
+                .overwrite(true)
+                .send()
+                .await
+                .expect("PutParameter");
+        }
+    }
+}
+
+/// A SageMaker client acting as `account` in `region` against moto (what a stack-set instance created).
+pub async fn sagemaker_in(
+    config: &aws_config::SdkConfig,
+    account: &str,
+    region: &str,
+) -> aws_sdk_sagemaker::Client {
+    let creds = aws_sdk_sts::Client::new(config)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/Auditor"))
+        .role_session_name("secure-mlops-test-bed")
+        .send()
+        .await
+        .expect("AssumeRole")
+        .credentials
+        .expect("credentials");
+    aws_sdk_sagemaker::Client::from_conf(
+        aws_sdk_sagemaker::config::Builder::from(config)
+            .region(aws_sdk_sagemaker::config::Region::new(region.to_string()))
+            .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_owned()),
+                None,
+                "assumed",
+            ))
+            .build(),
+    )
+}

@@ -1,0 +1,417 @@
+//! `stackset-deploy` driven by the twin's CodePipeline runner with real `CodePipeline.job` events, in
+//! the pipeline the template declares: staging through a stack set whose instances land in the staging
+//! OU's ACTIVE accounts (moto Organizations + StackSets), a manual approval, then production.
+//! Operation states moto cannot produce (RUNNING, FAILED with per-account reasons, an operation id that
+//! already exists) are covered by aws-smithy-mocks tests in the function itself.
+
+use std::time::Duration;
+
+use aws_sdk_codepipeline::types::PipelineExecutionStatus;
+use aws_sdk_sagemaker::types::{
+    InferenceSpecification, ModelApprovalStatus, ModelPackageContainerDefinition,
+};
+use testbed::bins;
+use testbed::deployment::{self, PIPELINE};
+use testbed::harness::{Config, Harness};
+use testbed::moto::Moto;
+use testbed::org::{SeededOrg, seed};
+use testbed::twin::Twin;
+
+struct Bed {
+    config: aws_config::SdkConfig,
+    f: Harness,
+    sm: aws_sdk_sagemaker::Client,
+    cp: aws_sdk_codepipeline::Client,
+    cfn: aws_sdk_cloudformation::Client,
+    org: SeededOrg,
+    twin: Twin,
+    _moto: Moto,
+}
+
+const PROD: [&str; 2] = ["210987654321", "310987654321"];
+
+async fn bed() -> Bed {
+    let moto = Moto::start().await;
+    let config = moto.sdk_config().await;
+    let org = seed(&config).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("artifacts").send().await.unwrap();
+    let template = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/stacksets/model-endpoint.yaml"
+    ))
+    .unwrap();
+    s3.put_object()
+        .bucket("artifacts")
+        .key("stacksets/model-endpoint.yaml")
+        .body(template.into())
+        .send()
+        .await
+        .unwrap();
+    for account in org.expected(&["Staging"], true) {
+        deployment::prepare_target(&config, &account, &["us-east-1"]).await;
+    }
+    for account in PROD {
+        deployment::prepare_target(&config, account, &["us-east-1", "eu-west-1"]).await;
+    }
+    let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
+    twin.set_duration("pipeline.continuation", 0.1);
+    let f = Harness::start(
+        Config::new(
+            bins::path("stackset-deploy"),
+            "secure-mlops-stackset-deploy",
+        )
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
+        .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
+        .env(
+            "TEMPLATE_URL",
+            "https://artifacts.s3.amazonaws.com/stacksets/model-endpoint.yaml",
+        )
+        .env(
+            "ADMINISTRATION_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/AWSCloudFormationStackSetAdministrationRole",
+        )
+        .env("STAGING_TARGETS", org.ou("Staging"))
+        .env("PROD_TARGETS", PROD.join(","))
+        .env("STAGING_REGIONS", "us-east-1")
+        .env("PROD_REGIONS", "us-east-1,eu-west-1"),
+    )
+    .await;
+    twin.register_lambda("secure-mlops-stackset-deploy", f.endpoint());
+    let sm = aws_sdk_sagemaker::Client::from_conf(
+        aws_sdk_sagemaker::config::Builder::from(&config)
+            .endpoint_url(&twin.endpoint)
+            .build(),
+    );
+    let cp = aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::config::Builder::from(&config)
+            .endpoint_url(&twin.endpoint)
+            .build(),
+    );
+    deployment::create_pipeline(&cp, "secure-mlops-stackset-deploy", "artifacts", true).await;
+    sm.create_model_package_group()
+        .model_package_group_name("churn")
+        .send()
+        .await
+        .unwrap();
+    Bed {
+        config: config.clone(),
+        f,
+        sm,
+        cp,
+        cfn: aws_sdk_cloudformation::Client::new(&config),
+        org,
+        twin,
+        _moto: moto,
+    }
+}
+
+impl Bed {
+    async fn version(&self, status: ModelApprovalStatus) -> String {
+        let arn = self
+            .sm
+            .create_model_package()
+            .model_package_group_name("churn")
+            .inference_specification(
+                InferenceSpecification::builder()
+                    .containers(
+                        ModelPackageContainerDefinition::builder()
+                            .image("683313688378.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
+                            .model_data_url("s3://models/churn/model.tar.gz")
+                            .build(),
+                    )
+                    .supported_content_types("text/csv")
+                    .supported_response_mime_types("text/csv")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .model_package_arn
+            .unwrap();
+        self.sm
+            .update_model_package()
+            .model_package_arn(&arn)
+            .model_approval_status(status)
+            .send()
+            .await
+            .unwrap();
+        arn
+    }
+
+    /// (account, region) of the stack set's instances, sorted.
+    async fn instances(&self, stack_set: &str) -> Vec<(String, String)> {
+        let out = self
+            .cfn
+            .list_stack_instances()
+            .stack_set_name(stack_set)
+            .send()
+            .await
+            .unwrap();
+        let mut v: Vec<(String, String)> = out
+            .summaries()
+            .iter()
+            .map(|s| {
+                (
+                    s.account().unwrap().to_owned(),
+                    s.region().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    async fn parameter(&self, stack_set: &str, key: &str) -> Option<String> {
+        let out = self
+            .cfn
+            .describe_stack_set()
+            .stack_set_name(stack_set)
+            .send()
+            .await
+            .ok()?;
+        out.stack_set()?
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(key))
+            .and_then(|p| p.parameter_value())
+            .map(str::to_owned)
+    }
+
+    fn outputs(
+        &self,
+        execution: &str,
+        namespace: &str,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let w = self.twin.lock();
+        w.cp.executions
+            .iter()
+            .find(|e| e.id == execution)
+            .and_then(|e| e.outputs.get(namespace).cloned())
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn staging_then_approval_then_production() {
+    let b = bed().await;
+    let v1 = b.version(ModelApprovalStatus::Approved).await;
+    let execution = deployment::start(&b.cp, &v1).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &execution, Duration::from_secs(30)).await,
+        None,
+        "waits at the approval"
+    );
+
+    // Staging: one stack set for (churn, staging), instances in the staging OU's ACTIVE accounts only.
+    let staging = "secure-mlops-churn-staging";
+    let expected: Vec<(String, String)> = b
+        .org
+        .expected(&["Staging"], true)
+        .into_iter()
+        .map(|a| (a, "us-east-1".to_owned()))
+        .collect();
+    assert_eq!(expected.len(), 8);
+    assert_eq!(b.instances(staging).await, expected);
+    assert_eq!(
+        b.parameter(staging, "ModelPackageArn").await.as_deref(),
+        Some(v1.as_str())
+    );
+    assert_eq!(
+        b.parameter(staging, "EndpointName").await.as_deref(),
+        Some("secure-mlops-churn-staging")
+    );
+    assert_eq!(
+        b.parameter(staging, "InstanceCount").await.as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        b.parameter(staging, "ImageUri").await.as_deref(),
+        Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
+    );
+    // What the stack instance created in a staging account (moto SageMaker, seen as that account):
+    // a model in the account's subnets running the package's image, and an endpoint.
+    let account = &expected[0].0;
+    let sm = deployment::sagemaker_in(&b.config, account, "us-east-1").await;
+    let models = sm.list_models().send().await.unwrap();
+    assert_eq!(models.models().len(), 1);
+    let model = sm
+        .describe_model()
+        .model_name(models.models()[0].model_name().unwrap())
+        .send()
+        .await
+        .unwrap();
+    // (moto's CloudFormation drops the model's EnableNetworkIsolation; cfn-lint and the template test
+    // check the template sets it.)
+    assert_eq!(
+        model.vpc_config().unwrap().subnets(),
+        ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]
+    );
+    assert_eq!(
+        model.primary_container().unwrap().image(),
+        Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
+    );
+    assert_eq!(
+        sm.list_endpoints().send().await.unwrap().endpoints().len(),
+        1
+    );
+    let out = b.outputs(&execution, "Staging");
+    assert_eq!(out["EndpointName"], "secure-mlops-churn-staging");
+    assert_eq!(out["StackSetName"], staging);
+    // First call started the operation and returned a continuation token; the second saw it SUCCEEDED.
+    let calls = b.f.invocations();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    assert!(
+        calls[0].payload["CodePipeline.job"]["data"]
+            .get("continuationToken")
+            .is_none()
+    );
+    let token = calls[1].payload["CodePipeline.job"]["data"]["continuationToken"]
+        .as_str()
+        .unwrap();
+    assert!(token.contains("\"phase\":\"instances\""), "{token}");
+    assert!(
+        b.cfn
+            .describe_stack_set()
+            .stack_set_name("secure-mlops-churn-prod")
+            .send()
+            .await
+            .is_err(),
+        "prod waits for the approval"
+    );
+
+    // Approve: production gets the prod accounts in both regions, two instances per endpoint.
+    let approval = deployment::approval_token(&b.cp).await.unwrap();
+    deployment::approve(&b.cp, &approval, true).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &execution, Duration::from_secs(30)).await,
+        Some(PipelineExecutionStatus::Succeeded)
+    );
+    let prod = "secure-mlops-churn-prod";
+    let mut expected: Vec<(String, String)> = PROD
+        .iter()
+        .flat_map(|a| ["eu-west-1", "us-east-1"].map(|r| (a.to_string(), r.to_owned())))
+        .collect();
+    expected.sort();
+    assert_eq!(b.instances(prod).await, expected);
+    assert_eq!(
+        b.parameter(prod, "InstanceCount").await.as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        b.outputs(&execution, "Production")["EndpointName"],
+        "secure-mlops-churn-prod"
+    );
+
+    // The next version updates the existing stack set in place (same instances, new parameters).
+    let v2 = b.version(ModelApprovalStatus::Approved).await;
+    let second = deployment::start(&b.cp, &v2).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &second, Duration::from_secs(30)).await,
+        None
+    );
+    assert_eq!(
+        b.parameter(staging, "ModelPackageArn").await.as_deref(),
+        Some(v2.as_str())
+    );
+    assert_eq!(b.instances(staging).await.len(), 8);
+    let token =
+        b.f.invocations()
+            .iter()
+            .rev()
+            .find_map(|i| {
+                i.payload["CodePipeline.job"]["data"]["continuationToken"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap();
+    assert!(token.contains("\"phase\":\"update\""), "{token}");
+    let approval = deployment::approval_token(&b.cp).await.unwrap();
+    deployment::approve(&b.cp, &approval, false).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &second, Duration::from_secs(30)).await,
+        Some(PipelineExecutionStatus::Failed)
+    );
+    assert_eq!(
+        b.parameter(prod, "ModelPackageArn").await.as_deref(),
+        Some(v1.as_str()),
+        "a rejected approval leaves production alone"
+    );
+}
+
+#[tokio::test]
+async fn a_version_no_longer_approved_fails_the_stage_with_the_reason() {
+    let b = bed().await;
+    let rejected = b.version(ModelApprovalStatus::Rejected).await;
+    let execution = deployment::start(&b.cp, &rejected).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &execution, Duration::from_secs(30)).await,
+        Some(PipelineExecutionStatus::Failed)
+    );
+    let state =
+        b.cp.get_pipeline_state()
+            .name(PIPELINE)
+            .send()
+            .await
+            .unwrap();
+    let staging = state
+        .stage_states()
+        .iter()
+        .find(|s| s.stage_name() == Some("DeployStaging"))
+        .unwrap();
+    let message = staging.action_states()[0]
+        .latest_execution()
+        .and_then(|l| l.error_details())
+        .and_then(|d| d.message())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("is Rejected (not Approved)"), "{message}");
+    assert!(
+        b.cfn
+            .describe_stack_set()
+            .stack_set_name("secure-mlops-churn-staging")
+            .send()
+            .await
+            .is_err(),
+        "nothing deployed"
+    );
+}
+
+/// The rules the endpoint template must keep (moto does not enforce them): network isolation, the
+/// account's VPC, KMS on the volume and on data capture, one endpoint named by the pipeline.
+#[test]
+fn the_endpoint_template_keeps_its_security_settings() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/stacksets/model-endpoint.yaml"
+    ))
+    .unwrap();
+    let t: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let r = &t["Resources"];
+    assert_eq!(
+        r["Model"]["Properties"]["EnableNetworkIsolation"],
+        serde_yaml_ng::Value::Bool(true)
+    );
+    assert!(!r["Model"]["Properties"]["VpcConfig"]["Subnets"].is_null());
+    assert!(!r["EndpointConfig"]["Properties"]["KmsKeyId"].is_null());
+    assert!(
+        text.contains("KmsKeyId: !Ref KmsKeyArn\n          CaptureOptions"),
+        "data capture is encrypted"
+    );
+    for p in [
+        "ModelPackageArn",
+        "ImageUri",
+        "ModelDataUrl",
+        "EndpointName",
+        "Stage",
+        "InstanceType",
+        "InstanceCount",
+    ] {
+        assert!(!t["Parameters"][p].is_null(), "stackset-deploy passes {p}");
+    }
+}
