@@ -4,6 +4,8 @@
 //!
 //! Usage: `demo [REPORT_PATH]` (default `target/demo/report.json`).
 
+mod mlops;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -263,6 +265,7 @@ async fn story(story: &mut Story) {
     );
     drop(h);
     studio(story, &moto).await;
+    mlops::run(story, &moto, &org).await;
     moto.stop().await;
 }
 
