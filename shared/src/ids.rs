@@ -135,6 +135,13 @@ id_type!(
 );
 
 id_type!(
+    /// A VPC endpoint id (`vpce-` + 8 or 17 hex digits).
+    VpceId,
+    |s| s.strip_prefix("vpce-").is_some_and(|h| (8..=17).contains(&h.len()) && lower_hex(h)),
+    "a VPC endpoint id (vpce-0123456789abcdef0)"
+);
+
+id_type!(
     /// A KMS key ARN (`arn:<partition>:kms:<region>:<account>:key/<key id>`) — not an alias: key
     /// policies belong to keys.
     KmsKeyArn,

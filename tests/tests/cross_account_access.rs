@@ -344,3 +344,38 @@ async fn bad_input_fails_with_the_property_named_and_changes_nothing() {
     );
     assert_eq!(bed.bucket_policy("models").await, None);
 }
+
+/// With `SourceVpceIds`, the grant is limited to the endpoints and they join the bucket's
+/// deny-unless-VPC-endpoint statement; Delete takes out exactly what was added.
+#[tokio::test]
+async fn vpc_endpoints_join_the_deny_statement_and_leave_it_again() {
+    let bed = bed().await;
+    // (moto enforces a Deny without its Condition, so this one denies reads only, not policy edits.)
+    let deny = r#"{"Sid":"OnlyThroughEndpoints","Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::models/*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-0aaaaaaaaaaaaaaaa"}}}"#;
+    let original = format!(r#"{{"Version":"2012-10-17","Statement":[{deny}]}}"#);
+    bed.s3
+        .put_bucket_policy()
+        .bucket("models")
+        .policy(&original)
+        .send()
+        .await
+        .unwrap();
+    let mut props = bed.props("models", &[STAGING]);
+    props["SourceVpceIds"] = json!(["vpce-0bbbbbbbbbbbbbbbb"]);
+    let body = bed.send("c", "Create", props.clone(), None, None).await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    let s = statements(&bed.bucket_policy("models").await.unwrap());
+    assert_eq!(
+        s[0]["Condition"]["StringNotEquals"]["aws:SourceVpce"],
+        json!(["vpce-0aaaaaaaaaaaaaaaa", "vpce-0bbbbbbbbbbbbbbbb"])
+    );
+    assert_eq!(
+        s[1]["Condition"]["StringEquals"]["aws:sourceVpce"],
+        json!(["vpce-0bbbbbbbbbbbbbbbb"])
+    );
+    let sid = body["PhysicalResourceId"].as_str().unwrap();
+    let body = bed.send("d", "Delete", props, Some(sid), None).await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    let after = bed.bucket_policy("models").await.unwrap();
+    assert_eq!(statements(&after), statements(&original));
+}

@@ -1,6 +1,12 @@
 //! Resource policies edited without disturbing anyone else's statements: the statements this resource
 //! owns (by Sid) are replaced in place or appended; every other statement is kept as it was, in its
 //! place, key order included. Pure: the S3 and KMS adapters only read and write the text.
+//!
+//! VPC endpoints: with `SourceVpceIds` the grant is conditioned on `aws:sourceVpce`, and the ids are added
+//! to an existing deny-unless-VPC-endpoint statement (a `Deny` with `StringNotEquals[IfExists]` on
+//! `aws:sourceVpce`). Which ids this resource added is recorded in an owned statement `<Sid>Vpce` — a
+//! grant through exactly those endpoints, so it means what it says — and only those are removed again,
+//! and only when no other grant in the policy still names them.
 
 use serde_json::{Map, Value, json};
 use shared::Error;
@@ -13,12 +19,27 @@ pub struct Grant {
     pub partition: String,
     /// Principal ARNs, sorted and unique.
     pub principals: Vec<String>,
+    /// VPC endpoints the grant is limited to (empty: any network path).
+    pub vpce: Vec<String>,
 }
 
+const VPCE_KEY: &str = "aws:sourcevpce";
+
 impl Grant {
-    /// `s3:GetObject` on the prefix, and `s3:ListBucket` limited to it.
+    fn vpce_condition(&self) -> Option<Value> {
+        (!self.vpce.is_empty()).then(|| json!({"StringEquals": {"aws:sourceVpce": self.vpce}}))
+    }
+
+    /// `s3:GetObject` on the prefix, and `s3:ListBucket` limited to it (+ the endpoint marker).
     pub fn bucket_statements(&self, bucket: &str, prefix: &str) -> Vec<Value> {
         let objects = format!("arn:{}:s3:::{bucket}/{prefix}*", self.partition);
+        let mut get = json!({
+            "Sid": self.sid,
+            "Effect": "Allow",
+            "Principal": {"AWS": self.principals},
+            "Action": "s3:GetObject",
+            "Resource": objects,
+        });
         let mut list = json!({
             "Sid": format!("{}List", self.sid),
             "Effect": "Allow",
@@ -26,30 +47,110 @@ impl Grant {
             "Action": "s3:ListBucket",
             "Resource": format!("arn:{}:s3:::{bucket}", self.partition),
         });
+        let mut list_condition = Map::new();
         if !prefix.is_empty() {
-            list["Condition"] = json!({"StringLike": {"s3:prefix": [format!("{prefix}*")]}});
+            list_condition.insert(
+                "StringLike".into(),
+                json!({"s3:prefix": [format!("{prefix}*")]}),
+            );
         }
-        vec![
-            json!({
-                "Sid": self.sid,
-                "Effect": "Allow",
-                "Principal": {"AWS": self.principals},
-                "Action": "s3:GetObject",
-                "Resource": objects,
-            }),
-            list,
-        ]
+        let mut out = Vec::new();
+        if let Some(c) = self.vpce_condition() {
+            get["Condition"] = c.clone();
+            list_condition.insert("StringEquals".into(), c["StringEquals"].clone());
+            let mut marker = get.clone();
+            marker["Sid"] = json!(format!("{}Vpce", self.sid));
+            out.push(marker);
+        }
+        if !list_condition.is_empty() {
+            list["Condition"] = Value::Object(list_condition);
+        }
+        out.insert(0, list);
+        out.insert(0, get);
+        out
     }
 
     /// `kms:Decrypt` and `kms:DescribeKey` on the key (in a key policy, `Resource: "*"` is the key).
     pub fn key_statements(&self) -> Vec<Value> {
-        vec![json!({
+        let mut grant = json!({
             "Sid": self.sid,
             "Effect": "Allow",
             "Principal": {"AWS": self.principals},
             "Action": ["kms:Decrypt", "kms:DescribeKey"],
             "Resource": "*",
-        })]
+        });
+        let Some(c) = self.vpce_condition() else {
+            return vec![grant];
+        };
+        grant["Condition"] = c;
+        let mut marker = grant.clone();
+        marker["Sid"] = json!(format!("{}Vpce", self.sid));
+        vec![grant, marker]
+    }
+}
+
+fn sid_of(statement: &Value) -> &str {
+    statement
+        .get("Sid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The values of `aws:sourceVpce` under `operator` in a statement's condition (key case-insensitive).
+fn vpce_values(statement: &Value, operators: &[&str]) -> Vec<String> {
+    let Some(condition) = statement.get("Condition").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    condition
+        .iter()
+        .filter(|(op, _)| operators.contains(&op.as_str()))
+        .filter_map(|(_, keys)| keys.as_object())
+        .flat_map(|keys| keys.iter())
+        .filter(|(k, _)| k.to_ascii_lowercase() == VPCE_KEY)
+        .flat_map(|(_, v)| match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+const ALLOW_OPS: [&str; 2] = ["StringEquals", "StringEqualsIfExists"];
+const DENY_OPS: [&str; 2] = ["StringNotEquals", "StringNotEqualsIfExists"];
+
+fn is_endpoint_deny(statement: &Value) -> bool {
+    statement.get("Effect").and_then(Value::as_str) == Some("Deny")
+        && !vpce_values(statement, &DENY_OPS).is_empty()
+}
+
+/// Replaces the endpoint list of a deny-unless-VPC-endpoint statement, keeping everything else.
+fn set_deny_endpoints(statement: &mut Value, ids: &[String]) {
+    let Some(condition) = statement
+        .get_mut("Condition")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for (op, keys) in condition.iter_mut() {
+        if !DENY_OPS.contains(&op.as_str()) {
+            continue;
+        }
+        if let Some(keys) = keys.as_object_mut() {
+            for (k, v) in keys.iter_mut() {
+                if k.to_ascii_lowercase() == VPCE_KEY {
+                    // One endpoint is written as a string, the form such statements are usually
+                    // written in (semantically the same as a one-element list).
+                    *v = match ids {
+                        [one] => json!(one),
+                        _ => json!(ids),
+                    };
+                }
+            }
+        }
     }
 }
 
@@ -57,7 +158,7 @@ fn owned(statement: &Value, sid: &str) -> bool {
     statement
         .get("Sid")
         .and_then(Value::as_str)
-        .is_some_and(|s| s == sid || s.strip_prefix(sid) == Some("List"))
+        .is_some_and(|s| s == sid || matches!(s.strip_prefix(sid), Some("List" | "Vpce")))
 }
 
 /// The policy `text` with the statements owned by `sid` replaced by `ours` (an empty `ours` removes
@@ -95,8 +196,21 @@ pub fn apply(
             "the existing {what} policy has a statement that is not an object ({bad}); it was left unchanged — fix it first"
         )));
     }
+    let marker_sid = format!("{sid}Vpce");
+    let previously_added: Vec<String> = statements
+        .iter()
+        .find(|s| sid_of(s) == marker_sid)
+        .map(|m| vpce_values(m, &ALLOW_OPS))
+        .unwrap_or_default();
+    let (markers, ours): (Vec<Value>, Vec<Value>) =
+        ours.into_iter().partition(|s| sid_of(s) == marker_sid);
+    let mut marker = markers.into_iter().next();
+    let wanted: Vec<String> = marker
+        .as_ref()
+        .map(|m| vpce_values(m, &ALLOW_OPS))
+        .unwrap_or_default();
     let mut ours = ours.into_iter();
-    let mut out = Vec::with_capacity(statements.len() + 2);
+    let mut out = Vec::with_capacity(statements.len() + 3);
     for statement in statements {
         if owned(&statement, sid) {
             // Ours: replaced where it stood (or dropped when there is nothing left to grant).
@@ -106,6 +220,42 @@ pub fn apply(
         }
     }
     out.extend(ours);
+    if let Some(deny) = out.iter().position(is_endpoint_deny) {
+        // Endpoints other grants of this policy name stay whatever this resource did.
+        let others: Vec<String> = out
+            .iter()
+            .filter(|s| !owned(s, sid) && s.get("Effect").and_then(Value::as_str) == Some("Allow"))
+            .flat_map(|s| vpce_values(s, &ALLOW_OPS))
+            .collect();
+        let current = vpce_values(&out[deny], &DENY_OPS);
+        let mut next = current.clone();
+        for id in previously_added
+            .iter()
+            .filter(|id| !wanted.contains(id) && !others.contains(id))
+        {
+            if next.len() > 1 {
+                next.retain(|x| x != id);
+            }
+        }
+        let mut added: Vec<String> = previously_added
+            .iter()
+            .filter(|id| wanted.contains(id) && next.contains(id))
+            .cloned()
+            .collect();
+        for id in &wanted {
+            if !next.contains(id) {
+                next.push(id.clone());
+                added.push(id.clone());
+            }
+        }
+        if next != current {
+            set_deny_endpoints(&mut out[deny], &next);
+        }
+        if let Some(m) = marker.as_mut().filter(|_| !added.is_empty()) {
+            m["Condition"] = json!({"StringEquals": {"aws:sourceVpce": added}});
+            out.push(marker.take().unwrap_or_default());
+        }
+    }
     if out.is_empty() {
         return Ok(None);
     }
@@ -125,6 +275,7 @@ mod tests {
                 .iter()
                 .map(|a| format!("arn:aws:iam::{a}:root"))
                 .collect(),
+            vpce: vec![],
         }
     }
 
@@ -243,5 +394,133 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(out, format!(r#"{{"Statement":[{FOREIGN},{{"Sid":"S"}}]}}"#));
+    }
+
+    fn with_vpce(accounts: &[&str], vpce: &[&str]) -> Grant {
+        Grant {
+            vpce: vpce.iter().map(|v| v.to_string()).collect(),
+            ..grant(accounts)
+        }
+    }
+
+    const DENY: &str = r#"{"Sid":"OnlyThroughOurEndpoints","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::models","arn:aws:s3:::models/*"],"Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-0aaaaaaaaaaaaaaaa"}}}"#;
+
+    fn deny_list(policy: &str) -> Vec<String> {
+        let v: Value = serde_json::from_str(policy).unwrap();
+        v["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "OnlyThroughOurEndpoints")
+            .map(|s| vpce_values(s, &DENY_OPS))
+            .unwrap()
+    }
+
+    #[test]
+    fn endpoints_join_the_deny_list_and_leave_it_when_no_longer_needed() {
+        let original = format!(r#"{{"Version":"2012-10-17","Statement":[{DENY}]}}"#);
+        let b = with_vpce(&["111111111111"], &["vpce-0bbbbbbbbbbbbbbbb"]);
+        let created = apply(
+            "bucket",
+            Some(&original),
+            &b.sid,
+            b.bucket_statements("models", ""),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            deny_list(&created),
+            ["vpce-0aaaaaaaaaaaaaaaa", "vpce-0bbbbbbbbbbbbbbbb"]
+        );
+        let v: Value = serde_json::from_str(&created).unwrap();
+        assert_eq!(
+            v["Statement"][1]["Condition"]["StringEquals"]["aws:sourceVpce"][0],
+            "vpce-0bbbbbbbbbbbbbbbb"
+        );
+        assert_eq!(
+            v["Statement"][3]["Sid"],
+            format!("{}Vpce", b.sid),
+            "the record of what was added"
+        );
+
+        // Update to another endpoint: the one this resource added goes, the bucket owner's stays.
+        let c = with_vpce(&["111111111111"], &["vpce-0cccccccccccccccc"]);
+        let updated = apply(
+            "bucket",
+            Some(&created),
+            &c.sid,
+            c.bucket_statements("models", ""),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            deny_list(&updated),
+            ["vpce-0aaaaaaaaaaaaaaaa", "vpce-0cccccccccccccccc"]
+        );
+
+        // Delete: the policy is byte for byte what it was.
+        let deleted = apply("bucket", Some(&updated), &c.sid, vec![])
+            .unwrap()
+            .unwrap();
+        assert_eq!(deleted, original);
+    }
+
+    #[test]
+    fn endpoints_that_were_there_or_that_others_need_are_never_removed() {
+        let original = format!(r#"{{"Version":"2012-10-17","Statement":[{DENY}]}}"#);
+        // Already in the deny list: nothing added, nothing recorded, nothing removed later.
+        let a = with_vpce(&["111111111111"], &["vpce-0aaaaaaaaaaaaaaaa"]);
+        let created = apply(
+            "bucket",
+            Some(&original),
+            &a.sid,
+            a.bucket_statements("models", ""),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(deny_list(&created), ["vpce-0aaaaaaaaaaaaaaaa"]);
+        assert!(!created.contains(&format!("{}Vpce", a.sid)));
+        assert_eq!(
+            apply("bucket", Some(&created), &a.sid, vec![])
+                .unwrap()
+                .unwrap(),
+            original
+        );
+
+        // Added by us, later also granted through by someone else's statement: kept on Delete.
+        let b = with_vpce(&["111111111111"], &["vpce-0bbbbbbbbbbbbbbbb"]);
+        let created = apply(
+            "bucket",
+            Some(&original),
+            &b.sid,
+            b.bucket_statements("models", ""),
+        )
+        .unwrap()
+        .unwrap();
+        let mut v: Value = serde_json::from_str(&created).unwrap();
+        v["Statement"].as_array_mut().unwrap().push(json!({"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444444444444:root"},
+            "Action": "s3:GetObject", "Resource": "arn:aws:s3:::models/*", "Condition": {"StringEquals": {"aws:sourceVpce": "vpce-0bbbbbbbbbbbbbbbb"}}}));
+        let deleted = apply("bucket", Some(&v.to_string()), &b.sid, vec![])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            deny_list(&deleted),
+            ["vpce-0aaaaaaaaaaaaaaaa", "vpce-0bbbbbbbbbbbbbbbb"]
+        );
+    }
+
+    #[test]
+    fn key_grants_carry_the_endpoint_condition_too() {
+        let g = with_vpce(&["111111111111"], &["vpce-0bbbbbbbbbbbbbbbb"]);
+        let s = g.key_statements();
+        assert_eq!(
+            s[0]["Condition"]["StringEquals"]["aws:sourceVpce"][0],
+            "vpce-0bbbbbbbbbbbbbbbb"
+        );
+        // No deny statement in the key policy: the marker is not kept.
+        let out = apply("key", Some(r#"{"Statement":[]}"#), &g.sid, s)
+            .unwrap()
+            .unwrap();
+        assert!(!out.contains(&format!("{}Vpce", g.sid)), "{out}");
     }
 }

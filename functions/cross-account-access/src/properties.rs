@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use shared::Error;
 use shared::cfn::props::de;
-use shared::ids::{AccountId, BucketName, KmsKeyArn, RoleName};
+use shared::ids::{AccountId, BucketName, KmsKeyArn, RoleName, VpceId};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -22,6 +22,10 @@ pub struct Properties {
     /// their own policies allow).
     #[serde(default)]
     pub principal_role_name: Option<RoleName>,
+    /// VPC endpoints the grant is limited to; also added to an existing deny-unless-VPC-endpoint
+    /// statement of the bucket or key policy (and removed again when no longer needed).
+    #[serde(default, deserialize_with = "de::list")]
+    pub source_vpce_ids: Vec<VpceId>,
 }
 
 impl Properties {
@@ -43,6 +47,14 @@ impl Properties {
     /// The partition of the key ARN (`aws`, `aws-cn`, `aws-us-gov`).
     pub fn partition(&self) -> &str {
         self.kms_key_arn.as_str().split(':').nth(1).unwrap_or("aws")
+    }
+
+    /// The VPC endpoint ids, sorted and unique.
+    pub fn vpce(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.source_vpce_ids.iter().map(|v| v.0.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// The principals granted, sorted and unique.

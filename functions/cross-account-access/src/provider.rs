@@ -125,6 +125,7 @@ impl CrossAccountAccess {
             sid: sid.to_owned(),
             partition: props.partition().to_owned(),
             principals: props.principals(),
+            vpce: props.vpce(),
         };
         self.edit_bucket(
             &props.bucket_name,
