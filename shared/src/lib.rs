@@ -9,6 +9,7 @@ pub mod ids;
 pub mod logging;
 #[cfg(feature = "organizations")]
 pub mod organizations;
+pub mod settings;
 #[cfg(feature = "studio")]
 pub mod studio;
 

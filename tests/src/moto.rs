@@ -87,6 +87,16 @@ impl Moto {
             .await
     }
 
+    /// An S3 client for moto (path-style addressing: bucket names are not host names here).
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let config = self.sdk_config().await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
     /// Stops the server now.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

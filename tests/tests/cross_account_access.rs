@@ -30,11 +30,7 @@ struct Bed {
 async fn bed() -> Bed {
     let moto = Moto::start().await;
     let config = moto.sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = moto.s3().await;
     let kms = aws_sdk_kms::Client::new(&config);
     for bucket in ["models", "bare"] {
         s3.create_bucket().bucket(bucket).send().await.unwrap();

@@ -81,12 +81,9 @@ async fn bed(mode: &str) -> Bed {
         .env("IDEMPOTENCY_TABLE", "idempotency"),
     )
     .await;
-    let sm_config = aws_sdk_sagemaker::config::Builder::from(&config)
-        .endpoint_url(&twin.endpoint)
-        .build();
     Bed {
         control,
-        sm: Client::from_conf(sm_config),
+        sm: twin.sagemaker(&config),
         twin,
         inbox,
         router,

@@ -71,16 +71,8 @@ async fn bed() -> Bed {
             .env("STACK_SET_PREFIX", "secure-mlops"),
     )
     .await;
-    let sm = aws_sdk_sagemaker::Client::from_conf(
-        aws_sdk_sagemaker::config::Builder::from(&config)
-            .endpoint_url(&twin.endpoint)
-            .build(),
-    );
-    let cp = aws_sdk_codepipeline::Client::from_conf(
-        aws_sdk_codepipeline::config::Builder::from(&config)
-            .endpoint_url(&twin.endpoint)
-            .build(),
-    );
+    let sm = twin.sagemaker(&config);
+    let cp = twin.codepipeline(&config);
     // The deployment pipeline, stopped at its approval so executions stay in progress.
     let pipeline = PipelineDeclaration::builder()
         .name(PIPELINE)

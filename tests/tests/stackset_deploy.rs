@@ -34,11 +34,7 @@ async fn bed() -> Bed {
     let moto = Moto::start().await;
     let config = moto.sdk_config().await;
     let org = seed(&config).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = moto.s3().await;
     s3.create_bucket().bucket("artifacts").send().await.unwrap();
     let template = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -83,16 +79,8 @@ async fn bed() -> Bed {
     )
     .await;
     twin.register_lambda("secure-mlops-stackset-deploy", f.endpoint());
-    let sm = aws_sdk_sagemaker::Client::from_conf(
-        aws_sdk_sagemaker::config::Builder::from(&config)
-            .endpoint_url(&twin.endpoint)
-            .build(),
-    );
-    let cp = aws_sdk_codepipeline::Client::from_conf(
-        aws_sdk_codepipeline::config::Builder::from(&config)
-            .endpoint_url(&twin.endpoint)
-            .build(),
-    );
+    let sm = twin.sagemaker(&config);
+    let cp = twin.codepipeline(&config);
     deployment::create_pipeline(&cp, "secure-mlops-stackset-deploy", "artifacts", true).await;
     sm.create_model_package_group()
         .model_package_group_name("churn")

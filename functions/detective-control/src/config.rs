@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use shared::Error;
+use shared::settings::Settings;
 
 use crate::checks::{RULES, Rule};
 
@@ -35,85 +36,47 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+        let env = Settings::new(get);
+        let mode = match env.choice("MODE", "enforce", &["enforce", "alert"])? {
+            "alert" => Mode::Alert,
+            _ => Mode::Enforce,
         };
-        let mode = match var("MODE")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("enforce") => Mode::Enforce,
-            Some("alert") => Mode::Alert,
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "MODE={other}: expected `enforce` (stop/delete, then alert) or `alert` (alert only)"
-                )));
-            }
-        };
-        let rules = match var("CHECKS") {
-            None => RULES.iter().collect(),
-            Some(list) if list.eq_ignore_ascii_case("all") => RULES.iter().collect(),
-            Some(list) => {
-                let mut rules = Vec::new();
-                for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let rule = Rule::by_id(id).ok_or_else(|| {
-                        Error::invalid(format!(
-                            "CHECKS: unknown check `{id}`; known checks: {} (or `all`)",
-                            RULES.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
-                        ))
-                    })?;
-                    if !rules.iter().any(|r: &&Rule| r.id == rule.id) {
-                        rules.push(rule);
-                    }
+        let ids = env.list("CHECKS");
+        let rules = if ids.is_empty() || ids.iter().any(|c| c.eq_ignore_ascii_case("all")) {
+            RULES.iter().collect()
+        } else {
+            let mut rules: Vec<&'static Rule> = Vec::new();
+            for id in &ids {
+                let rule = Rule::by_id(id).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "CHECKS: unknown check `{id}`; known checks: {} (or `all`)",
+                        RULES.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                if !rules.iter().any(|r| r.id == rule.id) {
+                    rules.push(rule);
                 }
-                // Keep the catalogue's order whatever the order of the list.
-                rules.sort_by_key(|r| RULES.iter().position(|x| x.id == r.id));
-                rules
             }
+            // Keep the catalogue's order whatever the order of the list.
+            rules.sort_by_key(|r| RULES.iter().position(|x| x.id == r.id));
+            rules
         };
-        let topic_arn = var("ALERT_TOPIC_ARN").ok_or_else(|| {
-            Error::invalid(
-                "ALERT_TOPIC_ARN is not set: the ARN of the SNS topic that receives alerts",
-            )
-        })?;
-        let security_hub = match var("SECURITY_HUB")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "SECURITY_HUB={other}: expected `true` or `false`"
-                )));
-            }
-        };
-        let hours = number(&var, "IDEMPOTENCY_TTL_HOURS", 24)?;
-        let minutes = number(&var, "SWEEP_LOOKBACK_MINUTES", 70)?;
         Ok(Config {
             mode,
             rules,
-            topic_arn,
-            security_hub,
-            idempotency_table: var("IDEMPOTENCY_TABLE"),
-            idempotency_ttl: Duration::from_secs(hours * 3600),
-            sweep_lookback: Duration::from_secs(minutes * 60),
+            topic_arn: env.required(
+                "ALERT_TOPIC_ARN",
+                "the ARN of the SNS topic that receives alerts",
+            )?,
+            security_hub: env.choice("SECURITY_HUB", "false", &["true", "false"])? == "true",
+            idempotency_table: env.get("IDEMPOTENCY_TABLE"),
+            idempotency_ttl: Duration::from_secs(
+                env.number("IDEMPOTENCY_TTL_HOURS", 24, 1..=8760)? * 3600,
+            ),
+            sweep_lookback: Duration::from_secs(
+                env.number("SWEEP_LOOKBACK_MINUTES", 70, 1..=10080)? * 60,
+            ),
         })
-    }
-}
-
-fn number(var: &impl Fn(&str) -> Option<String>, name: &str, default: u64) -> Result<u64, Error> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => {
-            v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::invalid(format!("{name}={v}: expected a whole number above 0"))
-            })
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Settings from the environment (set by the SAM template), read once per cold start.
 
 use shared::Error;
+use shared::settings::Settings;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -16,31 +17,20 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let pipeline_name = var("PIPELINE_NAME").ok_or_else(|| {
-            Error::invalid("PIPELINE_NAME is not set: the deployment pipeline's name")
-        })?;
-        let groups: Vec<String> = var("MODEL_PACKAGE_GROUPS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let env = Settings::new(get);
+        let groups = env.list("MODEL_PACKAGE_GROUPS");
         if groups.is_empty() {
             return Err(Error::invalid(
                 "MODEL_PACKAGE_GROUPS is not set: the comma-separated model package groups to deploy",
             ));
         }
         Ok(Config {
-            pipeline_name,
+            pipeline_name: env.required("PIPELINE_NAME", "the deployment pipeline's name")?,
             groups,
-            stack_set_prefix: var("STACK_SET_PREFIX").unwrap_or_else(|| "secure-mlops".into()),
-            alert_topic_arn: var("ALERT_TOPIC_ARN"),
+            stack_set_prefix: env
+                .get("STACK_SET_PREFIX")
+                .unwrap_or_else(|| "secure-mlops".into()),
+            alert_topic_arn: env.get("ALERT_TOPIC_ARN"),
         })
     }
 }

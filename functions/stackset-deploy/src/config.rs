@@ -2,6 +2,7 @@
 
 use shared::Error;
 use shared::ids::{AccountId, ParentId, RoleArn};
+use shared::settings::Settings;
 
 /// Where one stage deploys and how big its endpoint is.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,42 +48,14 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |k: &str, what: &str| {
-            var(k).ok_or_else(|| Error::invalid(format!("{k} is not set: {what}")))
-        };
-        let list = |k: &str| -> Vec<String> {
-            var(k)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        let number = |k: &str, default: u32, max: u32| -> Result<u32, Error> {
-            match var(k) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n) || (max == 100 && *n == 0))
-                    .ok_or_else(|| {
-                        Error::invalid(format!("{k}={v}: expected a whole number up to {max}"))
-                    }),
-            }
-        };
-        let default_region = var("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+        let env = Settings::new(get);
+        let default_region = env.get("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
         let mut stages = Vec::new();
-        for (name, env, count) in [("staging", "STAGING", 1), ("prod", "PROD", 2)] {
-            let targets = list(&format!("{env}_TARGETS"));
+        for (name, prefix, count) in [("staging", "STAGING", 1), ("prod", "PROD", 2)] {
+            let targets = env.list(&format!("{prefix}_TARGETS"));
             if targets.is_empty() {
                 return Err(Error::invalid(format!(
-                    "{env}_TARGETS is not set: the {name} account ids or OU ids (comma-separated)"
+                    "{prefix}_TARGETS is not set: the {name} account ids or OU ids (comma-separated)"
                 )));
             }
             let (mut accounts, mut parents) = (Vec::new(), Vec::new());
@@ -91,11 +64,13 @@ impl Config {
                     accounts.push(a);
                 } else {
                     parents.push(t.parse::<ParentId>().map_err(|e| {
-                        Error::invalid(format!("{env}_TARGETS: \"{t}\" is neither a 12-digit account id nor an OU/root id ({e})"))
+                        Error::invalid(format!(
+                            "{prefix}_TARGETS: \"{t}\" is neither a 12-digit account id nor an OU/root id ({e})"
+                        ))
                     })?);
                 }
             }
-            let mut regions = list(&format!("{env}_REGIONS"));
+            let mut regions = env.list(&format!("{prefix}_REGIONS"));
             if regions.is_empty() {
                 regions.push(default_region.clone());
             }
@@ -104,39 +79,47 @@ impl Config {
                 accounts,
                 parents,
                 regions,
-                instance_type: var(&format!("{env}_INSTANCE_TYPE"))
+                instance_type: env
+                    .get(&format!("{prefix}_INSTANCE_TYPE"))
                     .unwrap_or_else(|| "ml.m5.large".into()),
-                instance_count: number(&format!("{env}_INSTANCE_COUNT"), count, 100)?,
+                instance_count: env.number(&format!("{prefix}_INSTANCE_COUNT"), count, 1..=100)?
+                    as u32,
             });
         }
-        let administration_role_arn = required(
-            "ADMINISTRATION_ROLE_ARN",
-            "the stack set administration role ARN",
-        )?
-        .parse::<RoleArn>()
-        .map_err(|e| Error::invalid(format!("ADMINISTRATION_ROLE_ARN: {e}")))?;
-        let region_concurrency = var("REGION_CONCURRENCY")
-            .unwrap_or_else(|| "SEQUENTIAL".into())
-            .to_ascii_uppercase();
-        if region_concurrency != "SEQUENTIAL" && region_concurrency != "PARALLEL" {
-            return Err(Error::invalid(format!(
-                "REGION_CONCURRENCY={region_concurrency}: expected SEQUENTIAL or PARALLEL"
-            )));
-        }
+        let administration_role_arn = env
+            .required(
+                "ADMINISTRATION_ROLE_ARN",
+                "the stack set administration role ARN",
+            )?
+            .parse::<RoleArn>()
+            .map_err(|e| Error::invalid(format!("ADMINISTRATION_ROLE_ARN: {e}")))?;
         Ok(Config {
-            project: var("PROJECT_NAME").unwrap_or_else(|| "secure-mlops".into()),
-            stack_set_prefix: var("STACK_SET_PREFIX").unwrap_or_else(|| "secure-mlops".into()),
-            template_url: required(
+            project: env
+                .get("PROJECT_NAME")
+                .unwrap_or_else(|| "secure-mlops".into()),
+            stack_set_prefix: env
+                .get("STACK_SET_PREFIX")
+                .unwrap_or_else(|| "secure-mlops".into()),
+            template_url: env.required(
                 "TEMPLATE_URL",
                 "the S3 URL of infra/stacksets/model-endpoint.yaml",
             )?,
             administration_role_arn,
-            execution_role_name: var("EXECUTION_ROLE_NAME")
+            execution_role_name: env
+                .get("EXECUTION_ROLE_NAME")
                 .unwrap_or_else(|| "AWSCloudFormationStackSetExecutionRole".into()),
             stages,
-            max_concurrent_percentage: number("MAX_CONCURRENT_PERCENTAGE", 100, 100)? as i32,
-            failure_tolerance_percentage: number("FAILURE_TOLERANCE_PERCENTAGE", 0, 100)? as i32,
-            region_concurrency,
+            max_concurrent_percentage: env.number("MAX_CONCURRENT_PERCENTAGE", 100, 1..=100)?
+                as i32,
+            failure_tolerance_percentage: env.number("FAILURE_TOLERANCE_PERCENTAGE", 0, 0..=100)?
+                as i32,
+            region_concurrency: env
+                .choice(
+                    "REGION_CONCURRENCY",
+                    "SEQUENTIAL",
+                    &["SEQUENTIAL", "PARALLEL"],
+                )?
+                .to_owned(),
         })
     }
 }

@@ -226,6 +226,24 @@ impl Twin {
     pub fn lock(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().expect("twin state")
     }
+
+    /// A SageMaker client of `config` (credentials, region) that talks to the twin.
+    pub fn sagemaker(&self, config: &aws_config::SdkConfig) -> aws_sdk_sagemaker::Client {
+        aws_sdk_sagemaker::Client::from_conf(
+            aws_sdk_sagemaker::config::Builder::from(config)
+                .endpoint_url(&self.endpoint)
+                .build(),
+        )
+    }
+
+    /// A CodePipeline client of `config` that talks to the twin.
+    pub fn codepipeline(&self, config: &aws_config::SdkConfig) -> aws_sdk_codepipeline::Client {
+        aws_sdk_codepipeline::Client::from_conf(
+            aws_sdk_codepipeline::config::Builder::from(config)
+                .endpoint_url(&self.endpoint)
+                .build(),
+        )
+    }
 }
 
 async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {

@@ -54,11 +54,7 @@ pub async fn run(story: &mut Story, moto: &Moto, org: &SeededOrg) {
     twin.set_duration("job", 300.0);
     let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
     let router = Router::install(&moto.endpoint, &project_routes()).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = moto.s3().await;
     let kms = aws_sdk_kms::Client::new(&config);
     let _ = s3
         .create_bucket()
@@ -156,16 +152,8 @@ pub async fn run(story: &mut Story, moto: &Moto, org: &SeededOrg) {
         .env("SECURITY_HUB", "true"),
     )
     .await;
-    let sm = aws_sdk_sagemaker::Client::from_conf(
-        aws_sdk_sagemaker::config::Builder::from(&config)
-            .endpoint_url(&twin.endpoint)
-            .build(),
-    );
-    let cp = aws_sdk_codepipeline::Client::from_conf(
-        aws_sdk_codepipeline::config::Builder::from(&config)
-            .endpoint_url(&twin.endpoint)
-            .build(),
-    );
+    let sm = twin.sagemaker(&config);
+    let cp = twin.codepipeline(&config);
     deployment::create_pipeline(
         &cp,
         "secure-mlops-stackset-deploy",
