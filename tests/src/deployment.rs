@@ -287,3 +287,42 @@ pub async fn sagemaker_in(
             .build(),
     )
 }
+
+/// Registers a version of `group` (an XGBoost image and its artifacts) and sets its approval status.
+pub async fn register_version(
+    sm: &aws_sdk_sagemaker::Client,
+    group: &str,
+    model_data_url: &str,
+    status: aws_sdk_sagemaker::types::ModelApprovalStatus,
+) -> String {
+    use aws_sdk_sagemaker::types::{InferenceSpecification, ModelPackageContainerDefinition};
+    let arn = sm
+        .create_model_package()
+        .model_package_group_name(group)
+        .inference_specification(
+            InferenceSpecification::builder()
+                .containers(
+                    ModelPackageContainerDefinition::builder()
+                        .image(
+                            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                        )
+                        .model_data_url(model_data_url)
+                        .build(),
+                )
+                .supported_content_types("text/csv")
+                .supported_response_mime_types("text/csv")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateModelPackage")
+        .model_package_arn
+        .unwrap_or_default();
+    sm.update_model_package()
+        .model_package_arn(&arn)
+        .model_approval_status(status)
+        .send()
+        .await
+        .expect("UpdateModelPackage");
+    arn
+}

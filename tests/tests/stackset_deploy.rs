@@ -7,9 +7,7 @@
 use std::time::Duration;
 
 use aws_sdk_codepipeline::types::PipelineExecutionStatus;
-use aws_sdk_sagemaker::types::{
-    InferenceSpecification, ModelApprovalStatus, ModelPackageContainerDefinition,
-};
+use aws_sdk_sagemaker::types::ModelApprovalStatus;
 use testbed::bins;
 use testbed::deployment::{self, PIPELINE};
 use testbed::harness::{Config, Harness};
@@ -101,35 +99,8 @@ async fn bed() -> Bed {
 
 impl Bed {
     async fn version(&self, status: ModelApprovalStatus) -> String {
-        let arn = self
-            .sm
-            .create_model_package()
-            .model_package_group_name("churn")
-            .inference_specification(
-                InferenceSpecification::builder()
-                    .containers(
-                        ModelPackageContainerDefinition::builder()
-                            .image("683313688378.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
-                            .model_data_url("s3://models/churn/model.tar.gz")
-                            .build(),
-                    )
-                    .supported_content_types("text/csv")
-                    .supported_response_mime_types("text/csv")
-                    .build(),
-            )
-            .send()
+        deployment::register_version(&self.sm, "churn", "s3://models/churn/model.tar.gz", status)
             .await
-            .unwrap()
-            .model_package_arn
-            .unwrap();
-        self.sm
-            .update_model_package()
-            .model_package_arn(&arn)
-            .model_approval_status(status)
-            .send()
-            .await
-            .unwrap();
-        arn
     }
 
     /// (account, region) of the stack set's instances, sorted.
@@ -220,7 +191,7 @@ async fn staging_then_approval_then_production() {
     );
     assert_eq!(
         b.parameter(staging, "ImageUri").await.as_deref(),
-        Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
+        Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
     );
     // What the stack instance created in a staging account (moto SageMaker, seen as that account):
     // a model in the account's subnets running the package's image, and an endpoint.
@@ -242,7 +213,7 @@ async fn staging_then_approval_then_production() {
     );
     assert_eq!(
         model.primary_container().unwrap().image(),
-        Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1")
+        Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
     );
     assert_eq!(
         sm.list_endpoints().send().await.unwrap().endpoints().len(),

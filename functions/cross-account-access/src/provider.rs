@@ -147,12 +147,19 @@ impl CrossAccountAccess {
         Ok(())
     }
 
-    /// Removes this resource's statements; a bucket or key that no longer exists has none.
-    async fn revoke(&self, sid: &str, bucket: &BucketName, key: &KmsKeyArn) -> Result<(), Error> {
+    /// Removes this resource's statements from a bucket; a bucket that no longer exists has none.
+    async fn revoke_bucket(&self, sid: &str, bucket: &BucketName) -> Result<(), Error> {
         match self.edit_bucket(bucket, sid, vec![]).await {
-            Err(e) if e.code() == Some("NoSuchBucket") => info!(%bucket, "bucket is gone"),
-            other => other?,
+            Err(e) if e.code() == Some("NoSuchBucket") => {
+                info!(%bucket, "bucket is gone");
+                Ok(())
+            }
+            other => other,
         }
+    }
+
+    /// Removes this resource's statement from a key; a key gone or pending deletion has none.
+    async fn revoke_key(&self, sid: &str, key: &KmsKeyArn) -> Result<(), Error> {
         match self.edit_key(key, sid, vec![]).await {
             Err(e)
                 if matches!(
@@ -160,12 +167,11 @@ impl CrossAccountAccess {
                     Some("NotFoundException" | "KMSInvalidStateException")
                 ) =>
             {
-                info!(%key, "key is gone or pending deletion")
+                info!(%key, "key is gone or pending deletion");
+                Ok(())
             }
-            other => other?,
+            other => other,
         }
-        info!(sid, %bucket, %key, "revoked");
-        Ok(())
     }
 }
 
@@ -201,13 +207,10 @@ impl Provider for CrossAccountAccess {
         // Same physical id whatever changes: a moved grant is revoked where it was, here and now.
         if let Some(old) = &old {
             if old.bucket_name != props.bucket_name {
-                match self.edit_bucket(&old.bucket_name, &sid, vec![]).await {
-                    Err(e) if e.code() == Some("NoSuchBucket") => {}
-                    other => other?,
-                }
+                self.revoke_bucket(&sid, &old.bucket_name).await?;
             }
             if old.kms_key_arn != props.kms_key_arn {
-                self.revoke_key_only(&sid, &old.kms_key_arn).await?;
+                self.revoke_key(&sid, &old.kms_key_arn).await?;
             }
         }
         self.grant(&sid, &props).await?;
@@ -220,25 +223,10 @@ impl Provider for CrossAccountAccess {
         physical_id: &str,
         props: Properties,
     ) -> ProviderResult<()> {
-        self.revoke(physical_id, &props.bucket_name, &props.kms_key_arn)
-            .await?;
+        self.revoke_bucket(physical_id, &props.bucket_name).await?;
+        self.revoke_key(physical_id, &props.kms_key_arn).await?;
+        info!(sid = physical_id, "revoked");
         Ok(done(physical_id).into())
-    }
-}
-
-impl CrossAccountAccess {
-    async fn revoke_key_only(&self, sid: &str, key: &KmsKeyArn) -> Result<(), Error> {
-        match self.edit_key(key, sid, vec![]).await {
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some("NotFoundException" | "KMSInvalidStateException")
-                ) =>
-            {
-                Ok(())
-            }
-            other => other,
-        }
     }
 }
 

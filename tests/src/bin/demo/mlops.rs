@@ -4,9 +4,8 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_sagemaker::types::{
-    AlgorithmSpecification, InferenceSpecification, ModelApprovalStatus,
-    ModelPackageContainerDefinition, OutputDataConfig, ResourceConfig, StoppingCondition,
-    TrainingInputMode, TrainingInstanceType,
+    AlgorithmSpecification, ModelApprovalStatus, OutputDataConfig, ResourceConfig,
+    StoppingCondition, TrainingInputMode, TrainingInstanceType,
 };
 use serde_json::{Value, json};
 use testbed::alerts::Inbox;
@@ -227,34 +226,13 @@ pub async fn run(story: &mut Story, moto: &Moto, org: &SeededOrg) {
         .model_package_group_name("churn")
         .send()
         .await;
-    let version = sm
-        .create_model_package()
-        .model_package_group_name("churn")
-        .inference_specification(
-            InferenceSpecification::builder()
-                .containers(
-                    ModelPackageContainerDefinition::builder()
-                        .image(
-                            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
-                        )
-                        .model_data_url("s3://secure-mlops-models/churn/1/model.tar.gz")
-                        .build(),
-                )
-                .supported_content_types("text/csv")
-                .supported_response_mime_types("text/csv")
-                .build(),
-        )
-        .send()
-        .await
-        .ok()
-        .and_then(|o| o.model_package_arn)
-        .unwrap_or_default();
-    let _ = sm
-        .update_model_package()
-        .model_package_arn(&version)
-        .model_approval_status(ModelApprovalStatus::Approved)
-        .send()
-        .await;
+    let version = deployment::register_version(
+        &sm,
+        "churn",
+        "s3://secure-mlops-models/churn/1/model.tar.gz",
+        ModelApprovalStatus::Approved,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let events = router.received("secure-mlops-model-approval").await;
     let mut answers = Vec::new();
