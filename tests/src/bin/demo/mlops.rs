@@ -380,6 +380,26 @@ pub async fn run(story: &mut Story, moto: &Moto, org: &SeededOrg) {
         println!("    └\n");
     }
 
+    for (name, h) in [
+        ("cross-account-access", &access),
+        ("model-approval", &approval),
+        ("stackset-deploy", &deploy),
+        ("detective-control", &detective),
+    ] {
+        let init = h.init_times().first().copied().unwrap_or_default();
+        let rss = h.peak_rss_kib().unwrap_or_default() as f64 / 1024.0;
+        story.record(
+            "cold start and peak memory",
+            name,
+            true,
+            format!(
+                "cold init {:.1} ms, peak RSS {rss:.1} MiB",
+                init.as_secs_f64() * 1000.0
+            ),
+            init,
+        );
+    }
+
     // Teardown: the grant goes; the bucket is back to no policy at all.
     let t = Instant::now();
     let event = request(
