@@ -18,6 +18,32 @@ use serde_yaml_ng::Value as Yaml;
 
 pub const PIPELINE: &str = "secure-mlops-model-deployment";
 
+/// An action declaration of `category`/`provider` (owner AWS, version 1) with `config`.
+pub fn action(
+    name: &str,
+    category: ActionCategory,
+    provider: &str,
+    config: &[(&str, &str)],
+) -> aws_sdk_codepipeline::types::builders::ActionDeclarationBuilder {
+    ActionDeclaration::builder()
+        .name(name)
+        .action_type_id(
+            ActionTypeId::builder()
+                .category(category)
+                .owner(ActionOwner::Aws)
+                .provider(provider)
+                .version("1")
+                .build()
+                .expect("action type"),
+        )
+        .set_configuration(Some(
+            config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        ))
+}
+
 fn text(y: &Yaml, function: &str, bucket: &str) -> Option<String> {
     match y {
         Yaml::String(s) => Some(s.clone()),

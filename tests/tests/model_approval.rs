@@ -2,17 +2,16 @@
 //! the template's own rule; it reads the registry (twin), the staging stack set (moto) and the pipeline
 //! (twin), and starts deployments only when staging does not run the latest Approved version.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_codepipeline::types::{
-    ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, ArtifactStore, ArtifactStoreType,
-    OutputArtifact, PipelineDeclaration, PipelineType, PipelineVariableDeclaration,
-    StageDeclaration,
+    ActionCategory, ArtifactStore, ArtifactStoreType, OutputArtifact, PipelineDeclaration,
+    PipelineType, PipelineVariableDeclaration, StageDeclaration,
 };
 use aws_sdk_sagemaker::types::ModelApprovalStatus;
 use serde_json::{Value, json};
 use testbed::bins;
+use testbed::deployment::action;
 use testbed::events::{Router, project_routes};
 use testbed::harness::{Config, Harness, Outcome};
 use testbed::moto::Moto;
@@ -29,31 +28,6 @@ struct Bed {
     twin: Twin,
     router: Router,
     _moto: Moto,
-}
-
-fn action(
-    name: &str,
-    category: ActionCategory,
-    provider: &str,
-    config: &[(&str, &str)],
-) -> aws_sdk_codepipeline::types::builders::ActionDeclarationBuilder {
-    ActionDeclaration::builder()
-        .name(name)
-        .action_type_id(
-            ActionTypeId::builder()
-                .category(category)
-                .owner(ActionOwner::Aws)
-                .provider(provider)
-                .version("1")
-                .build()
-                .unwrap(),
-        )
-        .set_configuration(Some(
-            config
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<HashMap<_, _>>(),
-        ))
 }
 
 async fn bed() -> Bed {

@@ -1,19 +1,18 @@
 //! Fidelity of the CodePipeline twin, driven with the real `aws-sdk-codepipeline`, with a real Lambda
 //! invoke action (`pipeline-probe`) running under the harness.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_codepipeline::Client;
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
 use aws_sdk_codepipeline::types::{
-    ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, ApprovalResult, ApprovalStatus,
-    ArtifactStore, ArtifactStoreType, InputArtifact, OutputArtifact, PipelineDeclaration,
-    PipelineExecutionStatus, PipelineType, PipelineVariable, PipelineVariableDeclaration,
-    StageDeclaration,
+    ActionCategory, ActionDeclaration, ApprovalResult, ApprovalStatus, ArtifactStore,
+    ArtifactStoreType, InputArtifact, OutputArtifact, PipelineDeclaration, PipelineExecutionStatus,
+    PipelineType, PipelineVariable, PipelineVariableDeclaration, StageDeclaration,
 };
 use serde_json::Value;
 use testbed::bins;
+use testbed::deployment::action;
 use testbed::harness::{Config, Harness};
 use testbed::twin::Twin;
 
@@ -45,31 +44,6 @@ async fn bed() -> Bed {
         twin,
         h,
     }
-}
-
-fn action(
-    name: &str,
-    category: ActionCategory,
-    provider: &str,
-    config: &[(&str, &str)],
-) -> aws_sdk_codepipeline::types::builders::ActionDeclarationBuilder {
-    ActionDeclaration::builder()
-        .name(name)
-        .action_type_id(
-            ActionTypeId::builder()
-                .category(category)
-                .owner(ActionOwner::Aws)
-                .provider(provider)
-                .version("1")
-                .build()
-                .unwrap(),
-        )
-        .set_configuration(Some(
-            config
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<HashMap<_, _>>(),
-        ))
 }
 
 fn lambda(name: &str, namespace: &str, params: &str) -> ActionDeclaration {
