@@ -18,6 +18,31 @@ use serde_yaml_ng::Value as Yaml;
 
 pub const PIPELINE: &str = "secure-mlops-model-deployment";
 
+/// A V2 pipeline `name` with its artifact store in `bucket` and the `ModelPackageArn` variable
+/// (stages to be added).
+pub fn declaration(
+    name: &str,
+    bucket: &str,
+) -> aws_sdk_codepipeline::types::builders::PipelineDeclarationBuilder {
+    PipelineDeclaration::builder()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/secure-mlops-pipeline")
+        .pipeline_type(PipelineType::V2)
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location(bucket)
+                .build()
+                .expect("store"),
+        )
+        .variables(
+            PipelineVariableDeclaration::builder()
+                .name("ModelPackageArn")
+                .build()
+                .expect("variable"),
+        )
+}
+
 /// An action declaration of `category`/`provider` (owner AWS, version 1) with `config`.
 pub fn action(
     name: &str,
@@ -62,25 +87,13 @@ pub async fn create_pipeline(cp: &Client, function: &str, bucket: &str, approval
     let doc: Yaml = serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("template"))
         .expect("template YAML");
     let props = &doc["Resources"]["DeploymentPipeline"]["Properties"];
-    let mut pipeline = PipelineDeclaration::builder()
-        .name(PIPELINE)
-        .role_arn("arn:aws:iam::123456789012:role/secure-mlops-pipeline")
-        .pipeline_type(PipelineType::V2)
-        .artifact_store(
-            ArtifactStore::builder()
-                .r#type(ArtifactStoreType::S3)
-                .location(bucket)
-                .build()
-                .expect("store"),
-        );
-    for v in props["Variables"].as_sequence().into_iter().flatten() {
-        pipeline = pipeline.variables(
-            PipelineVariableDeclaration::builder()
-                .name(v["Name"].as_str().expect("variable name"))
-                .build()
-                .expect("variable"),
-        );
-    }
+    // The template declares exactly the `ModelPackageArn` variable.
+    assert_eq!(
+        props["Variables"][0]["Name"].as_str(),
+        Some("ModelPackageArn"),
+        "the template's pipeline variables changed: update declaration()"
+    );
+    let mut pipeline = declaration(PIPELINE, bucket);
     for stage in props["Stages"].as_sequence().expect("Stages") {
         // `!If [UseApprovalGate, <stage>, !Ref AWS::NoValue]`
         let stage = match stage {

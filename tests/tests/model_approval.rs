@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_codepipeline::types::{
-    ActionCategory, ArtifactStore, ArtifactStoreType, OutputArtifact, PipelineDeclaration,
-    PipelineType, PipelineVariableDeclaration, StageDeclaration,
-};
+use aws_sdk_codepipeline::types::{ActionCategory, OutputArtifact, StageDeclaration};
 use aws_sdk_sagemaker::types::ModelApprovalStatus;
 use serde_json::{Value, json};
 use testbed::bins;
@@ -48,23 +45,7 @@ async fn bed() -> Bed {
     let sm = twin.sagemaker(&config);
     let cp = twin.codepipeline(&config);
     // The deployment pipeline, stopped at its approval so executions stay in progress.
-    let pipeline = PipelineDeclaration::builder()
-        .name(PIPELINE)
-        .role_arn("arn:aws:iam::123456789012:role/Pipeline")
-        .pipeline_type(PipelineType::V2)
-        .artifact_store(
-            ArtifactStore::builder()
-                .r#type(ArtifactStoreType::S3)
-                .location("artifacts")
-                .build()
-                .unwrap(),
-        )
-        .variables(
-            PipelineVariableDeclaration::builder()
-                .name("ModelPackageArn")
-                .build()
-                .unwrap(),
-        )
+    let pipeline = testbed::deployment::declaration(PIPELINE, "artifacts")
         .stages(
             StageDeclaration::builder()
                 .name("Source")

@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_codepipeline::Client;
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
 use aws_sdk_codepipeline::types::{
-    ActionCategory, ActionDeclaration, ApprovalResult, ApprovalStatus, ArtifactStore,
-    ArtifactStoreType, InputArtifact, OutputArtifact, PipelineDeclaration, PipelineExecutionStatus,
-    PipelineType, PipelineVariable, PipelineVariableDeclaration, StageDeclaration,
+    ActionCategory, ActionDeclaration, ApprovalResult, ApprovalStatus, InputArtifact,
+    OutputArtifact, PipelineExecutionStatus, PipelineVariable, StageDeclaration,
 };
 use serde_json::Value;
 use testbed::bins;
@@ -84,23 +83,7 @@ async fn create(b: &Bed, name: &str, staging_params: &str) {
     let approval = action("Approve", ActionCategory::Approval, "Manual", &[])
         .build()
         .unwrap();
-    let pipeline = PipelineDeclaration::builder()
-        .name(name)
-        .role_arn("arn:aws:iam::123456789012:role/Pipeline")
-        .pipeline_type(PipelineType::V2)
-        .artifact_store(
-            ArtifactStore::builder()
-                .r#type(ArtifactStoreType::S3)
-                .location("artifacts")
-                .build()
-                .unwrap(),
-        )
-        .variables(
-            PipelineVariableDeclaration::builder()
-                .name("ModelPackageArn")
-                .build()
-                .unwrap(),
-        )
+    let pipeline = testbed::deployment::declaration(name, "artifacts")
         .stages(stage("Source", source))
         .stages(stage(
             "DeployStaging",
