@@ -1,5 +1,6 @@
-# secure-mlops — every command a user or CI needs. Nothing is installed by hand: `setup` creates the
-# project venv with the local AWS emulator (moto) and the template linter.
+# secure-mlops - every command a user or CI needs. Nothing is installed by hand: `setup` creates the
+# project venv with the local AWS emulator (moto) and cfn-lint; `tools` adds the other template gates
+# (AWS SAM CLI + cargo-lambda, checkov, cfn-guard) under $(TOOLS_DIR), pinned, one directory per version.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,13 +10,33 @@ MOTO_SERVER := $(VENV)/bin/moto_server
 # The tests and the demo find the emulator through this.
 export SECURE_MLOPS_MOTO_SERVER := $(abspath $(MOTO_SERVER))
 
-.PHONY: help setup build test demo lint release sizes clean
+# Template gates. Each tool lives in a directory named after its pinned requirements, so a cached
+# $(TOOLS_DIR) (CI keeps one in ~/.cache) is reused exactly when nothing changed.
+TOOLS_DIR ?= .tools
+override TOOLS_DIR := $(abspath $(TOOLS_DIR))
+CFN_GUARD_VERSION := 3.2.1
+hash = $(shell sha256sum $(1) | cut -c1-12)
+SAM_VENV := $(TOOLS_DIR)/sam-$(call hash,infra/requirements-sam.txt)
+CHECKOV_VENV := $(TOOLS_DIR)/checkov-$(call hash,infra/requirements-checkov.txt)
+CFN_GUARD := $(TOOLS_DIR)/cfn-guard-$(CFN_GUARD_VERSION)/bin/cfn-guard
+SAM := $(SAM_VENV)/bin/sam
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# sam works offline for validate/build, but wants a region and credentials to exist, and no telemetry.
+SAM_ENV := PATH="$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
+TEMPLATES := infra/template.yaml $(wildcard infra/examples/*.yaml) $(wildcard infra/stacksets/*.yaml)
+SAM_BUILD_DIR ?= .aws-sam/build
+
+.PHONY: help setup tools build test demo lint sam-build release sizes clean
 
 help:
-	@echo "make demo   - set up, build and run the local story (emulator + Lambda harness)"
-	@echo "make test   - set up, then fmt, clippy, unit + integration tests, template lint"
-	@echo "make release- release binaries (target/release) and their sizes"
-	@echo "make setup  - create $(VENV) with the AWS emulator (moto) and cfn-lint"
+	@echo "make demo      - set up, build and run the local story (emulator + Lambda harness)"
+	@echo "make test      - set up, then fmt, clippy, unit + integration tests, template gates (make lint)"
+	@echo "make lint      - template gates: cfn-lint, sam validate --lint, checkov, cfn-guard rules + rule tests"
+	@echo "make sam-build - sam build (cargo-lambda, arm64): one bootstrap per function in $(SAM_BUILD_DIR)"
+	@echo "make release   - release binaries (target/release) and their sizes"
+	@echo "make setup     - create $(VENV) with the AWS emulator (moto) and cfn-lint"
+	@echo "make tools     - install the template gates into $(TOOLS_DIR)"
 
 setup: $(MOTO_SERVER)
 
@@ -23,6 +44,19 @@ $(MOTO_SERVER): tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
+
+tools: $(SAM) $(CHECKOV) $(CFN_GUARD)
+
+$(SAM):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-sam.txt
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+
+$(CFN_GUARD):
+	$(CARGO) install cfn-guard --version $(CFN_GUARD_VERSION) --locked --quiet --root $(TOOLS_DIR)/cfn-guard-$(CFN_GUARD_VERSION)
 
 build:
 	$(CARGO) build --workspace --bins --locked
@@ -39,8 +73,28 @@ test: setup
 	fi
 	$(MAKE) lint
 
-lint: setup
-	$(VENV)/bin/cfn-lint infra/template.yaml infra/examples/*.yaml infra/stacksets/*.yaml
+# Every gate runs on every template (the SAM application, the consumer examples, the stack-set
+# template) and prints its version and time; any error, warning or failed check fails the target.
+lint: setup tools
+	@t=$$(date +%s%N); $(VENV)/bin/cfn-lint --version; \
+	  $(VENV)/bin/cfn-lint $(TEMPLATES) && \
+	  printf 'gate cfn-lint: ok (%d ms)\n' $$(( ($$(date +%s%N) - t) / 1000000 ))
+	@t=$$(date +%s%N); $(SAM_ENV) $(SAM) --version; \
+	  $(SAM_ENV) $(SAM) validate --lint --template-file infra/template.yaml && \
+	  printf 'gate sam validate --lint: ok (%d ms)\n' $$(( ($$(date +%s%N) - t) / 1000000 ))
+	@t=$$(date +%s%N); echo "checkov $$($(CHECKOV) --version)"; \
+	  $(CHECKOV) --skip-download --quiet --compact --framework cloudformation $(addprefix -f ,$(TEMPLATES)) && \
+	  printf 'gate checkov: ok (%d ms)\n' $$(( ($$(date +%s%N) - t) / 1000000 ))
+	@t=$$(date +%s%N); $(CFN_GUARD) --version; \
+	  $(CFN_GUARD) test --rules-file infra/rules/secure-mlops.guard --test-data infra/rules/tests/secure-mlops_tests.yaml >/dev/null && \
+	  for f in $(TEMPLATES); do $(CFN_GUARD) validate --rules infra/rules/secure-mlops.guard --data $$f --show-summary fail || exit 1; done && \
+	  infra/rules/broken-template.sh $(CFN_GUARD) && \
+	  printf 'gate cfn-guard (rule tests, %d templates, broken copies): ok (%d ms)\n' $(words $(TEMPLATES)) $$(( ($$(date +%s%N) - t) / 1000000 ))
+
+# The deployable artifacts: cargo-lambda cross-compiles each function for arm64 (zig as the linker)
+# with the workspace's release profile (it keeps our panic="unwind", LTO and strip settings).
+sam-build: tools
+	infra/sam-build.sh "$(SAM_VENV)" "$(SAM_BUILD_DIR)"
 
 demo: setup build
 	$(CARGO) run --quiet --locked -p secure-mlops-tests --bin demo -- target/demo/report.json
@@ -51,4 +105,4 @@ release:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .aws-sam
