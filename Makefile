@@ -27,13 +27,14 @@ SAM_ENV := PATH="$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=
 TEMPLATES := infra/template.yaml $(wildcard infra/examples/*.yaml) $(wildcard infra/stacksets/*.yaml)
 SAM_BUILD_DIR ?= .aws-sam/build
 
-.PHONY: help setup tools build test demo lint sam-build release sizes clean
+.PHONY: help setup tools build test demo bench lint sam-build release sizes clean
 
 help:
 	@echo "make demo      - set up, build and run the local story (emulator + Lambda harness)"
 	@echo "make test      - set up, then fmt, clippy, unit + integration tests, template gates (make lint)"
 	@echo "make lint      - template gates: cfn-lint, sam validate --lint, checkov, cfn-guard rules + rule tests"
 	@echo "make sam-build - sam build (cargo-lambda, arm64): one bootstrap per function in $(SAM_BUILD_DIR)"
+	@echo "make bench     - release binaries vs the Python references: target/bench/report.md + ratios.png"
 	@echo "make release   - release binaries (target/release) and their sizes"
 	@echo "make setup     - create $(VENV) with the AWS emulator (moto) and cfn-lint"
 	@echo "make tools     - install the template gates into $(TOOLS_DIR)"
@@ -98,6 +99,12 @@ sam-build: tools
 
 demo: setup build
 	$(CARGO) run --quiet --locked -p secure-mlops-tests --bin demo -- target/demo/report.json
+
+# The numbers: release binaries (and the Python references in tests/bench/) under the same harness.
+# Writes target/bench/report.md, report.json and ratios.png. Takes ~10 min after the release build.
+bench: setup
+	$(CARGO) build --workspace --bins --release --locked
+	$(CARGO) run --quiet --release --locked -p secure-mlops-tests --bin bench -- $(abspath target/bench)
 
 release:
 	$(CARGO) build --workspace --bins --release --locked

@@ -6,7 +6,8 @@
 //! - a CloudFormation `ResponseURL` receiver (`PUT /cfn/{key}`) that records responses and can be told
 //!   to fail the next N PUTs with HTTP 500;
 //! - a recorder for any other request, to prove that no AWS call was made when the function's
-//!   `AWS_ENDPOINT_URL` points here.
+//!   `AWS_ENDPOINT_URL` points here — or, with [`Config::forward`], a counting proxy that passes each
+//!   AWS call on to the emulator of its service (the benchmark's "AWS calls per event").
 //!
 //! Like Lambda: one invocation at a time per sandbox, a deadline per invocation (the function is
 //! killed when it passes and restarted for the next event), asynchronous invocations retried twice on
@@ -43,6 +44,11 @@ pub struct Config {
     pub env: Vec<(String, String)>,
     /// Delay before Lambda's retry of a failed asynchronous invocation (Lambda: ~1 and 2 minutes).
     pub retry_delay: Duration,
+    /// Arguments of the process (e.g. the script when `binary` is an interpreter).
+    pub args: Vec<String>,
+    /// Where recorded AWS calls are passed on, by signing name (`sagemaker`, …; `*` for any other).
+    /// Empty: calls are only recorded and answered with HTTP 500.
+    pub forward: Vec<(String, String)>,
 }
 
 impl Config {
@@ -53,7 +59,21 @@ impl Config {
             timeout: Duration::from_secs(30),
             env: Vec::new(),
             retry_delay: Duration::from_millis(200),
+            args: Vec::new(),
+            forward: Vec::new(),
         }
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Passes the AWS calls signed for `service` (`*`: every other) on to `upstream`, after recording
+    /// them. Point the function's `AWS_ENDPOINT_URL` at `{harness}` to count its calls.
+    pub fn forward(mut self, service: &str, upstream: &str) -> Self {
+        self.forward.push((service.to_owned(), upstream.to_owned()));
+        self
     }
 
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
@@ -132,6 +152,7 @@ struct Inner {
 
 struct Shared {
     config: Config,
+    http: reqwest::Client,
     base_url: String,
     inner: Mutex<Inner>,
     work: Notify,
@@ -175,6 +196,7 @@ impl Harness {
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config,
+            http: reqwest::Client::new(),
             base_url: format!("http://{addr}"),
             inner: Mutex::new(Inner::default()),
             work: Notify::new(),
@@ -414,7 +436,8 @@ async fn supervise(shared: Arc<Shared>, mut kill: mpsc::UnboundedReceiver<()>) {
     let runtime_api = shared.base_url.trim_start_matches("http://").to_owned();
     loop {
         let mut cmd = tokio::process::Command::new(&config.binary);
-        cmd.env_clear()
+        cmd.args(&config.args)
+            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
             .env("AWS_LAMBDA_FUNCTION_NAME", &config.function_name)
@@ -685,9 +708,52 @@ async fn aws_call(
         .expect("harness state")
         .aws_calls
         .push(format!("{method} {uri} {target}"));
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "the harness records AWS calls; it does not answer them",
-    )
-        .into_response()
+    let service = signing_service(&headers);
+    let forward = &shared.config.forward;
+    let upstream = forward
+        .iter()
+        .find(|(s, _)| Some(s.as_str()) == service)
+        .or_else(|| forward.iter().find(|(s, _)| s == "*"));
+    let Some((_, upstream)) = upstream else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the harness records AWS calls; it does not answer them",
+        )
+            .into_response();
+    };
+    let url = format!(
+        "{}{}",
+        upstream.trim_end_matches('/'),
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let mut request = shared.http.request(method, url).body(body);
+    for (name, value) in &headers {
+        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+            request = request.header(name, value);
+        }
+    }
+    match request.send().await {
+        Ok(answer) => {
+            let mut response = Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                if name != axum::http::header::CONTENT_LENGTH
+                    && name != axum::http::header::TRANSFER_ENCODING
+                {
+                    response = response.header(name, value);
+                }
+            }
+            let bytes = answer.bytes().await.unwrap_or_default();
+            response
+                .body(Body::from(bytes))
+                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("harness proxy: {e}")).into_response(),
+    }
+}
+
+/// The service a SigV4 request is signed for: `Credential=AKID/date/region/<service>/aws4_request`.
+fn signing_service(headers: &HeaderMap) -> Option<&str> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split(['/', ',']).nth(3)
 }

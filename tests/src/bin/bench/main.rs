@@ -1,0 +1,680 @@
+//! `make bench`: the numbers. Every function's release binary, and a Python 3 + boto3 reference of
+//! `org-accounts` and `detective-control` (`tests/bench/`), side by side, on this machine, against the
+//! same emulator, through the same Lambda harness. A benchmark, not a test: it asserts nothing about
+//! time; it fails only when a function gives a wrong answer (then its figures would mean nothing).
+//!
+//! Usage: `bench [OUT_DIR]` (default `target/bench`): prints a markdown report and writes
+//! `report.md`, `report.json` and `ratios.png` there.
+
+mod chart;
+mod measure;
+mod workloads;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testbed::harness::{Config, Harness};
+
+use measure::{Run, Runtime, burst, cold_inits, config, median, percentile, warm_run};
+use workloads::Bed;
+
+const COLD_STARTS: usize = 5;
+
+/// `BENCH_QUICK=1`: small bursts, for trying the bench itself (its figures are not the report's).
+fn quick() -> bool {
+    std::env::var_os("BENCH_QUICK").is_some()
+}
+
+/// The figures of one function in one runtime.
+struct Row {
+    function: &'static str,
+    runtime: Runtime,
+    path: &'static str,
+    size: Option<u64>,
+    init_ms: Vec<f64>,
+    run: Run,
+}
+
+impl Row {
+    fn p(&self, p: f64) -> f64 {
+        percentile(&self.run.latency_ms, p)
+    }
+    fn rss_mib(&self) -> f64 {
+        self.run
+            .peak_rss_kib
+            .map(|k| k as f64 / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+    fn calls_per_event(&self) -> f64 {
+        let total: usize = self.run.calls.iter().map(|(_, c)| c).sum();
+        total as f64 / self.run.calls.len().max(1) as f64
+    }
+    /// "class: n" for each class of event (the minimum and maximum calls seen).
+    fn calls_by_class(&self) -> String {
+        let mut classes: Vec<&str> = self.run.calls.iter().map(|(c, _)| *c).collect();
+        classes.dedup();
+        classes.sort();
+        classes.dedup();
+        classes
+            .iter()
+            .map(|class| {
+                let counts: Vec<usize> = self
+                    .run
+                    .calls
+                    .iter()
+                    .filter(|(c, _)| c == class)
+                    .map(|(_, n)| *n)
+                    .collect();
+                let (lo, hi) = (
+                    counts.iter().min().copied().unwrap_or(0),
+                    counts.iter().max().copied().unwrap_or(0),
+                );
+                if lo == hi {
+                    format!("{class} {lo}")
+                } else {
+                    format!("{class} {lo}-{hi}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Cold starts of `config`, then one warm instance running `events` (built once it runs).
+async fn measure(
+    function: &'static str,
+    runtime: Runtime,
+    path: &'static str,
+    config: Config,
+    events: impl AsyncFnOnce(&Harness) -> Vec<measure::Event>,
+    resolve: fn(&Harness, measure::Event) -> measure::Event,
+) -> Row {
+    let init_ms = cold_inits(&config, COLD_STARTS).await;
+    let h = Harness::start(config).await;
+    let events = events(&h).await;
+    let run = warm_run(&h, events, resolve).await;
+    let row = Row {
+        function,
+        runtime,
+        path,
+        size: measure::size(function, runtime),
+        init_ms,
+        run,
+    };
+    eprintln!(
+        "  {function} ({}): init {:.1} ms, p50 {:.1} ms, p99 {:.1} ms, RSS {:.1} MiB, {:.2} calls/event, {} wrong",
+        runtime.label(),
+        median(&row.init_ms),
+        row.p(50.0),
+        row.p(99.0),
+        row.rss_mib(),
+        row.calls_per_event(),
+        row.run.wrong.len()
+    );
+    row
+}
+
+fn no_resolve(_: &Harness, e: measure::Event) -> measure::Event {
+    e
+}
+
+struct Burst {
+    runtime: Runtime,
+    events: usize,
+    rate: f64,
+    latency: Vec<f64>,
+    calls: usize,
+    failed: usize,
+}
+
+async fn bursts(bed: &Bed, runtime: Runtime, sizes: &[usize]) -> Vec<Burst> {
+    let h = Harness::start(detective_config(bed, runtime)).await;
+    // Warm the instance (its cold start is measured elsewhere).
+    let warm = workloads::detective_events(1, &format!("warm-{}", runtime.label()));
+    for (e, _) in warm.iter().take(2) {
+        let _ = h.invoke(e).await;
+    }
+    let mut out = Vec::new();
+    for &n in sizes {
+        let tag = format!("burst-{}-{n}", runtime.label());
+        let events: Vec<Value> = workloads::detective_events(n.div_ceil(16), &tag)
+            .into_iter()
+            .take(n)
+            .map(|(e, _)| e)
+            .collect();
+        let (rate, latency, calls, failed) = burst(&h, &events).await;
+        eprintln!(
+            "  burst {n} ({}): {rate:.0} events/s, p50 {:.2} ms, p99 {:.2} ms, {failed} failed",
+            runtime.label(),
+            percentile(&latency, 50.0),
+            percentile(&latency, 99.0)
+        );
+        out.push(Burst {
+            runtime,
+            events: n,
+            rate,
+            latency,
+            calls,
+            failed,
+        });
+    }
+    out
+}
+
+fn detective_config(bed: &Bed, runtime: Runtime) -> Config {
+    config(
+        "detective-control",
+        runtime,
+        &bed.moto.endpoint,
+        &bed.twin.endpoint,
+    )
+    .env("ALERT_TOPIC_ARN", &bed.topic)
+    .env("IDEMPOTENCY_TABLE", &bed.table)
+    .env("MODE", "enforce")
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map(|k| format!("{:.0} GiB", k as f64 / 1048576.0))
+        .unwrap_or_default();
+    format!(
+        "{} {}, {cores} cores, {mem}, {cpu}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+fn fmt_ms(v: f64) -> String {
+    if v.is_nan() {
+        "—".into()
+    } else if v < 10.0 {
+        format!("{v:.2} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+fn fmt_mb(bytes: Option<u64>) -> String {
+    bytes.map_or("—".into(), |b| {
+        format!("{:.2} MB ({:.2} MiB)", b as f64 / 1e6, b as f64 / 1048576.0)
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let out_dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench"));
+    let _ = std::fs::create_dir_all(&out_dir);
+    let started = std::time::Instant::now();
+    eprintln!("secure-mlops bench: starting moto and the twin, seeding an organization…");
+    let bed = Bed::start().await;
+    for key in [
+        "domain.create",
+        "domain.delete",
+        "profile.create",
+        "profile.delete",
+        "app.create",
+        "app.delete",
+        "space.delete",
+    ] {
+        bed.twin.set_duration(key, 0.0);
+    }
+    bed.twin.set_duration("pipeline.continuation", 0.05);
+    let (m, t) = (bed.moto.endpoint.clone(), bed.twin.endpoint.clone());
+    let mut rows = Vec::new();
+
+    eprintln!("per function (release binaries) and the Python references:");
+    for runtime in [Runtime::Rust, Runtime::Python] {
+        rows.push(
+            measure(
+                "org-accounts",
+                runtime,
+                "Create: 2 OUs (4 levels, 34 ACTIVE accounts) -> account ids",
+                config("org-accounts", runtime, &m, &t),
+                async |h| workloads::org_accounts(&bed, h, 40),
+                no_resolve,
+            )
+            .await,
+        );
+    }
+    for runtime in [Runtime::Rust, Runtime::Python] {
+        rows.push(
+            measure(
+                "detective-control",
+                runtime,
+                "CloudTrail Create* events, 8 kinds, compliant and not (stop/delete + alert)",
+                detective_config(&bed, runtime),
+                async |_| {
+                    workloads::detective(workloads::detective_events(
+                        10,
+                        &format!("main-{}", runtime.label()),
+                    ))
+                },
+                no_resolve,
+            )
+            .await,
+        );
+    }
+    rows.push(
+        measure(
+            "cross-account-access",
+            Runtime::Rust,
+            "Create grant for 34 accounts (bucket + key policy), then Delete",
+            config("cross-account-access", Runtime::Rust, &m, &t),
+            async |h| workloads::cross_account_access(&bed, h, 15),
+            workloads::resolve_deferred,
+        )
+        .await,
+    );
+    rows.push(
+        measure(
+            "studio-user-profile",
+            Runtime::Rust,
+            "Create user profile (until InService), then Delete",
+            config("studio-user-profile", Runtime::Rust, &m, &t)
+                .env("SECURE_MLOPS_POLL_BASE_MS", "20"),
+            async |h| workloads::studio_user_profile(&bed, h, 15).await,
+            no_resolve,
+        )
+        .await,
+    );
+    rows.push(
+        measure(
+            "studio-domain",
+            Runtime::Rust,
+            "Create VPC-only domain (until InService), then Delete with its home EFS",
+            config("studio-domain", Runtime::Rust, &m, &t).env("SECURE_MLOPS_POLL_BASE_MS", "20"),
+            async |h| workloads::studio_domain(&bed, h, 8).await,
+            workloads::resolve_deferred_domain,
+        )
+        .await,
+    );
+    let (approvals, groups) = workloads::model_approval(&bed, 30).await;
+    let mut approvals = Some(approvals);
+    rows.push(
+        measure(
+            "model-approval",
+            Runtime::Rust,
+            "a version approved -> decide -> StartPipelineExecution",
+            config("model-approval", Runtime::Rust, &m, &t)
+                .env("PIPELINE_NAME", testbed::deployment::PIPELINE)
+                .env("MODEL_PACKAGE_GROUPS", &groups)
+                .env("ALERT_TOPIC_ARN", &bed.topic),
+            async |_| approvals.take().unwrap_or_default(),
+            no_resolve,
+        )
+        .await,
+    );
+    // stackset-deploy's work is a CodePipeline job that polls a stack-set operation; it is measured
+    // end to end in `make demo`. Here: its size and cold start.
+    let deploy_cfg = config("stackset-deploy", Runtime::Rust, &m, &t)
+        .env(
+            "TEMPLATE_URL",
+            "https://artifacts.s3.amazonaws.com/stacksets/model-endpoint.yaml",
+        )
+        .env(
+            "ADMINISTRATION_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/AWSCloudFormationStackSetAdministrationRole",
+        )
+        .env("STAGING_TARGETS", bed.org.ou("Staging"))
+        .env("PROD_TARGETS", bed.org.ou("Production"));
+    rows.push(Row {
+        function: "stackset-deploy",
+        runtime: Runtime::Rust,
+        path: "(cold start and size only; DeployStaging/Production timed in make demo)",
+        size: measure::size("stackset-deploy", Runtime::Rust),
+        init_ms: cold_inits(&deploy_cfg, COLD_STARTS).await,
+        run: Run::default(),
+    });
+
+    eprintln!("detective-control bursts (one warm instance, all events enqueued at once):");
+    let (rust_sizes, python_sizes): (&[usize], &[usize]) = if quick() {
+        (&[100, 1_000], &[100, 1_000])
+    } else {
+        (&[100, 1_000, 10_000], &[100, 1_000])
+    };
+    let mut bursts_all = bursts(&bed, Runtime::Rust, rust_sizes).await;
+    bursts_all.extend(bursts(&bed, Runtime::Python, python_sizes).await);
+
+    eprintln!("studio-domain delete with running apps (DeleteApp 0.4 s, an app 1 s to go):");
+    let domain_h = Harness::start(
+        config("studio-domain", Runtime::Rust, &m, &t).env("SECURE_MLOPS_POLL_BASE_MS", "100"),
+    )
+    .await;
+    let mut deletes = Vec::new();
+    for (i, apps) in [1usize, 8, 32].into_iter().enumerate() {
+        let took = workloads::domain_delete_with_apps(&bed, &domain_h, apps, 60 + i as u8).await;
+        eprintln!("  {apps} apps: {took:.2} s");
+        deletes.push((apps, took));
+    }
+
+    let report = render(&rows, &bursts_all, &deletes, started.elapsed());
+    println!("{}", report.0);
+    let _ = std::fs::write(out_dir.join("report.md"), &report.0);
+    let _ = std::fs::write(
+        out_dir.join("report.json"),
+        serde_json::to_vec_pretty(&report.1).unwrap_or_default(),
+    );
+    let png = out_dir.join("ratios.png");
+    match chart::factors(
+        &png,
+        "secure-mlops: Rust vs the Python 3 + boto3 reference (same harness, same emulator)",
+        &["org-accounts", "detective-control"],
+        &report.2,
+    ) {
+        Ok(()) => eprintln!("chart: {}", png.display()),
+        Err(e) => eprintln!("chart not drawn: {e}"),
+    }
+    eprintln!("report: {}", out_dir.join("report.md").display());
+    let wrong: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r.run
+                .wrong
+                .iter()
+                .map(move |w| format!("{} ({}): {w}", r.function, r.runtime.label()))
+        })
+        .chain(
+            bursts_all
+                .iter()
+                .filter(|b| b.failed > 0)
+                .map(|b| format!("burst {}: {} failed", b.events, b.failed)),
+        )
+        .collect();
+    bed.moto.stop().await;
+    if !wrong.is_empty() {
+        eprintln!(
+            "WRONG ANSWERS ({}): the figures above do not measure working functions",
+            wrong.len()
+        );
+        for w in wrong.iter().take(20) {
+            eprintln!("  {w}");
+        }
+        std::process::exit(1);
+    }
+}
+
+type Bars = Vec<(String, [f64; 2])>;
+
+fn render(
+    rows: &[Row],
+    bursts: &[Burst],
+    deletes: &[(usize, f64)],
+    took: Duration,
+) -> (String, Value, Bars) {
+    let mut md = String::new();
+    let _ = writeln!(md, "# secure-mlops benchmark\n");
+    let _ = writeln!(
+        md,
+        "Machine: {}. Release binaries (x86_64, stripped) under the local Lambda harness against moto \
+         and the SageMaker twin on 127.0.0.1; every AWS call counted by the harness. Cold init = \
+         process start → first `/next`, median of {COLD_STARTS} fresh processes (min–max). Latency = \
+         the function's own time per event on one warm instance. Bench run took {:.0} s.\n",
+        machine(),
+        took.as_secs_f64()
+    );
+    let _ = writeln!(md, "## Every function\n");
+    let _ = writeln!(
+        md,
+        "| function | runtime | binary | cold init | peak RSS | p50 | p99 | AWS calls per event | events | main path |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let lo = r.init_ms.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.init_ms.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {} ({}–{}) | {} | {} | {} | {} | {} | {} |",
+            r.function,
+            r.runtime.label(),
+            fmt_mb(r.size),
+            fmt_ms(median(&r.init_ms)),
+            fmt_ms(lo),
+            fmt_ms(hi),
+            if r.run.peak_rss_kib.is_some() {
+                format!("{:.1} MiB", r.rss_mib())
+            } else {
+                "—".into()
+            },
+            fmt_ms(r.p(50.0)),
+            fmt_ms(r.p(99.0)),
+            if r.run.calls.is_empty() {
+                "—".into()
+            } else {
+                format!("{:.2} ({})", r.calls_per_event(), r.calls_by_class())
+            },
+            r.run.calls.len(),
+            r.path
+        );
+    }
+
+    let pair = |f: &str| {
+        (
+            rows.iter()
+                .find(|r| r.function == f && r.runtime == Runtime::Rust),
+            rows.iter()
+                .find(|r| r.function == f && r.runtime == Runtime::Python),
+        )
+    };
+    let rate = |rt: Runtime| {
+        bursts
+            .iter()
+            .find(|b| b.runtime == rt && b.events == 1_000)
+            .map(|b| b.rate)
+            .unwrap_or(f64::NAN)
+    };
+    let _ = writeln!(
+        md,
+        "\n## Rust vs Python 3 + boto3 (same logic, same calls, same harness)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| figure | function | Rust | Python | Rust / Python | Python / Rust |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    let mut bars: Bars = Vec::new();
+    let mut ratios = json!({});
+    type Fig = (&'static str, fn(&Row) -> f64, bool);
+    let figures: [Fig; 5] = [
+        ("cold init (median)", |r| median(&r.init_ms), false),
+        ("peak RSS (MiB)", |r| r.rss_mib(), false),
+        ("p50 latency", |r| r.p(50.0), false),
+        ("p99 latency", |r| r.p(99.0), false),
+        ("AWS calls per event", |r| r.calls_per_event(), true),
+    ];
+    for (name, get, is_count) in figures {
+        let mut factor = [f64::NAN; 2];
+        for (i, f) in ["org-accounts", "detective-control"].iter().enumerate() {
+            if let (Some(rust), Some(py)) = pair(f) {
+                let (a, b) = (get(rust), get(py));
+                factor[i] = b / a;
+                let show = |v: f64| {
+                    if is_count {
+                        format!("{v:.2}")
+                    } else if name.contains("MiB") {
+                        format!("{v:.1} MiB")
+                    } else {
+                        fmt_ms(v)
+                    }
+                };
+                let _ = writeln!(
+                    md,
+                    "| {name} | `{f}` | {} | {} | {:.3} | {:.1}× |",
+                    show(a),
+                    show(b),
+                    a / b,
+                    b / a
+                );
+                ratios[format!("{f} {name}")] =
+                    json!({"rust": a, "python": b, "rust_over_python": a / b});
+            }
+        }
+        if !is_count {
+            bars.push((name.replace(" (median)", "").replace(" (MiB)", ""), factor));
+        }
+    }
+    let (rr, pr) = (rate(Runtime::Rust), rate(Runtime::Python));
+    let _ = writeln!(
+        md,
+        "| events/s, burst of 1,000 | `detective-control` | {rr:.0} | {pr:.0} | {:.1} | {:.3}× |",
+        rr / pr,
+        pr / rr
+    );
+    bars.push(("events/s".into(), [f64::NAN, rr / pr]));
+
+    let _ = writeln!(
+        md,
+        "\n## detective-control bursts (mixed events, one warm instance, enqueued at once)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| runtime | events | events/s | p50 | p99 | AWS calls | failed |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for b in bursts {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} | {} | {} | {} ({:.2}/event) | {} |",
+            b.runtime.label(),
+            b.events,
+            b.rate,
+            fmt_ms(percentile(&b.latency, 50.0)),
+            fmt_ms(percentile(&b.latency, 99.0)),
+            b.calls,
+            b.calls as f64 / b.events as f64,
+            b.failed
+        );
+    }
+
+    let _ = writeln!(
+        md,
+        "\n## studio-domain Delete with running apps (simulated: DeleteApp answers in 0.4 s, an app takes 1 s to go)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| apps | wall time to CloudFormation's answer | vs 1 app |"
+    );
+    let _ = writeln!(md, "|---|---|---|");
+    let base = deletes.first().map(|d| d.1).unwrap_or(f64::NAN);
+    for (apps, took) in deletes {
+        let _ = writeln!(md, "| {apps} | {took:.2} s | {:.2}× |", took / base);
+    }
+
+    // Budgets of issue 9.
+    let rust: Vec<&Row> = rows.iter().filter(|r| r.runtime == Runtime::Rust).collect();
+    let worst = |f: &dyn Fn(&Row) -> f64| {
+        rust.iter()
+            .map(|r| (f(r), r.function))
+            .filter(|(v, _)| v.is_finite())
+            .fold((f64::NAN, ""), |acc, x| {
+                if acc.0.is_nan() || x.0 > acc.0 {
+                    x
+                } else {
+                    acc
+                }
+            })
+    };
+    let (init_w, init_f) = worst(&|r| median(&r.init_ms));
+    let (rss_w, rss_f) = worst(&|r| r.rss_mib() * 1.048576);
+    let (size_w, size_f) = worst(&|r| r.size.map_or(f64::NAN, |s| s as f64 / 1e6));
+    // The smaller of the two Python/Rust factors.
+    let least_factor = |get: fn(&Row) -> f64| {
+        ["org-accounts", "detective-control"]
+            .iter()
+            .filter_map(|f| match pair(f) {
+                (Some(r), Some(p)) => Some(get(p) / get(r)),
+                _ => None,
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let init_x = least_factor(|r| median(&r.init_ms));
+    let rss_x = least_factor(|r| r.rss_mib());
+    let detective = rows
+        .iter()
+        .find(|r| r.function == "detective-control" && r.runtime == Runtime::Rust);
+    let compliant_calls = detective.map(|r| {
+        r.run
+            .calls
+            .iter()
+            .filter(|(c, _)| *c == "compliant")
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0)
+    });
+    let ok = |b: bool| if b { "**met**" } else { "**missed**" };
+    let _ = writeln!(md, "\n## Budgets (issue 9)\n");
+    let _ = writeln!(md, "| budget | measured (worst) | |");
+    let _ = writeln!(md, "|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| cold init ≤ 15 ms | {} (`{init_f}`) | {} |",
+        fmt_ms(init_w),
+        ok(init_w <= 15.0)
+    );
+    let _ = writeln!(
+        md,
+        "| peak RSS ≤ 16 MB | {rss_w:.1} MB (`{rss_f}`) | {} |",
+        ok(rss_w <= 16.0)
+    );
+    let _ = writeln!(
+        md,
+        "| stripped binary ≤ 10 MB | {size_w:.2} MB (`{size_f}`) | {} |",
+        ok(size_w <= 10.0)
+    );
+    let _ = writeln!(
+        md,
+        "| cold init ≥ 15× better than Python | {init_x:.1}× (least of the two) | {} |",
+        ok(init_x >= 15.0)
+    );
+    let _ = writeln!(
+        md,
+        "| peak RSS ≥ 3× better than Python | {rss_x:.1}× (least of the two) | {} |",
+        ok(rss_x >= 3.0)
+    );
+    let _ = writeln!(
+        md,
+        "| 0 AWS calls for a compliant event | {} | {} |",
+        compliant_calls.map_or("—".into(), |c| c.to_string()),
+        ok(compliant_calls == Some(0))
+    );
+    let json = json!({
+        "machine": machine(),
+        "functions": rows.iter().map(|r| json!({
+            "function": r.function, "runtime": r.runtime.label(), "path": r.path,
+            "size_bytes": r.size, "init_ms": r.init_ms, "peak_rss_kib": r.run.peak_rss_kib,
+            "p50_ms": r.p(50.0), "p99_ms": r.p(99.0), "calls_per_event": r.calls_per_event(),
+            "calls_by_class": r.calls_by_class(), "events": r.run.calls.len(),
+        })).collect::<Vec<_>>(),
+        "ratios": ratios,
+        "bursts": bursts.iter().map(|b| json!({
+            "runtime": b.runtime.label(), "events": b.events, "events_per_s": b.rate,
+            "p50_ms": percentile(&b.latency, 50.0), "p99_ms": percentile(&b.latency, 99.0),
+            "aws_calls": b.calls, "failed": b.failed,
+        })).collect::<Vec<_>>(),
+        "domain_delete": deletes.iter().map(|(a, t)| json!({"apps": a, "seconds": t})).collect::<Vec<_>>(),
+    });
+    (md, json, bars)
+}
