@@ -5,15 +5,15 @@
 //! Usage: `demo [REPORT_PATH]` (default `target/demo/report.json`).
 
 mod mlops;
+mod studio;
+mod world;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use testbed::bins;
-use testbed::cfn::request;
-use testbed::harness::{Config, Harness};
 use testbed::moto::Moto;
+use world::World;
 
 struct Step {
     name: String,
@@ -71,39 +71,6 @@ impl Story {
     }
 }
 
-/// Sends one CloudFormation request as CloudFormation does (asynchronous invoke) and waits for the
-/// response on the ResponseURL.
-async fn cfn(
-    h: &Harness,
-    key: &str,
-    kind: &str,
-    props: Value,
-    physical: Option<&str>,
-) -> (Value, Duration) {
-    let started = Instant::now();
-    let event = request(
-        kind,
-        &h.response_url(key),
-        "Custom::OrgAccounts",
-        "TargetAccounts",
-        props,
-        physical,
-        None,
-    );
-    h.invoke_async(&event);
-    let responses = h.wait_for_response(key, Duration::from_secs(30)).await;
-    let took = responses
-        .first()
-        .map(|r| r.at - started)
-        .unwrap_or_else(|| started.elapsed());
-    let body = match responses.as_slice() {
-        [one] => one.body.clone(),
-        [] => json!({"Status": "NO RESPONSE"}),
-        many => json!({"Status": format!("{} RESPONSES", many.len())}),
-    };
-    (body, took)
-}
-
 fn summary(body: &Value) -> String {
     match body["Status"].as_str() {
         Some("SUCCESS") => match body["Data"]["AccountCount"].as_str() {
@@ -121,6 +88,13 @@ fn summary(body: &Value) -> String {
     }
 }
 
+fn physical(body: &Value) -> String {
+    body["PhysicalResourceId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 async fn story(story: &mut Story) {
     let t = Instant::now();
     let moto = Moto::start().await;
@@ -131,321 +105,187 @@ async fn story(story: &mut Story) {
         moto.endpoint.clone(),
         t.elapsed(),
     );
-
     let t = Instant::now();
-    let org = testbed::org::seed(&moto.sdk_config().await).await;
-    let seeded = format!(
-        "{} OUs, {} accounts (2 suspended)",
-        org.ous.len(),
-        org.active.values().map(Vec::len).sum::<usize>() + 2
-    );
+    let w = match World::prepare(&moto).await {
+        Ok(w) => w,
+        Err(e) => {
+            story.record("prepare the accounts", "-", false, e, t.elapsed());
+            return;
+        }
+    };
     story.record(
-        "seed an organization (OUs 4 deep)",
+        "prepare the accounts (org, VPC, bucket, key, targets)",
         "-",
         true,
-        seeded,
+        format!(
+            "{} OUs 4 deep, {} accounts (2 suspended); {} staging + {} prod accounts prepared; \
+             7 functions under the harness; pipeline from the template",
+            w.org.ous.len(),
+            w.org.active.values().map(Vec::len).sum::<usize>() + 2,
+            w.staging_accounts.len(),
+            w.prod_accounts.len()
+        ),
         t.elapsed(),
     );
+    let before = w.inventory().await;
 
-    let t = Instant::now();
-    let h = Harness::start(
-        Config::new(bins::path("org-accounts"), "org-accounts")
-            .env("AWS_ENDPOINT_URL", &moto.endpoint),
-    )
-    .await;
-    story.record(
-        "start org-accounts under the Lambda harness",
-        "org-accounts",
-        true,
-        h.endpoint().to_owned(),
-        t.elapsed(),
-    );
-
-    let (staging, prod) = (org.ou("Staging"), org.ou("Production"));
+    // 1. Custom::OrgAccounts.
+    let (staging, prod) = (w.org.ou("Staging"), w.org.ou("Production"));
     let props = json!({"OrganizationalUnitIds": [staging, prod]});
-    let (body, took) = cfn(&h, "create", "Create", props.clone(), None).await;
-    let expected = org.expected(&["Staging", "Production"], true);
-    let ok = body["Status"] == "SUCCESS" && body["Data"]["AccountIds"] == expected.join(",");
+    let t = Instant::now();
+    let body = w
+        .cfn(&w.org_fn, "create", "Create", ORG, props.clone(), None)
+        .await;
+    let expected = w.org.expected(&["Staging", "Production"], true);
     story.record(
-        "Create: staging + production OUs -> accounts",
+        "(1) Custom::OrgAccounts Create: staging + prod OUs",
         "org-accounts",
-        ok,
+        body["Status"] == "SUCCESS" && body["Data"]["AccountIds"] == expected.join(","),
         summary(&body),
-        took,
+        t.elapsed(),
     );
-    let physical = body["PhysicalResourceId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    if let Some(init) = h.init_times().first() {
-        story.record(
-            "cold start (process start -> first /next)",
-            "org-accounts",
-            true,
-            format!("{:.1} ms", init.as_secs_f64() * 1000.0),
-            *init,
-        );
-    }
-
     let excluded = expected.first().cloned().unwrap_or_default();
-    let updated_props =
+    let updated =
         json!({"OrganizationalUnitIds": [staging, prod], "ExcludeAccountIds": [excluded]});
-    let (body, took) = cfn(
-        &h,
-        "update",
-        "Update",
-        updated_props.clone(),
-        Some(&physical),
-    )
-    .await;
-    let ok = body["Status"] == "SUCCESS"
-        && body["Data"]["AccountCount"]
-            .as_str()
-            .and_then(|n| n.parse().ok())
-            == Some(expected.len() - 1)
-        && body["PhysicalResourceId"] != physical.as_str();
+    let t = Instant::now();
+    let body = w
+        .cfn(
+            &w.org_fn,
+            "update",
+            "Update",
+            ORG,
+            updated.clone(),
+            Some(&physical(&body)),
+        )
+        .await;
+    let org_physical = physical(&body);
     story.record(
-        "Update: exclude one account (replacement)",
+        "   Update: exclude one account (replacement)",
         "org-accounts",
-        ok,
+        body["Status"] == "SUCCESS"
+            && body["Data"]["AccountCount"]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                == Some(expected.len() - 1),
         summary(&body),
-        took,
+        t.elapsed(),
     );
-    let new_physical = body["PhysicalResourceId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-
-    let (body, took) = cfn(
-        &h,
-        "bad",
-        "Create",
-        json!({"OrganizationalUnitIds": ["ou-zzzz-zzzzzzzz"]}),
-        None,
-    )
-    .await;
-    let ok = body["Status"] == "FAILED"
-        && body["Reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("ou-zzzz-zzzzzzzz");
+    let t = Instant::now();
+    let body = w
+        .cfn(
+            &w.org_fn,
+            "bad",
+            "Create",
+            ORG,
+            json!({"OrganizationalUnitIds": ["ou-zzzz-zzzzzzzz"]}),
+            None,
+        )
+        .await;
     story.record(
-        "Create with an unknown OU -> FAILED naming it",
+        "   Create with an unknown OU -> FAILED naming it",
         "org-accounts",
-        ok,
+        body["Status"] == "FAILED"
+            && body["Reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("ou-zzzz-zzzzzzzz"),
         summary(&body),
-        took,
+        t.elapsed(),
     );
 
-    let (body, took) = cfn(&h, "delete", "Delete", updated_props, Some(&new_physical)).await;
+    // 2-5.
+    let grant = mlops::grant(story, &w).await;
+    let studio = studio::up(story, &w).await;
+    mlops::deploy(story, &w).await;
+    mlops::detective(story, &w).await;
+
+    let during = w.inventory().await;
+
+    // 6. Teardown through the custom resources' Delete, then the stack sets as an operator does.
+    studio::down(story, &w, studio).await;
+    mlops::revoke(story, &w, grant).await;
+    let t = Instant::now();
+    let body = w
+        .cfn(
+            &w.org_fn,
+            "delete",
+            "Delete",
+            ORG,
+            updated,
+            Some(&org_physical),
+        )
+        .await;
     story.record(
-        "Delete (a lookup owns nothing)",
+        "(6) Custom::OrgAccounts Delete (a lookup owns nothing)",
         "org-accounts",
         body["Status"] == "SUCCESS",
         summary(&body),
-        took,
+        t.elapsed(),
+    );
+    mlops::remove_stack_sets(story, &w).await;
+    let t = Instant::now();
+    let after = w.inventory().await;
+    let changed: Vec<String> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: before {v:?}, after {:?}", after.get(k)))
+        .collect();
+    let count =
+        |i: &std::collections::BTreeMap<&str, Vec<String>>| i.values().map(Vec::len).sum::<usize>();
+    story.record(
+        "   nothing left but what existed before",
+        "-",
+        changed.is_empty(),
+        if changed.is_empty() {
+            format!(
+                "{} kinds compared: {} items before, {} during the story, {} after (the same)",
+                before.len(),
+                count(&before),
+                count(&during),
+                count(&after)
+            )
+        } else {
+            changed.join("; ")
+        },
+        t.elapsed(),
     );
 
-    if let Some(kib) = h.peak_rss_kib() {
+    for (name, h) in w.functions() {
+        let init = h.init_times().first().copied().unwrap_or_default();
+        let rss = h.peak_rss_kib().unwrap_or_default() as f64 / 1024.0;
         story.record(
-            "peak RSS of the function process",
-            "org-accounts",
+            "cold start and peak memory",
+            name,
             true,
-            format!("{:.1} MiB", kib as f64 / 1024.0),
-            Duration::ZERO,
+            format!(
+                "cold init {:.1} ms, peak RSS {rss:.1} MiB",
+                init.as_secs_f64() * 1000.0
+            ),
+            init,
         );
     }
-    let logged_url = h.logs().iter().any(|l| l.contains("/cfn/"));
+    let logged_url = w
+        .functions()
+        .iter()
+        .any(|(_, h)| h.logs().iter().any(|l| l.contains("/cfn/")));
     story.record(
-        "logs: JSON, no ResponseURL",
-        "org-accounts",
+        "logs: JSON, no ResponseURL in any function's logs",
+        "-",
         !logged_url,
-        format!("{} log lines", h.logs().len()),
+        format!(
+            "{} log lines",
+            w.functions()
+                .iter()
+                .map(|(_, h)| h.logs().len())
+                .sum::<usize>()
+        ),
         Duration::ZERO,
     );
-    drop(h);
-    studio(story, &moto).await;
-    mlops::run(story, &moto, &org).await;
+    drop(w);
     moto.stop().await;
 }
 
-/// A Studio domain with a user profile, a user at work, and a clean teardown.
-async fn studio(story: &mut Story, moto: &Moto) {
-    use testbed::twin::moto_side::{ec2, efs, xml_value};
-    let t = Instant::now();
-    let Ok(twin) = testbed::twin::Twin::start(0, Some(moto.endpoint.clone())).await else {
-        story.record(
-            "start the SageMaker twin",
-            "-",
-            false,
-            "cannot bind".into(),
-            t.elapsed(),
-        );
-        return;
-    };
-    for key in [
-        "domain.create",
-        "domain.delete",
-        "profile.create",
-        "profile.delete",
-        "app.create",
-        "app.delete",
-    ] {
-        twin.set_duration(key, 1.0);
-    }
-    story.record(
-        "start the SageMaker/CodePipeline twin",
-        "-",
-        true,
-        twin.endpoint.clone(),
-        t.elapsed(),
-    );
-    let start = |name: &str| {
-        Config::new(bins::path(name), name)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
-            .env("SECURE_MLOPS_POLL_BASE_MS", "250")
-    };
-    let domain_fn = Harness::start(start("studio-domain")).await;
-    let profile_fn = Harness::start(start("studio-user-profile")).await;
-
-    let m = &moto.endpoint;
-    let vpc = ec2(m, &[("Action", "CreateVpc"), ("CidrBlock", "10.9.0.0/16")])
-        .await
-        .and_then(|x| xml_value(&x, "vpcId"))
-        .unwrap_or_default();
-    let mut subnets = Vec::new();
-    for (i, az) in ["a", "b"].iter().enumerate() {
-        let xml = ec2(
-            m,
-            &[
-                ("Action", "CreateSubnet"),
-                ("VpcId", &vpc),
-                ("CidrBlock", &format!("10.9.{i}.0/24")),
-                ("AvailabilityZone", &format!("us-east-1{az}")),
-            ],
-        )
-        .await;
-        subnets.extend(xml.and_then(|x| xml_value(&x, "subnetId")));
-    }
-    let sg = ec2(
-        m,
-        &[
-            ("Action", "CreateSecurityGroup"),
-            ("GroupName", "studio-apps"),
-            ("GroupDescription", "apps"),
-            ("VpcId", &vpc),
-        ],
-    )
-    .await
-    .and_then(|x| xml_value(&x, "groupId"))
-    .unwrap_or_default();
-    let props = json!({"DomainName": "demo-studio", "VpcId": vpc, "SubnetIds": subnets, "SecurityGroupIds": [sg],
-        "DefaultExecutionRoleArn": "arn:aws:iam::123456789012:role/StudioExecution"});
-    let (body, took) = cfn(&domain_fn, "domain", "Create", props.clone(), None).await;
-    let domain_id = body["PhysicalResourceId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let home = body["Data"]["HomeEfsFileSystemId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    story.record(
-        "Create: Studio domain (VpcOnly), wait InService",
-        "studio-domain",
-        body["Status"] == "SUCCESS" && !home.is_empty(),
-        format!("{} home EFS {home}", summary(&body)),
-        took,
-    );
-
-    let profile = json!({"DomainId": domain_id, "UserProfileName": "data-scientist"});
-    let (body, took) = cfn(&profile_fn, "profile", "Create", profile.clone(), None).await;
-    let profile_arn = body["PhysicalResourceId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    story.record(
-        "Create: user profile",
-        "studio-user-profile",
-        body["Status"] == "SUCCESS",
-        summary(&body),
-        took,
-    );
-
-    let sm = aws_sdk_sagemaker_client(moto, &twin).await;
-    let app = sm
-        .create_app()
-        .domain_id(&domain_id)
-        .user_profile_name("data-scientist")
-        .app_type(aws_sdk_sagemaker::types::AppType::JupyterServer)
-        .app_name("default")
-        .send()
-        .await;
-    story.record(
-        "a data scientist opens Studio (an app runs)",
-        "-",
-        app.is_ok(),
-        String::new(),
-        Duration::ZERO,
-    );
-
-    let (body, took) = cfn(
-        &profile_fn,
-        "profile-del",
-        "Delete",
-        profile,
-        Some(&profile_arn),
-    )
-    .await;
-    story.record(
-        "Delete: user profile (its app first)",
-        "studio-user-profile",
-        body["Status"] == "SUCCESS",
-        summary(&body),
-        took,
-    );
-    for (h, name) in [
-        (&domain_fn, "studio-domain"),
-        (&profile_fn, "studio-user-profile"),
-    ] {
-        if let (Some(init), Some(rss)) = (h.init_times().first().copied(), h.peak_rss_kib()) {
-            let figures = format!(
-                "cold init {:.1} ms, peak RSS {:.1} MiB",
-                init.as_secs_f64() * 1000.0,
-                rss as f64 / 1024.0
-            );
-            story.record("cold start and peak memory", name, true, figures, init);
-        }
-    }
-    let (body, took) = cfn(&domain_fn, "domain-del", "Delete", props, Some(&domain_id)).await;
-    let gone = sm
-        .describe_domain()
-        .domain_id(&domain_id)
-        .send()
-        .await
-        .is_err();
-    let kept = efs(m, reqwest::Method::GET, "file-systems", None)
-        .await
-        .is_some_and(|v| v.to_string().contains(&home));
-    story.record(
-        "Delete: domain; home EFS kept (Retain)",
-        "studio-domain",
-        body["Status"] == "SUCCESS" && gone && kept,
-        summary(&body),
-        took,
-    );
-}
-
-async fn aws_sdk_sagemaker_client(
-    moto: &Moto,
-    twin: &testbed::twin::Twin,
-) -> aws_sdk_sagemaker::Client {
-    let config = aws_sdk_sagemaker::config::Builder::from(&moto.sdk_config().await)
-        .endpoint_url(&twin.endpoint)
-        .build();
-    aws_sdk_sagemaker::Client::from_conf(config)
-}
+const ORG: &str = "Custom::OrgAccounts";
 
 #[tokio::main]
 async fn main() {
