@@ -29,7 +29,7 @@ pub struct Grant {
     sid: String,
 }
 
-/// 2. Read access to the model artifacts (bucket prefix + key) for every target account.
+/// Step 2: read access to the model artifacts (bucket prefix + key) for every target account.
 pub async fn grant(story: &mut Story, w: &World<'_>) -> Grant {
     let t = Instant::now();
     let accounts: Vec<String> = w
@@ -65,7 +65,7 @@ pub async fn grant(story: &mut Story, w: &World<'_>) -> Grant {
     Grant { props, sid }
 }
 
-/// 4. A model version is registered and approved: the deployment starts by itself.
+/// Step 4: a model version is registered and approved: the deployment starts by itself.
 pub async fn deploy(story: &mut Story, w: &World<'_>) {
     let t = Instant::now();
     let version = deployment::register_version(
@@ -151,7 +151,7 @@ pub async fn deploy(story: &mut Story, w: &World<'_>) {
     );
 }
 
-/// 5. A training job without VPC appears: stopped, and the security team is alerted.
+/// Step 5: a training job without VPC appears: stopped, and the security team is alerted.
 pub async fn detective(story: &mut Story, w: &World<'_>) {
     let t = Instant::now();
     let _ =
@@ -225,7 +225,7 @@ pub async fn detective(story: &mut Story, w: &World<'_>) {
     }
 }
 
-/// 6. The grant goes: the bucket policy and the key policy are as they were.
+/// Step 6: the grant goes: the bucket policy and the key policy are as they were.
 pub async fn revoke(story: &mut Story, w: &World<'_>, grant: Grant) {
     let t = Instant::now();
     let body = w
@@ -254,7 +254,7 @@ pub async fn revoke(story: &mut Story, w: &World<'_>, grant: Grant) {
     );
 }
 
-/// 6. The endpoint stack sets, removed as the README's teardown says: instances (and their stacks'
+/// Step 6: the endpoint stack sets, removed as the README's teardown says: instances (and their stacks'
 /// endpoints) first, then the stack set.
 pub async fn remove_stack_sets(story: &mut Story, w: &World<'_>) {
     let cfn = aws_sdk_cloudformation::Client::new(&w.config);
