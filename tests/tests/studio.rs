@@ -600,8 +600,9 @@ async fn bad_properties_fail_before_any_aws_call() {
     assert!(b.twin.calls().is_empty(), "{:?}", b.twin.operations());
 }
 
-/// Deleting a domain with N running apps takes about one app-deletion time, not N: the apps are
-/// deleted concurrently. Simulated: each DeleteApp call takes 0.4 s, each app 1 s to go.
+/// A domain's running apps are deleted concurrently, not one after another: with each DeleteApp call
+/// taking 0.4 s in the twin, all N calls are in flight at once. (Wall times are printed, not asserted:
+/// `make bench` measures them.)
 #[tokio::test]
 async fn app_deletion_is_concurrent() {
     let mut times = Vec::new();
@@ -632,11 +633,15 @@ async fn app_deletion_is_concurrent() {
         let r = b.domain("d", "Delete", props, Some(&id), None).await;
         assert_eq!(r["Status"], "SUCCESS");
         times.push(started.elapsed().as_secs_f64());
+        assert_eq!(
+            b.twin.max_in_flight("DeleteApp"),
+            apps,
+            "every app's DeleteApp in flight at once"
+        );
     }
     let ratio = times[1] / times[0];
     println!(
         "domain delete: 1 app {:.2} s, 8 apps {:.2} s, ratio {ratio:.2}",
         times[0], times[1]
     );
-    assert!(ratio < 1.6, "8 apps took {ratio:.2}x the time of 1");
 }

@@ -101,6 +101,8 @@ pub struct World {
     pub outcomes: HashMap<String, String>,
     pub faults: HashMap<String, VecDeque<Fault>>,
     pub calls: Vec<Call>,
+    /// Calls of each operation being answered right now, and the most seen at once.
+    pub in_flight: HashMap<String, (usize, usize)>,
     pub lambdas: HashMap<String, String>,
     pub moto: Option<String>,
     pub sm: sagemaker::SageMaker,
@@ -114,6 +116,7 @@ impl World {
             outcomes: HashMap::new(),
             faults: HashMap::new(),
             calls: Vec::new(),
+            in_flight: HashMap::new(),
             lambdas: HashMap::new(),
             moto,
             sm: Default::default(),
@@ -214,6 +217,12 @@ impl Twin {
         self.lock().calls.clone()
     }
 
+    /// The most calls of `operation` the twin was answering at the same time (calls overlap only
+    /// when the operation has a `latency.<Operation>` duration).
+    pub fn max_in_flight(&self, operation: &str) -> usize {
+        self.lock().in_flight.get(operation).map_or(0, |f| f.1)
+    }
+
     /// The operations called, in order.
     pub fn operations(&self) -> Vec<String> {
         self.lock()
@@ -290,7 +299,21 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
         )
     };
     if let Some(latency) = latency {
+        {
+            let mut w = world.lock().expect("twin state");
+            let f = w.in_flight.entry(operation.to_owned()).or_default();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
         tokio::time::sleep(latency).await;
+        if let Some(f) = world
+            .lock()
+            .expect("twin state")
+            .in_flight
+            .get_mut(operation)
+        {
+            f.0 -= 1;
+        }
     }
     match fault {
         Some(Fault::Throttle) => {
