@@ -11,7 +11,7 @@ use testbed::cfn::request;
 use testbed::harness::{Config, Harness};
 use testbed::moto::Moto;
 use testbed::twin::Twin;
-use testbed::twin::moto_side::{ec2, efs, xml_value};
+use testbed::twin::moto_side::{ec2, efs, studio_network};
 
 struct Bed {
     domain_fn: Harness,
@@ -66,50 +66,8 @@ async fn bed() -> Bed {
 impl Bed {
     /// A VPC with two subnets and one security group; returns domain properties for it.
     async fn network(&self, cidr: u8) -> Value {
-        let m = &self.moto.endpoint;
-        let vpc = xml_value(
-            &ec2(
-                m,
-                &[
-                    ("Action", "CreateVpc"),
-                    ("CidrBlock", &format!("10.{cidr}.0.0/16")),
-                ],
-            )
-            .await
-            .unwrap(),
-            "vpcId",
-        )
-        .unwrap();
-        let mut subnets = Vec::new();
-        for (i, az) in ["a", "b"].iter().enumerate() {
-            let xml = ec2(
-                m,
-                &[
-                    ("Action", "CreateSubnet"),
-                    ("VpcId", &vpc),
-                    ("CidrBlock", &format!("10.{cidr}.{i}.0/24")),
-                    ("AvailabilityZone", &format!("us-east-1{az}")),
-                ],
-            )
-            .await
-            .unwrap();
-            subnets.push(xml_value(&xml, "subnetId").unwrap());
-        }
-        let sg = xml_value(
-            &ec2(
-                m,
-                &[
-                    ("Action", "CreateSecurityGroup"),
-                    ("GroupName", &format!("studio-apps-{cidr}")),
-                    ("GroupDescription", "apps"),
-                    ("VpcId", &vpc),
-                ],
-            )
-            .await
-            .unwrap(),
-            "groupId",
-        )
-        .unwrap();
+        let (vpc, subnets, sg) =
+            studio_network(&self.moto.endpoint, cidr, &format!("studio-apps-{cidr}")).await;
         json!({"DomainName": "ml-studio", "VpcId": vpc, "SubnetIds": subnets, "SecurityGroupIds": [sg],
                "DefaultExecutionRoleArn": "arn:aws:iam::123456789012:role/StudioExecution",
                "Tags": [{"Key": "CostCenter", "Value": "ml"}]})

@@ -49,6 +49,48 @@ pub async fn ec2(moto: &str, params: &[(&str, &str)]) -> Option<String> {
     resp.text().await.ok()
 }
 
+/// The network of a VPC-only Studio domain, in moto: a VPC `10.<cidr>.0.0/16`, two subnets (us-east-1a
+/// and b) and a security group named `group`. Returns (VPC id, subnet ids, security group id).
+pub async fn studio_network(moto: &str, cidr: u8, group: &str) -> (String, Vec<String>, String) {
+    let vpc = ec2(
+        moto,
+        &[
+            ("Action", "CreateVpc"),
+            ("CidrBlock", &format!("10.{cidr}.0.0/16")),
+        ],
+    )
+    .await
+    .and_then(|x| xml_value(&x, "vpcId"))
+    .unwrap_or_default();
+    let mut subnets = Vec::new();
+    for (i, az) in ["a", "b"].iter().enumerate() {
+        let xml = ec2(
+            moto,
+            &[
+                ("Action", "CreateSubnet"),
+                ("VpcId", &vpc),
+                ("CidrBlock", &format!("10.{cidr}.{i}.0/24")),
+                ("AvailabilityZone", &format!("us-east-1{az}")),
+            ],
+        )
+        .await;
+        subnets.extend(xml.and_then(|x| xml_value(&x, "subnetId")));
+    }
+    let sg = ec2(
+        moto,
+        &[
+            ("Action", "CreateSecurityGroup"),
+            ("GroupName", group),
+            ("GroupDescription", "Studio apps"),
+            ("VpcId", &vpc),
+        ],
+    )
+    .await
+    .and_then(|x| xml_value(&x, "groupId"))
+    .unwrap_or_default();
+    (vpc, subnets, sg)
+}
+
 fn urlencode(pairs: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()

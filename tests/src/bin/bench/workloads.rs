@@ -11,7 +11,7 @@ use testbed::harness::{Harness, Outcome};
 use testbed::moto::Moto;
 use testbed::org::SeededOrg;
 use testbed::twin::Twin;
-use testbed::twin::moto_side::{ec2, xml_value};
+use testbed::twin::moto_side::studio_network;
 
 use crate::measure::Event;
 
@@ -96,43 +96,8 @@ impl Bed {
 
     /// A VPC with two subnets and a security group: properties of a VPC-only Studio domain.
     pub async fn domain_props(&self, name: &str, cidr: u8) -> Value {
-        let m = &self.moto.endpoint;
-        let vpc = ec2(
-            m,
-            &[
-                ("Action", "CreateVpc"),
-                ("CidrBlock", &format!("10.{cidr}.0.0/16")),
-            ],
-        )
-        .await
-        .and_then(|x| xml_value(&x, "vpcId"))
-        .unwrap_or_default();
-        let mut subnets = Vec::new();
-        for (i, az) in ["a", "b"].iter().enumerate() {
-            let xml = ec2(
-                m,
-                &[
-                    ("Action", "CreateSubnet"),
-                    ("VpcId", &vpc),
-                    ("CidrBlock", &format!("10.{cidr}.{i}.0/24")),
-                    ("AvailabilityZone", &format!("us-east-1{az}")),
-                ],
-            )
-            .await;
-            subnets.extend(xml.and_then(|x| xml_value(&x, "subnetId")));
-        }
-        let sg = ec2(
-            m,
-            &[
-                ("Action", "CreateSecurityGroup"),
-                ("GroupName", &format!("apps-{cidr}")),
-                ("GroupDescription", "apps"),
-                ("VpcId", &vpc),
-            ],
-        )
-        .await
-        .and_then(|x| xml_value(&x, "groupId"))
-        .unwrap_or_default();
+        let (vpc, subnets, sg) =
+            studio_network(&self.moto.endpoint, cidr, &format!("apps-{cidr}")).await;
         json!({"DomainName": name, "VpcId": vpc, "SubnetIds": subnets, "SecurityGroupIds": [sg],
                "DefaultExecutionRoleArn": "arn:aws:iam::123456789012:role/StudioExecution",
                "AppNetworkAccessType": "VpcOnly", "HomeEfsFileSystem": "Delete"})

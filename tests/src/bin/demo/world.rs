@@ -17,7 +17,7 @@ use testbed::harness::{CfnPut, Config, Harness};
 use testbed::moto::Moto;
 use testbed::org::SeededOrg;
 use testbed::twin::Twin;
-use testbed::twin::moto_side::{ec2, efs, xml_value};
+use testbed::twin::moto_side::{ec2, efs, studio_network};
 
 pub const MODEL_BUCKET: &str = "secure-mlops-models";
 pub const ARTIFACTS_BUCKET: &str = "secure-mlops-artifacts";
@@ -101,7 +101,7 @@ impl<'a> World<'a> {
         for a in &prod_accounts {
             deployment::prepare_target(&config, a, &PROD_REGIONS).await;
         }
-        let studio_props = studio_network(&moto.endpoint).await;
+        let studio_props = studio_domain_props(&moto.endpoint).await;
         let sm = twin.sagemaker(&config);
         let cp = twin.codepipeline(&config);
         let _ = sm
@@ -358,37 +358,8 @@ impl<'a> World<'a> {
 }
 
 /// A VPC with two subnets and a security group for Studio apps: a VPC-only domain's properties.
-async fn studio_network(m: &str) -> Value {
-    let vpc = ec2(m, &[("Action", "CreateVpc"), ("CidrBlock", "10.9.0.0/16")])
-        .await
-        .and_then(|x| xml_value(&x, "vpcId"))
-        .unwrap_or_default();
-    let mut subnets = Vec::new();
-    for (i, az) in ["a", "b"].iter().enumerate() {
-        let xml = ec2(
-            m,
-            &[
-                ("Action", "CreateSubnet"),
-                ("VpcId", &vpc),
-                ("CidrBlock", &format!("10.9.{i}.0/24")),
-                ("AvailabilityZone", &format!("us-east-1{az}")),
-            ],
-        )
-        .await;
-        subnets.extend(xml.and_then(|x| xml_value(&x, "subnetId")));
-    }
-    let sg = ec2(
-        m,
-        &[
-            ("Action", "CreateSecurityGroup"),
-            ("GroupName", "studio-apps"),
-            ("GroupDescription", "apps"),
-            ("VpcId", &vpc),
-        ],
-    )
-    .await
-    .and_then(|x| xml_value(&x, "groupId"))
-    .unwrap_or_default();
+async fn studio_domain_props(m: &str) -> Value {
+    let (vpc, subnets, sg) = studio_network(m, 9, "studio-apps").await;
     json!({"DomainName": "demo-studio", "VpcId": vpc, "SubnetIds": subnets, "SecurityGroupIds": [sg],
            "DefaultExecutionRoleArn": "arn:aws:iam::123456789012:role/StudioExecution",
            "AppNetworkAccessType": "VpcOnly"})
