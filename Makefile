@@ -101,7 +101,7 @@ demo: setup build
 	$(CARGO) run --quiet --locked -p secure-mlops-tests --bin demo -- target/demo/report.json
 
 # The numbers: release binaries (and the Python references in tests/bench/) under the same harness.
-# Writes target/bench/report.md, report.json and ratios.png. Takes ~10 min after the release build.
+# Writes target/bench/report.md, report.json and ratios.png. Takes ~5 min after the release build.
 bench: setup
 	$(CARGO) build --workspace --bins --release --locked
 	$(CARGO) run --quiet --release --locked -p secure-mlops-tests --bin bench -- $(abspath target/bench)
