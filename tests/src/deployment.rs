@@ -241,34 +241,52 @@ pub async fn approve(cp: &Client, token: &str, approved: bool) {
         .expect("PutApprovalResult");
 }
 
-/// What a target account must hold before endpoints can be deployed into it (the endpoint template reads
-/// these SSM parameters): private subnets, security groups and the KMS key, in every target region.
-/// Written as the account itself (STS AssumeRole into it; moto keeps each account apart).
-pub async fn prepare_target(config: &aws_config::SdkConfig, account: &str, regions: &[&str]) {
-    let sts = aws_sdk_sts::Client::new(config);
-    let creds = sts
+/// The SDK configuration of `config` acting as `role` in `account` and `region` (STS AssumeRole; moto
+/// keeps each account apart).
+async fn as_account(
+    config: &aws_config::SdkConfig,
+    account: &str,
+    role: &str,
+    region: &str,
+) -> aws_config::SdkConfig {
+    let creds = aws_sdk_sts::Client::new(config)
         .assume_role()
-        .role_arn(format!(
-            "arn:aws:iam::{account}:role/AWSCloudFormationStackSetExecutionRole"
-        ))
+        .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
         .role_session_name("secure-mlops-test-bed")
         .send()
         .await
         .expect("AssumeRole")
         .credentials
         .expect("credentials");
-    for region in regions {
-        let ssm_config = aws_sdk_ssm::config::Builder::from(config)
-            .region(aws_sdk_ssm::config::Region::new(region.to_string()))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+    config
+        .to_builder()
+        .region(aws_config::Region::new(region.to_string()))
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+            aws_sdk_sts::config::Credentials::new(
                 creds.access_key_id(),
                 creds.secret_access_key(),
                 Some(creds.session_token().to_owned()),
                 None,
                 "assumed",
-            ))
-            .build();
-        let ssm = aws_sdk_ssm::Client::from_conf(ssm_config);
+            ),
+        ))
+        .build()
+}
+
+/// What a target account must hold before endpoints can be deployed into it (the endpoint template reads
+/// these SSM parameters): private subnets, security groups and the KMS key, in every target region.
+/// Written as the account itself.
+pub async fn prepare_target(config: &aws_config::SdkConfig, account: &str, regions: &[&str]) {
+    for region in regions {
+        let ssm = aws_sdk_ssm::Client::new(
+            &as_account(
+                config,
+                account,
+                "AWSCloudFormationStackSetExecutionRole",
+                region,
+            )
+            .await,
+        );
         for (name, value, kind) in [
             (
                 "/secure-mlops/network/subnet-ids",
@@ -304,27 +322,7 @@ pub async fn sagemaker_in(
     account: &str,
     region: &str,
 ) -> aws_sdk_sagemaker::Client {
-    let creds = aws_sdk_sts::Client::new(config)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/Auditor"))
-        .role_session_name("secure-mlops-test-bed")
-        .send()
-        .await
-        .expect("AssumeRole")
-        .credentials
-        .expect("credentials");
-    aws_sdk_sagemaker::Client::from_conf(
-        aws_sdk_sagemaker::config::Builder::from(config)
-            .region(aws_sdk_sagemaker::config::Region::new(region.to_string()))
-            .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
-                creds.access_key_id(),
-                creds.secret_access_key(),
-                Some(creds.session_token().to_owned()),
-                None,
-                "assumed",
-            ))
-            .build(),
-    )
+    aws_sdk_sagemaker::Client::new(&as_account(config, account, "Auditor", region).await)
 }
 
 /// Registers a version of `group` (an XGBoost image and its artifacts) and sets its approval status.
