@@ -6,6 +6,8 @@ pub mod cfn;
 pub mod deploy;
 mod error;
 pub mod ids;
+#[cfg(feature = "lock")]
+pub mod lock;
 pub mod logging;
 #[cfg(feature = "organizations")]
 pub mod organizations;

@@ -9,7 +9,8 @@ use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::types::{
     AppStatus, SharingType, SpaceDetails, SpaceStatus, UserProfileStatus,
 };
-use futures_util::future::join_all;
+use futures_util::StreamExt;
+use futures_util::stream;
 
 use crate::Error;
 use crate::cfn::Request;
@@ -59,6 +60,27 @@ pub async fn is_owned(sm: &Client, arn: &str, request: &Request) -> Result<bool,
         .any(|t| t.key() == Some(OWNER_TAG) && t.value() == Some(owner.as_str())))
 }
 
+/// Refuses to update or delete a resource that this request's stack resource did not make: `arn` must
+/// carry our owner tag with this request's value (`<StackId>/<LogicalResourceId>`). `what` names the
+/// resource in the error (e.g. "domain d-abc").
+pub async fn ensure_owned(
+    sm: &Client,
+    arn: &str,
+    request: &Request,
+    what: &str,
+) -> Result<(), Error> {
+    if is_owned(sm, arn, request).await? {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{what} does not carry the tag {OWNER_TAG}={}: it was not made by this stack's resource {}, so \
+         it is neither updated nor deleted (if it must leave the stack, remove the resource with \
+         DeletionPolicy: Retain)",
+        owner(request),
+        request.logical_resource_id
+    )))
+}
+
 /// Brings the user tags of `arn` from `old` to `new` (our owner tag is left alone).
 pub async fn sync_tags(sm: &Client, arn: &str, old: &[Tag], new: &[Tag]) -> Result<(), Error> {
     if old == new {
@@ -87,6 +109,19 @@ pub async fn sync_tags(sm: &Client, arn: &str, old: &[Tag], new: &[Tag]) -> Resu
             .map_err(|e| Error::aws("sagemaker:AddTags", e))?;
     }
     Ok(())
+}
+
+/// Deletions one step keeps in flight at once. A small domain's N apps still take about one
+/// deletion's time (N ≤ this), and a domain with hundreds of users does not run into SageMaker's
+/// request rate (what is left waits for a free slot, not for the SDK's throttling retries).
+pub const MAX_CONCURRENT_DELETES: usize = 16;
+
+/// Runs `calls` with at most [`MAX_CONCURRENT_DELETES`] in flight; results in completion order.
+async fn bounded<F: std::future::Future>(calls: Vec<F>) -> Vec<F::Output> {
+    stream::iter(calls)
+        .buffer_unordered(MAX_CONCURRENT_DELETES)
+        .collect()
+        .await
 }
 
 /// Whose apps or spaces a step covers.
@@ -175,7 +210,7 @@ pub async fn delete_apps(sm: &Client, domain: &str, scope: Scope<'_>) -> Result<
     if !to_delete.is_empty() {
         tracing::info!(domain, apps = to_delete.len(), "deleting apps");
     }
-    for result in join_all(to_delete).await {
+    for result in bounded(to_delete).await {
         tolerate_gone("sagemaker:DeleteApp", result)?;
     }
     Ok(apps.len())
@@ -265,7 +300,7 @@ pub async fn delete_spaces(sm: &Client, domain: &str, scope: Scope<'_>) -> Resul
         .iter()
         .map(|n| sm.delete_space().domain_id(domain).space_name(n).send())
         .collect();
-    for result in join_all(calls).await {
+    for result in bounded(calls).await {
         tolerate_gone("sagemaker:DeleteSpace", result)?;
     }
     // Count what is still listed (Deleting included).
@@ -311,7 +346,7 @@ pub async fn delete_profiles(sm: &Client, domain: &str) -> Result<usize, Error> 
                 .send()
         })
         .collect();
-    for result in join_all(calls).await {
+    for result in bounded(calls).await {
         tolerate_gone("sagemaker:DeleteUserProfile", result)?;
     }
     Ok(profiles.len())

@@ -455,6 +455,9 @@ async fn supervise(shared: Arc<Shared>, mut kill: mpsc::UnboundedReceiver<()>) {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_ENDPOINT_URL_LAMBDA", &shared.base_url)
+            // Our ResponseURL receiver is on 127.0.0.1: a setting for local tests only (the template
+            // never sets it). A test overrides it with "" to see the refusal real functions give.
+            .env(shared::cfn::origin::LOOPBACK_SETTING, "true")
             .envs(
                 config
                     .env

@@ -97,6 +97,36 @@ impl Moto {
         )
     }
 
+    /// Creates a DynamoDB table keyed by the string `id`, as the template's tables are (idempotency
+    /// records, policy locks). Returns its name.
+    pub async fn key_table(&self, name: &str) -> String {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key"),
+            )
+            .send()
+            .await
+            .expect("create the DynamoDB table");
+        name.to_owned()
+    }
+
     /// Stops the server now.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

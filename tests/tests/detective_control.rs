@@ -46,27 +46,7 @@ async fn bed(mode: &str) -> Bed {
     twin.set_duration("job", 120.0);
     let config = moto.sdk_config().await;
     let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
-    aws_sdk_dynamodb::Client::new(&config)
-        .create_table()
-        .table_name("idempotency")
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    moto.key_table("idempotency").await;
     let router = Router::install(&moto.endpoint, &project_routes()).await;
     let control = Harness::start(
         Config::new(

@@ -313,3 +313,128 @@ async fn malformed_requests_are_answered_or_rejected_clearly() {
     let reason = only(&r)["Reason"].as_str().unwrap().to_owned();
     assert!(reason.contains("unknown field `Mood`"), "{reason}");
 }
+
+/// The Lambda error of an invocation the framework refused.
+fn refusal(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Error(e) => e.to_string(),
+        other => panic!("expected the request to be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn forged_requests_are_refused_before_any_aws_call_or_put() {
+    let h = probe(Duration::from_secs(10)).await;
+    let forge = |key: &str, edit: &dyn Fn(&mut Value)| {
+        let mut event = request(
+            "Delete",
+            &h.response_url(key),
+            TYPE,
+            "Probe",
+            json!({"Mode": "ok", "CallAws": "true"}),
+            Some("someone-elses-resource"),
+            None,
+        );
+        edit(&mut event);
+        event
+    };
+    // A stack of another account, of another region, or no stack at all.
+    let other_account = forge("acct", &|e| {
+        e["StackId"] = json!("arn:aws:cloudformation:us-east-1:999999999999:stack/x/1")
+    });
+    let reason = refusal(h.invoke(&other_account).await);
+    assert!(reason.contains("account 999999999999"), "{reason}");
+    let other_region = forge("region", &|e| {
+        e["StackId"] = json!("arn:aws:cloudformation:eu-west-1:123456789012:stack/x/1")
+    });
+    let reason = refusal(h.invoke(&other_region).await);
+    assert!(reason.contains("region eu-west-1"), "{reason}");
+    // A ResponseURL that is not CloudFormation's: the host is named, never the URL.
+    let foreign = forge("host", &|e| {
+        e["ResponseURL"] =
+            json!("https://collector.example.com/cfn/host?X-Amz-Signature=forged-secret")
+    });
+    let reason = refusal(h.invoke(&foreign).await);
+    assert!(reason.contains("host collector.example.com"), "{reason}");
+    // A continuation is the original request plus state: it passes the same check.
+    let continued = json!({"SecureMlopsContinuation": {
+        "Request": other_account, "State": {"PollsLeft": 0}, "Attempt": 2, "StartedAtMs": 0
+    }});
+    let reason = refusal(h.invoke(&continued).await);
+    assert!(reason.contains("account 999999999999"), "{reason}");
+    // A malformed request is answered FAILED only when it is authentic.
+    let mut malformed = forge("malformed", &|e| {
+        e["StackId"] = json!("arn:aws:cloudformation:us-east-1:999999999999:stack/x/1")
+    });
+    malformed["RequestType"] = json!("Destroy");
+    refusal(h.invoke(&malformed).await);
+
+    assert!(h.aws_calls().is_empty(), "AWS calls: {:?}", h.aws_calls());
+    for key in ["acct", "region", "host", "malformed"] {
+        assert!(
+            h.puts(key).is_empty(),
+            "a refused request got a PUT ({key})"
+        );
+    }
+    let logs = h.logs();
+    let refused = logs
+        .iter()
+        .filter(|l| l.contains("request refused"))
+        .count();
+    assert!(refused >= 5, "a log line per refusal: {logs:#?}");
+    for line in &logs {
+        assert!(
+            !line.contains("X-Amz-Signature") && !line.contains("/cfn/"),
+            "ResponseURL logged: {line}"
+        );
+    }
+    // The same function still serves an authentic request.
+    let r = send(&h, "real", "Create", json!({"Mode": "ok"}), None).await;
+    assert_eq!(only(&r)["Status"], "SUCCESS");
+}
+
+#[tokio::test]
+async fn a_loopback_response_url_needs_the_test_only_setting() {
+    let config = Config::new(bins::path("cfn-probe"), "cfn-probe")
+        .env("AWS_ENDPOINT_URL", "{harness}")
+        .env(shared::cfn::origin::LOOPBACK_SETTING, "");
+    let h = Harness::start(config).await;
+    let event = request(
+        "Create",
+        &h.response_url("local"),
+        TYPE,
+        "Probe",
+        json!({"Mode": "ok"}),
+        None,
+        None,
+    );
+    let reason = refusal(h.invoke(&event).await);
+    assert!(reason.contains("host 127.0.0.1"), "{reason}");
+    assert!(h.puts("local").is_empty());
+}
+
+#[tokio::test]
+async fn trace_logging_never_prints_the_raw_event() {
+    let config = Config::new(bins::path("cfn-probe"), "cfn-probe")
+        .env("AWS_ENDPOINT_URL", "{harness}")
+        .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
+        .env(
+            "RUST_LOG",
+            "trace,lambda_runtime=trace,lambda_runtime::layers=trace",
+        );
+    let h = Harness::start(config).await;
+    let r = send(&h, "traced", "Create", json!({"Mode": "ok"}), None).await;
+    assert_eq!(only(&r)["Status"], "SUCCESS");
+    let logs = h.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("\"level\":\"TRACE\"") || l.contains("\"level\":\"DEBUG\"")),
+        "TRACE/DEBUG logging is on for everything else: {logs:#?}"
+    );
+    for line in &logs {
+        assert!(
+            !line.contains("X-Amz-Signature") && !line.contains("/cfn/"),
+            "ResponseURL logged at TRACE: {line}"
+        );
+    }
+}

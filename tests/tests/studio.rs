@@ -559,12 +559,14 @@ async fn bad_properties_fail_before_any_aws_call() {
 }
 
 /// A domain's running apps are deleted concurrently, not one after another: with each DeleteApp call
-/// taking 0.4 s in the twin, all N calls are in flight at once. (Wall times are printed, not asserted:
+/// taking 0.4 s in the twin, all N calls are in flight at once up to a bound (a domain with hundreds
+/// of users must not be throttled into a failed Delete). (Wall times are printed, not asserted:
 /// `make bench` measures them.)
 #[tokio::test]
-async fn app_deletion_is_concurrent() {
+async fn app_deletion_is_concurrent_and_bounded() {
     let mut times = Vec::new();
-    for apps in [1usize, 8] {
+    let bound = shared::studio::MAX_CONCURRENT_DELETES;
+    for apps in [1usize, 8, bound * 2 + 3] {
         let b = bed().await;
         b.twin.set_duration("latency.DeleteApp", 0.4);
         b.twin.set_duration("app.delete", 1.0);
@@ -593,13 +595,23 @@ async fn app_deletion_is_concurrent() {
         times.push(started.elapsed().as_secs_f64());
         assert_eq!(
             b.twin.max_in_flight("DeleteApp"),
-            apps,
-            "every app's DeleteApp in flight at once"
+            apps.min(bound),
+            "every app's DeleteApp in flight at once, up to {bound}"
         );
+        let deletes = b
+            .twin
+            .operations()
+            .iter()
+            .filter(|o| *o == "DeleteApp")
+            .count();
+        assert_eq!(deletes, apps, "each app deleted once");
     }
     let ratio = times[1] / times[0];
     println!(
-        "domain delete: 1 app {:.2} s, 8 apps {:.2} s, ratio {ratio:.2}",
-        times[0], times[1]
+        "domain delete: 1 app {:.2} s, 8 apps {:.2} s (ratio {ratio:.2}), {} apps {:.2} s",
+        times[0],
+        times[1],
+        bound * 2 + 3,
+        times[2]
     );
 }

@@ -124,3 +124,98 @@ fn every_parameter_is_documented_in_the_readme_deploy_section() {
         );
     }
 }
+
+/// The loopback ResponseURL exception exists for local tests only: no template or deploy configuration
+/// of ours sets it, on any function, in any form (checked as text, so `!Sub`, Globals and nested
+/// templates are covered too).
+#[test]
+fn no_deployed_function_accepts_a_loopback_response_url() {
+    let setting = shared::cfn::origin::LOOPBACK_SETTING;
+    let mut files = vec![root().join("samconfig.toml")];
+    let mut dirs = vec![root().join("infra")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read infra") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 3, "the templates were not found: {files:?}");
+    let offenders: Vec<_> = files
+        .iter()
+        .filter(|f| {
+            std::fs::read_to_string(f)
+                .expect("read file")
+                .contains(setting)
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "{setting} must never be deployed: {offenders:?}"
+    );
+}
+
+/// Every statement of every template that allows `iam:PassRole` says to which service the role may be
+/// passed (`iam:PassedToService`), so a function cannot hand its roles to anything else.
+#[test]
+fn every_pass_role_names_the_service_it_is_passed_to() {
+    fn visit(value: &Value, found: &mut Vec<String>, missing: &mut Vec<String>) {
+        match value {
+            Value::Mapping(m) => {
+                let passes = m.get("Action").is_some_and(|a| {
+                    let actions: Vec<&Value> = match a {
+                        Value::Sequence(s) => s.iter().collect(),
+                        other => vec![other],
+                    };
+                    actions.iter().any(|a| a.as_str() == Some("iam:PassRole"))
+                });
+                if passes {
+                    let sid = m
+                        .get("Sid")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_owned();
+                    let scoped = m
+                        .get("Condition")
+                        .and_then(|c| c.get("StringEquals"))
+                        .and_then(|c| c.get("iam:PassedToService"))
+                        .is_some();
+                    if scoped {
+                        found.push(sid)
+                    } else {
+                        missing.push(sid)
+                    }
+                }
+                m.values().for_each(|v| visit(v, found, missing));
+            }
+            Value::Sequence(s) => s.iter().for_each(|v| visit(v, found, missing)),
+            Value::Tagged(t) => visit(&t.value, found, missing),
+            _ => {}
+        }
+    }
+    let (mut found, mut missing) = (Vec::new(), Vec::new());
+    for dir in ["infra", "infra/examples", "infra/stacksets"] {
+        for entry in std::fs::read_dir(root().join(dir)).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).expect("read template");
+                let doc: Value = serde_yaml_ng::from_str(&text).expect("YAML");
+                visit(&doc, &mut found, &mut missing);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "iam:PassRole without iam:PassedToService: {missing:?}"
+    );
+    assert!(
+        found.len() >= 3,
+        "the PassRole statements were not found: {found:?}"
+    );
+}

@@ -3,7 +3,8 @@
 //! (`s3:GetObject` on a prefix, `s3:ListBucket` limited to it) and to the KMS key policy (`kms:Decrypt`,
 //! `kms:DescribeKey`). Statements it did not write are never changed or reordered.
 //!
-//! Wiring only: logging, SDK clients (once per cold start), the provider, the framework.
+//! Wiring only: logging, SDK clients (once per cold start), the policy lock table, the provider, the
+//! framework.
 
 mod policy;
 mod properties;
@@ -22,6 +23,17 @@ async fn main() -> Result<(), shared::cfn::RuntimeError> {
             .force_path_style(custom_endpoint)
             .build(),
     );
-    let provider = provider::CrossAccountAccess::new(s3, aws_sdk_kms::Client::new(&config));
+    // Edits of one policy take turns through a lease lock in this table (see shared::lock). Without
+    // it every request is answered FAILED saying so (never an init error: CloudFormation must hear back).
+    let locks = shared::settings::from_env()
+        .get(provider::LOCK_TABLE_SETTING)
+        .map(|table| {
+            shared::lock::Locks::new(
+                aws_sdk_dynamodb::Client::new(&config),
+                table,
+                shared::lock::DEFAULT_LEASE,
+            )
+        });
+    let provider = provider::CrossAccountAccess::new(s3, aws_sdk_kms::Client::new(&config), locks);
     shared::cfn::serve(provider, &config).await
 }

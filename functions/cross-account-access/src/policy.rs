@@ -263,6 +263,28 @@ pub fn apply(
     Ok(Some(Value::Object(policy).to_string()))
 }
 
+/// True when the policy `text` (as read back after writing) holds exactly the grant statements `ours`
+/// of `sid` (none when `ours` is empty), compared as JSON whatever the service's formatting. The
+/// VPC endpoint marker is left out: `apply` rewrites it.
+pub fn holds(text: Option<&str>, sid: &str, ours: &[Value]) -> bool {
+    let marker_sid = format!("{sid}Vpce");
+    let grant = |s: &&Value| owned(s, sid) && sid_of(s) != marker_sid;
+    let policy: Value = match text.map(serde_json::from_str) {
+        None => Value::Null,
+        Some(Ok(policy)) => policy,
+        Some(Err(_)) => return false,
+    };
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    statements
+        .into_iter()
+        .filter(grant)
+        .eq(ours.iter().filter(grant))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

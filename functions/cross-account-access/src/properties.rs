@@ -35,13 +35,25 @@ impl Properties {
                 "AccountIds: give at least one 12-digit account id (a list or a comma-separated string)",
             ));
         }
-        if self.prefix.starts_with('/') || self.prefix.contains('*') || self.prefix.contains('?') {
+        // Policy wildcards and policy variables (`${aws:username}`) would widen the grant.
+        if self.prefix.starts_with('/') || self.prefix.contains(['*', '?', '$', '{', '}']) {
             return Err(Error::invalid(format!(
-                "Prefix \"{}\": a key prefix such as \"models/churn/\" (no leading '/', no wildcards)",
+                "Prefix \"{}\": a folder such as \"models/churn/\" (no leading '/', no wildcards \
+                 '*' '?', no policy variables '$' '{{' '}}')",
                 self.prefix
             )));
         }
         Ok(())
+    }
+
+    /// The folder the grant covers: the prefix with its trailing `/` (so `models` grants
+    /// `models/…`, never `models-private/…`); empty for the whole bucket.
+    pub fn folder(&self) -> String {
+        match self.prefix.as_str() {
+            "" => String::new(),
+            p if p.ends_with('/') => p.to_owned(),
+            p => format!("{p}/"),
+        }
     }
 
     /// The partition of the key ARN (`aws`, `aws-cn`, `aws-us-gov`).
@@ -96,6 +108,22 @@ mod tests {
             ]
         );
         assert_eq!(p.prefix, "");
+        assert_eq!(p.folder(), "");
+    }
+
+    #[test]
+    fn a_prefix_names_a_folder_and_never_a_wildcard_or_variable() {
+        let with = |prefix: &str| {
+            parse(json!({"BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k",
+                "AccountIds": ["111111111111"], "Prefix": prefix}))
+            .unwrap()
+        };
+        assert_eq!(with("models").folder(), "models/");
+        assert_eq!(with("models/churn/").folder(), "models/churn/");
+        for bad in ["models*", "m?", "${aws:username}/", "models/$x", "/models"] {
+            let e = with(bad).check().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("Prefix \"{bad}\"")), "{e}");
+        }
     }
 
     #[test]

@@ -4,11 +4,15 @@
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use sha2::{Digest, Sha256};
 use shared::Error;
+use shared::cfn::props::field;
 use shared::cfn::{Ctx, Done, Provider, ProviderResult};
 use shared::ids::{BucketName, KmsKeyArn};
+use shared::lock::Locks;
+use std::time::Duration;
+use tokio::time::Instant;
 use tracing::info;
 
-use crate::policy::{Grant, apply};
+use crate::policy::{Grant, apply, holds};
 use crate::properties::Properties;
 
 const SID_PREFIX: &str = "SecureMlopsModelRead";
@@ -16,6 +20,31 @@ const SID_PREFIX: &str = "SecureMlopsModelRead";
 pub struct CrossAccountAccess {
     s3: aws_sdk_s3::Client,
     kms: aws_sdk_kms::Client,
+    locks: Option<Locks>,
+}
+
+/// The setting naming the DynamoDB table (partition key `id`) that serialises policy edits.
+pub const LOCK_TABLE_SETTING: &str = "POLICY_LOCK_TABLE";
+
+/// How long an edit waits for another request's edit of the same policy.
+const LOCK_WAIT: Duration = Duration::from_secs(20);
+/// Edits whose read-back does not show them are written again this many times in all.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// A policy document several grants share: read-modify-write only under its lock.
+#[derive(Clone, Copy)]
+enum Document<'a> {
+    Bucket(&'a BucketName),
+    Key(&'a KmsKeyArn),
+}
+
+impl std::fmt::Display for Document<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Document::Bucket(b) => write!(f, "bucket {b}"),
+            Document::Key(k) => write!(f, "key {k}"),
+        }
+    }
 }
 
 /// The Sid (and physical id) of one resource: stable for its stack and logical id, unique per bucket.
@@ -26,44 +55,39 @@ pub fn sid_for(stack_id: &str, logical_id: &str) -> String {
 }
 
 impl CrossAccountAccess {
-    pub fn new(s3: aws_sdk_s3::Client, kms: aws_sdk_kms::Client) -> Self {
-        CrossAccountAccess { s3, kms }
+    pub fn new(s3: aws_sdk_s3::Client, kms: aws_sdk_kms::Client, locks: Option<Locks>) -> Self {
+        CrossAccountAccess { s3, kms, locks }
     }
 
-    async fn bucket_policy(&self, bucket: &BucketName) -> Result<Option<String>, Error> {
-        match self
-            .s3
-            .get_bucket_policy()
-            .bucket(bucket.as_str())
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.policy),
-            Err(e) if e.code() == Some("NoSuchBucketPolicy") => Ok(None),
-            Err(e) => Err(Error::aws("s3:GetBucketPolicy", e)),
+    async fn read(&self, doc: Document<'_>) -> Result<Option<String>, Error> {
+        match doc {
+            Document::Bucket(bucket) => match self
+                .s3
+                .get_bucket_policy()
+                .bucket(bucket.as_str())
+                .send()
+                .await
+            {
+                Ok(out) => Ok(out.policy),
+                Err(e) if e.code() == Some("NoSuchBucketPolicy") => Ok(None),
+                Err(e) => Err(Error::aws("s3:GetBucketPolicy", e)),
+            },
+            Document::Key(key) => Ok(self
+                .kms
+                .get_key_policy()
+                .key_id(key.as_str())
+                .policy_name("default")
+                .send()
+                .await
+                .map_err(|e| Error::aws("kms:GetKeyPolicy", e))?
+                .policy),
         }
     }
 
-    /// Replaces this grant's statements in the bucket policy (`statements` empty: removes them).
-    async fn edit_bucket(
-        &self,
-        bucket: &BucketName,
-        sid: &str,
-        statements: Vec<serde_json::Value>,
-    ) -> Result<(), Error> {
-        let current = self.bucket_policy(bucket).await?;
-        let removing = statements.is_empty();
-        let next = apply(
-            &format!("bucket {bucket}"),
-            current.as_deref(),
-            sid,
-            statements,
-        )?;
-        if next == current {
-            return Ok(());
-        }
-        match next {
-            Some(policy) => self
+    /// Writes `policy`; `None` removes the bucket policy (a key always keeps one).
+    async fn write(&self, doc: Document<'_>, policy: Option<String>) -> Result<(), Error> {
+        match (doc, policy) {
+            (Document::Bucket(bucket), Some(policy)) => self
                 .s3
                 .put_bucket_policy()
                 .bucket(bucket.as_str())
@@ -72,7 +96,7 @@ impl CrossAccountAccess {
                 .await
                 .map(drop)
                 .map_err(|e| Error::aws("s3:PutBucketPolicy", e)),
-            None if removing => self
+            (Document::Bucket(bucket), None) => self
                 .s3
                 .delete_bucket_policy()
                 .bucket(bucket.as_str())
@@ -80,8 +104,70 @@ impl CrossAccountAccess {
                 .await
                 .map(drop)
                 .map_err(|e| Error::aws("s3:DeleteBucketPolicy", e)),
-            None => Ok(()),
+            (Document::Key(key), Some(policy)) => self
+                .kms
+                .put_key_policy()
+                .key_id(key.as_str())
+                .policy_name("default")
+                .policy(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| Error::aws("kms:PutKeyPolicy", e)),
+            (Document::Key(key), None) => Err(Error::other(format!(
+                "refusing to leave key {key} without a key policy: it had no statement but this resource's"
+            ))),
         }
+    }
+
+    /// Replaces this grant's statements in `doc` (`statements` empty: removes them), under the
+    /// document's lock, and reads it back until the statements are there (or gone).
+    async fn edit(
+        &self,
+        doc: Document<'_>,
+        sid: &str,
+        statements: Vec<serde_json::Value>,
+    ) -> Result<(), Error> {
+        let lock = match doc {
+            Document::Bucket(b) => format!("s3-bucket-policy/{b}"),
+            Document::Key(k) => format!("kms-key-policy/{k}"),
+        };
+        let Some(locks) = &self.locks else {
+            return Err(Error::invalid(format!(
+                "{LOCK_TABLE_SETTING} is not set: the function needs its DynamoDB lock table to edit \
+                 shared policies safely (deploy it with infra/template.yaml, which sets it)"
+            )));
+        };
+        let until = Instant::now() + LOCK_WAIT;
+        locks
+            .with(&lock, until, async {
+                for attempt in 1..=WRITE_ATTEMPTS {
+                    let current = self.read(doc).await?;
+                    let next = apply(&doc.to_string(), current.as_deref(), sid, statements.clone())?;
+                    if next != current {
+                        self.write(doc, next).await?;
+                    }
+                    let after = self.read(doc).await?;
+                    if holds(after.as_deref(), sid, &statements) {
+                        return Ok(());
+                    }
+                    tracing::warn!(%doc, attempt, "the policy read back does not show this edit; writing again");
+                }
+                Err(Error::other(format!(
+                    "the {doc} policy did not show this resource's statements after {WRITE_ATTEMPTS} \
+                     writes (another tool may be rewriting it); retry"
+                )))
+            })
+            .await
+    }
+
+    async fn edit_bucket(
+        &self,
+        bucket: &BucketName,
+        sid: &str,
+        statements: Vec<serde_json::Value>,
+    ) -> Result<(), Error> {
+        self.edit(Document::Bucket(bucket), sid, statements).await
     }
 
     async fn edit_key(
@@ -90,33 +176,7 @@ impl CrossAccountAccess {
         sid: &str,
         statements: Vec<serde_json::Value>,
     ) -> Result<(), Error> {
-        let current = self
-            .kms
-            .get_key_policy()
-            .key_id(key.as_str())
-            .policy_name("default")
-            .send()
-            .await
-            .map_err(|e| Error::aws("kms:GetKeyPolicy", e))?
-            .policy;
-        let next = apply(&format!("key {key}"), current.as_deref(), sid, statements)?;
-        if next == current {
-            return Ok(());
-        }
-        let Some(policy) = next else {
-            return Err(Error::other(format!(
-                "refusing to leave key {key} without a key policy: it had no statement but this resource's"
-            )));
-        };
-        self.kms
-            .put_key_policy()
-            .key_id(key.as_str())
-            .policy_name("default")
-            .policy(policy)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| Error::aws("kms:PutKeyPolicy", e))
+        self.edit(Document::Key(key), sid, statements).await
     }
 
     async fn grant(&self, sid: &str, props: &Properties) -> Result<(), Error> {
@@ -130,7 +190,7 @@ impl CrossAccountAccess {
         self.edit_bucket(
             &props.bucket_name,
             sid,
-            grant.bucket_statements(props.bucket_name.as_str(), &props.prefix),
+            grant.bucket_statements(props.bucket_name.as_str(), &props.folder()),
         )
         .await?;
         if let Err(e) = self
@@ -219,12 +279,33 @@ impl Provider for CrossAccountAccess {
 
     async fn delete(
         &self,
-        _ctx: &Ctx<'_>,
+        ctx: &Ctx<'_>,
         physical_id: &str,
-        props: Properties,
+        props: Option<Properties>,
     ) -> ProviderResult<()> {
-        self.revoke_bucket(physical_id, &props.bucket_name).await?;
-        self.revoke_key(physical_id, &props.kms_key_arn).await?;
+        // Properties that no longer parse as a whole: the two this needs, read one by one.
+        let raw = &ctx.request.resource_properties;
+        let (bucket, key) = match props {
+            Some(p) => (Some(p.bucket_name), Some(p.kms_key_arn)),
+            None => (
+                field::<BucketName>(raw, "BucketName"),
+                field::<KmsKeyArn>(raw, "KmsKeyArn"),
+            ),
+        };
+        match &bucket {
+            Some(bucket) => self.revoke_bucket(physical_id, bucket).await?,
+            None => tracing::warn!(
+                sid = physical_id,
+                "BucketName unreadable: no bucket statement revoked"
+            ),
+        }
+        match &key {
+            Some(key) => self.revoke_key(physical_id, key).await?,
+            None => tracing::warn!(
+                sid = physical_id,
+                "KmsKeyArn unreadable: no key statement revoked"
+            ),
+        }
         info!(sid = physical_id, "revoked");
         Ok(done(physical_id).into())
     }

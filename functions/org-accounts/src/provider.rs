@@ -147,7 +147,7 @@ impl Provider for OrgAccounts {
         &self,
         _ctx: &Ctx<'_>,
         physical_id: &str,
-        _props: Properties,
+        _props: Option<Properties>,
     ) -> ProviderResult<()> {
         // Nothing was created: a lookup has nothing to tear down.
         Ok(Done::new(physical_id).into())

@@ -2,15 +2,19 @@
 //! is a series of teardown steps (apps → spaces → user profiles → domain → leftovers), each repeated on
 //! every poll until done. Long waits continue in a fresh invocation (the framework's continuation).
 
+use aws_sdk_sagemaker::operation::describe_domain::DescribeDomainOutput;
 use aws_sdk_sagemaker::types::{
     AppNetworkAccessType, AuthMode as SmAuthMode, DomainStatus, RetentionPolicy, RetentionType,
     UserSettings,
 };
 use serde::{Deserialize, Serialize};
 use shared::Error;
+use shared::cfn::props::field;
 use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, poll_interval};
+use shared::ids::VpcId;
 use shared::studio::{
-    Scope, delete_apps, delete_profiles, delete_spaces, is_owned, sync_tags, tags_with_owner,
+    Scope, delete_apps, delete_profiles, delete_spaces, ensure_owned, is_owned, sync_tags,
+    tags_with_owner,
 };
 
 use crate::network::{delete_home_efs, delete_nfs_groups};
@@ -83,6 +87,28 @@ impl StudioDomain {
             }
         }
         Ok(None)
+    }
+
+    /// The domain's description once its owner tag is verified for this request; `None` when it is
+    /// gone.
+    async fn owned_domain(
+        &self,
+        ctx: &Ctx<'_>,
+        domain_id: &str,
+    ) -> Result<Option<DescribeDomainOutput>, Error> {
+        let d = match self.sm.describe_domain().domain_id(domain_id).send().await {
+            Ok(d) => d,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::aws("sagemaker:DescribeDomain", e)),
+        };
+        let arn = d.domain_arn().unwrap_or_default();
+        ensure_owned(&self.sm, arn, ctx.request, &format!("domain {domain_id}")).await?;
+        Ok(Some(d))
     }
 
     /// Creates the domain (or adopts the one a previous attempt made) and starts waiting for it.
@@ -322,6 +348,12 @@ impl Provider for StudioDomain {
             tracing::info!(fields = ?replace, "replacing the domain: these fields cannot change in place");
             return self.create_domain(ctx, &props, Some(physical_id)).await;
         }
+        let Some(domain) = self.owned_domain(ctx, physical_id).await? else {
+            return Err(Error::other(format!(
+                "domain {physical_id} no longer exists: it was deleted outside CloudFormation; \
+                 remove the resource from the template, deploy, then add it back to create a new domain"
+            )));
+        };
         let sagemaker_changed = old.as_ref().is_none_or(|o| {
             o.default_execution_role_arn != props.default_execution_role_arn
                 || o.security_group_ids != props.security_group_ids
@@ -340,36 +372,43 @@ impl Provider for StudioDomain {
                 .map_err(|e| Error::aws("sagemaker:UpdateDomain", e))?;
         }
         let old_tags = old.map(|o| o.tags).unwrap_or_default();
-        if old_tags != props.tags {
-            let arn = self
-                .sm
-                .describe_domain()
-                .domain_id(physical_id)
-                .send()
-                .await
-                .map_err(|e| Error::aws("sagemaker:DescribeDomain", e))?
-                .domain_arn()
-                .unwrap_or_default()
-                .to_owned();
-            sync_tags(&self.sm, &arn, &old_tags, &props.tags).await?;
-        }
+        let arn = domain.domain_arn().unwrap_or_default();
+        sync_tags(&self.sm, arn, &old_tags, &props.tags).await?;
         self.wait(physical_id.to_owned(), 0).await
     }
 
     async fn delete(
         &self,
-        _ctx: &Ctx<'_>,
+        ctx: &Ctx<'_>,
         physical_id: &str,
-        props: Properties,
+        props: Option<Properties>,
     ) -> ProviderResult<State> {
         if physical_id.parse::<shared::ids::DomainId>().is_err() {
             tracing::info!(physical_id, "not a domain id: nothing to delete");
             return Ok(Done::new(physical_id).into());
         }
+        // A domain that is gone needs no owner check: the teardown finds it gone and only removes
+        // what SageMaker left behind for it (per HomeEfsFileSystem).
+        let domain = self.owned_domain(ctx, physical_id).await?;
+        // Properties that no longer parse: the VPC from SageMaker, the users' data kept unless
+        // HomeEfsFileSystem still reads `Delete`.
+        let raw = &ctx.request.resource_properties;
+        let (vpc_id, retention) = match props {
+            Some(p) => (p.vpc_id.0, p.home_efs_file_system),
+            None => (
+                domain
+                    .as_ref()
+                    .and_then(|d| d.vpc_id())
+                    .map(str::to_owned)
+                    .or_else(|| field::<VpcId>(raw, "VpcId").map(|v| v.0))
+                    .unwrap_or_default(),
+                field::<Retention>(raw, "HomeEfsFileSystem").unwrap_or_default(),
+            ),
+        };
         self.teardown(State::Deleting {
             domain_id: physical_id.to_owned(),
-            vpc_id: props.vpc_id.0,
-            retention: props.home_efs_file_system,
+            vpc_id,
+            retention,
             home_efs: None,
             polls: 0,
         })

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use shared::Error;
 use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, poll_interval};
 use shared::studio::{
-    Scope, delete_apps, delete_spaces, is_owned, shared_spaces_owned, sync_tags, tags_with_owner,
+    Scope, delete_apps, delete_spaces, ensure_owned, is_owned, shared_spaces_owned, sync_tags,
+    tags_with_owner,
 };
 
 use crate::properties::Properties;
@@ -56,6 +57,36 @@ impl StudioUserProfile {
         StudioUserProfile {
             sm: aws_sdk_sagemaker::Client::new(config),
         }
+    }
+
+    /// The profile's ARN once its owner tag is verified for this request; `None` when it is gone.
+    async fn owned_profile(
+        &self,
+        ctx: &Ctx<'_>,
+        domain: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
+        let p = match self
+            .sm
+            .describe_user_profile()
+            .domain_id(domain)
+            .user_profile_name(name)
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::aws("sagemaker:DescribeUserProfile", e)),
+        };
+        let arn = p.user_profile_arn().unwrap_or_default().to_owned();
+        let what = format!("user profile {name} of domain {domain}");
+        ensure_owned(&self.sm, &arn, ctx.request, &what).await?;
+        Ok(Some(arn))
     }
 
     async fn create_profile(&self, ctx: &Ctx<'_>, props: &Properties) -> ProviderResult<State> {
@@ -253,11 +284,23 @@ impl Provider for StudioUserProfile {
                  (the old profile still holds the name until CloudFormation deletes it)",
             ));
         }
-        if !replace.is_empty() {
-            tracing::info!(fields = ?replace, "replacing the user profile");
+        // The profile this resource stands for is its physical id, whatever the old properties say
+        // (they may be missing or no longer parse): naming another profile is a replacement.
+        let (domain, name) = (props.domain_id.as_str(), props.user_profile_name.as_str());
+        let current = parse_arn(physical_id);
+        let renamed = current
+            .as_ref()
+            .is_none_or(|(d, n)| d != domain || n != name);
+        if !replace.is_empty() || renamed {
+            tracing::info!(fields = ?replace, renamed, "replacing the user profile");
             return self.create_profile(ctx, &props).await;
         }
-        let (domain, name) = (props.domain_id.as_str(), props.user_profile_name.as_str());
+        if self.owned_profile(ctx, domain, name).await?.is_none() {
+            return Err(Error::other(format!(
+                "user profile {name} of domain {domain} no longer exists: it was deleted outside \
+                 CloudFormation; remove the resource from the template, deploy, then add it back"
+            )));
+        }
         self.sm
             .update_user_profile()
             .domain_id(domain)
@@ -279,14 +322,18 @@ impl Provider for StudioUserProfile {
 
     async fn delete(
         &self,
-        _ctx: &Ctx<'_>,
+        ctx: &Ctx<'_>,
         physical_id: &str,
-        _props: Properties,
+        _props: Option<Properties>,
     ) -> ProviderResult<State> {
         let Some((domain_id, name)) = parse_arn(physical_id) else {
             tracing::info!(physical_id, "not a user profile ARN: nothing to delete");
             return Ok(Done::new(physical_id).into());
         };
+        if self.owned_profile(ctx, &domain_id, &name).await?.is_none() {
+            tracing::info!(physical_id, "the user profile is already gone");
+            return Ok(Done::new(physical_id).into());
+        }
         self.teardown(domain_id, name, 0).await
     }
 

@@ -3,6 +3,10 @@
 //! A provider implements [`Provider`]: `create` / `update` / `delete` on typed properties (and `poll`
 //! for long operations). [`serve`] owns the CloudFormation contract:
 //!
+//! 0. **Authentic requests only** (see [`origin`]): a request whose `StackId` is not a stack of this
+//!    function's own account and region, or whose `ResponseURL` is not CloudFormation's response bucket
+//!    of that region, is refused before any provider call and answered with nothing but a Lambda
+//!    error. Continuations carry the original request and pass the same check.
 //! 1. **Exactly one response per request.** Provider errors and panics become FAILED with a readable
 //!    `Reason`; a provider call that would run into the Lambda deadline is cut off in time to respond.
 //! 2. **Typed, validated properties** (see [`props`]); `ServiceToken` and `ServiceTimeout` are always
@@ -24,6 +28,7 @@
 //! 7. **No secrets in logs**: the `ResponseURL` and the properties are never logged; logs carry the
 //!    RequestId, LogicalResourceId, request type and outcome.
 
+pub mod origin;
 pub mod props;
 pub mod request;
 pub mod response;
@@ -132,11 +137,14 @@ pub trait Provider: Send + Sync + 'static {
         old: Option<Self::Properties>,
     ) -> impl Future<Output = ProviderResult<Self::State>> + Send;
 
+    /// `props` is `None` when the properties no longer parse (a later version tightened validation):
+    /// the provider still deletes what `physical_id` names, reading single properties with
+    /// [`props::field`] where it needs them, and never ends DELETE_FAILED just for that.
     fn delete(
         &self,
         ctx: &Ctx<'_>,
         physical_id: &str,
-        props: Self::Properties,
+        props: Option<Self::Properties>,
     ) -> impl Future<Output = ProviderResult<Self::State>> + Send;
 
     /// The physical id a long operation's state already stands for (e.g. the resource it created).

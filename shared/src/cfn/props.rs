@@ -31,6 +31,12 @@ pub fn parse<T: DeserializeOwned>(properties: &Map<String, Value>) -> Result<T, 
     })
 }
 
+/// One property read on its own, for a Delete whose properties as a whole no longer parse (a later
+/// version tightened validation): `None` when it is absent or not a valid `T`.
+pub fn field<T: DeserializeOwned>(properties: &Map<String, Value>, key: &str) -> Option<T> {
+    serde_json::from_value(properties.get(key)?.clone()).ok()
+}
+
 /// A resource tag as CloudFormation templates write it: `{Key: …, Value: …}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]

@@ -120,7 +120,9 @@ fn render_failed(
             };
             return (reply, bytes);
         }
-        // Only reachable with absurdly long ids: make room by shortening the reason.
+        // Only reachable with absurdly long ids: make room by shortening the reason. When the ids
+        // alone are too long the reason ends empty and the body goes as it is (CloudFormation will
+        // say why it refused it); `truncate` always shrinks, so this ends.
         let excess = bytes.len() - MAX_BODY_BYTES;
         reason = truncate(&reason, reason.len().saturating_sub(excess + 8));
     }
@@ -154,6 +156,9 @@ pub fn truncate(s: &str, max: usize) -> String {
         return s.to_owned();
     }
     let ellipsis = "…";
+    if max < ellipsis.len() {
+        return String::new();
+    }
     let mut end = max.saturating_sub(ellipsis.len());
     while end > 0 && !s.is_char_boundary(end) {
         end -= 1;
@@ -332,6 +337,24 @@ mod tests {
         req.stack_id = "s".repeat(3900);
         let (_, bytes) = render(&req, Reply::failed("r".repeat(900)));
         assert!(bytes.len() <= MAX_BODY_BYTES, "{}", bytes.len());
+    }
+
+    #[test]
+    fn ids_alone_over_the_limit_still_render_once() {
+        let mut req = request(RequestType::Update);
+        req.stack_id = "s".repeat(5000);
+        let (reply, bytes) = render(&req, Reply::failed("r".repeat(900)));
+        assert!(bytes.len() > MAX_BODY_BYTES);
+        assert_eq!(
+            reply,
+            Reply::Failed {
+                reason: String::new(),
+                physical_id: Some("phys-1".into())
+            }
+        );
+        for max in 0..4 {
+            assert!(truncate("abcdef", max).len() <= max, "max {max}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::origin::Verifier;
 use super::request::{CONTINUATION_KEY, Continuation, Request, RequestType};
 use super::response::{Reply, Responder, render};
 use super::{Ctx, Outcome, Provider, props};
@@ -48,6 +49,7 @@ pub struct Runner<P> {
     provider: P,
     responder: Responder,
     lambda: aws_sdk_lambda::Client,
+    verifier: Verifier,
 }
 
 /// The time an invocation keeps for itself to respond or hand over, out of what it has left.
@@ -137,7 +139,26 @@ impl<P: Provider> Runner<P> {
             provider,
             responder: Responder::new(),
             lambda,
+            verifier: Verifier::from_env(),
         }
+    }
+
+    /// Refuses a request that is not CloudFormation's for a stack of this function's account and
+    /// region (see [`super::origin`]): a Lambda error and a log line with the reason, no provider call,
+    /// no PUT.
+    fn authenticate(&self, request: &Request, function: &str) -> Result<(), Error> {
+        self.verifier
+            .verify(function, &request.stack_id, &request.response_url)
+            .map_err(|reason| {
+                tracing::error!(
+                    request_id = %request.request_id,
+                    logical_resource_id = %request.logical_resource_id,
+                    request_type = %request.request_type,
+                    %reason,
+                    "request refused: not a CloudFormation request of this function's account and region"
+                );
+                Error::invalid(format!("request refused: {reason}"))
+            })
     }
 
     /// Handles one invocation: a CloudFormation request or one of our own continuations. Returns an
@@ -157,6 +178,7 @@ impl<P: Provider> Runner<P> {
                 c.started_at_ms,
             ),
             Decoded::Malformed(reason, request) => {
+                self.authenticate(&request, function)?;
                 tracing::error!(request_id = %request.request_id, %reason, "malformed request");
                 return self
                     .respond(&request, Reply::failed(reason), deadline)
@@ -167,6 +189,7 @@ impl<P: Provider> Runner<P> {
                 return Err(Error::invalid(reason));
             }
         };
+        self.authenticate(&request, function)?;
         let span = tracing::info_span!(
             "custom_resource",
             request_id = %request.request_id,
@@ -304,15 +327,16 @@ impl<P: Provider> Runner<P> {
 
     async fn start(&self, ctx: &Ctx<'_>, budget_end: Instant) -> Result<Outcome<P::State>, String> {
         let request = ctx.request;
-        let props: P::Properties =
-            props::parse(&request.resource_properties).map_err(|e| e.to_string())?;
         let physical_id = request.physical_resource_id.as_deref().unwrap_or_default();
+        let parsed = props::parse::<P::Properties>(&request.resource_properties);
         match request.request_type {
             RequestType::Create => {
+                let props = parsed.map_err(|e| e.to_string())?;
                 self.guarded(budget_end, self.provider.create(ctx, props))
                     .await
             }
             RequestType::Update => {
+                let props = parsed.map_err(|e| e.to_string())?;
                 let old = request.old_resource_properties.as_ref().and_then(|old| {
                     props::parse(old)
                         .inspect_err(|e| tracing::warn!(error = %e, "previous properties do not parse; updating without them"))
@@ -324,7 +348,13 @@ impl<P: Provider> Runner<P> {
                 )
                 .await
             }
+            // A Delete never fails only because its properties no longer parse.
             RequestType::Delete => {
+                let props = parsed
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "properties do not parse; deleting with what can be read")
+                    })
+                    .ok();
                 self.guarded(budget_end, self.provider.delete(ctx, physical_id, props))
                     .await
             }

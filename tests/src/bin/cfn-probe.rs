@@ -9,7 +9,7 @@ use shared::Error;
 use shared::cfn::props::de;
 use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct Properties {
     /// ok | fail | panic | sleep | big | long
@@ -103,7 +103,17 @@ impl Provider for Probe {
         self.run(ctx, id.to_owned(), props).await
     }
 
-    async fn delete(&self, ctx: &Ctx<'_>, id: &str, props: Properties) -> ProviderResult<State> {
+    async fn delete(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        props: Option<Properties>,
+    ) -> ProviderResult<State> {
+        // Properties that no longer parse: delete as "ok" would.
+        let props = props.unwrap_or_else(|| Properties {
+            mode: "ok".into(),
+            ..Properties::default()
+        });
         self.run(ctx, id.to_owned(), props).await
     }
 

@@ -283,7 +283,8 @@ async fn main() {
             "cross-account-access",
             Runtime::Rust,
             "Create grant for 34 accounts (bucket + key policy), then Delete",
-            config("cross-account-access", Runtime::Rust, &m, &t),
+            config("cross-account-access", Runtime::Rust, &m, &t)
+                .env("POLICY_LOCK_TABLE", &bed.locks),
             async |h| workloads::cross_account_access(&bed, h, 15),
             workloads::resolve_deferred,
         )

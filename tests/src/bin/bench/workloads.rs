@@ -22,6 +22,8 @@ pub struct Bed {
     pub config: SdkConfig,
     pub topic: String,
     pub table: String,
+    /// The policy lock table of cross-account-access.
+    pub locks: String,
     pub bucket: &'static str,
     pub key_arn: String,
 }
@@ -42,32 +44,8 @@ impl Bed {
             .ok()
             .and_then(|t| t.topic_arn)
             .unwrap_or_default();
-        let table = "secure-mlops-detective-idempotency".to_owned();
-        {
-            use aws_sdk_dynamodb::types::{
-                AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-            };
-            let _ = aws_sdk_dynamodb::Client::new(&config)
-                .create_table()
-                .table_name(&table)
-                .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name("id")
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .expect("attribute"),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("id")
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .expect("key"),
-                )
-                .send()
-                .await;
-        }
+        let table = moto.key_table("secure-mlops-detective-idempotency").await;
+        let locks = moto.key_table("secure-mlops-policy-locks").await;
         let bucket = "secure-mlops-models";
         let _ = moto.s3().await.create_bucket().bucket(bucket).send().await;
         let key_arn = aws_sdk_kms::Client::new(&config)
@@ -85,6 +63,7 @@ impl Bed {
             config,
             topic,
             table,
+            locks,
             bucket,
             key_arn,
         }

@@ -123,7 +123,9 @@ impl<'a> World<'a> {
             ))
         };
         let org_fn = Harness::start(function("org-accounts")).await;
-        let access_fn = Harness::start(function("cross-account-access")).await;
+        let locks = moto.key_table("secure-mlops-policy-locks").await;
+        let access_fn =
+            Harness::start(function("cross-account-access").env("POLICY_LOCK_TABLE", locks)).await;
         let domain_fn =
             Harness::start(function("studio-domain").env("SECURE_MLOPS_POLL_BASE_MS", "250")).await;
         let profile_fn =
