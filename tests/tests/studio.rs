@@ -615,3 +615,257 @@ async fn app_deletion_is_concurrent_and_bounded() {
         times[2]
     );
 }
+
+/// A request naming a domain or profile that this stack resource did not make — a forged Delete, or
+/// another logical resource's id by mistake — fails with a Reason naming the owner tag and touches
+/// nothing: the domain, its profile and its home file system stay. The owner's own requests still
+/// work, and a Delete of something already gone is SUCCESS.
+#[tokio::test]
+async fn foreign_domains_and_profiles_are_never_updated_or_deleted() {
+    let b = bed().await;
+    let mut props = b.network(9).await;
+    props["HomeEfsFileSystem"] = json!("Delete");
+    let created = b.domain("c", "Create", props.clone(), None, None).await;
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let user = json!({"DomainId": id, "UserProfileName": "alice"});
+    let alice = b
+        .profile("pc", "Create", "Alice", user.clone(), None, None)
+        .await;
+    assert_eq!(alice["Status"], "SUCCESS", "{alice}");
+    let alice_arn = alice["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let calls_before = b.twin.operations().len();
+
+    let as_other = |key: &str, kind: &str, kind_type: &str, props: Value, physical: &str| {
+        let h = if kind_type == "Custom::StudioDomain" {
+            &b.domain_fn
+        } else {
+            &b.profile_fn
+        };
+        request(
+            kind,
+            &h.response_url(key),
+            kind_type,
+            "SomeoneElse",
+            props,
+            Some(physical),
+            None,
+        )
+    };
+    let r = b
+        .send(
+            &b.domain_fn,
+            "fd",
+            as_other("fd", "Delete", "Custom::StudioDomain", props.clone(), &id),
+        )
+        .await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let reason = r["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("secure-mlops:owner")
+            && reason.contains("SomeoneElse")
+            && reason.contains(&id),
+        "{reason}"
+    );
+    let mut retagged = props.clone();
+    retagged["Tags"] = json!([{"Key": "CostCenter", "Value": "stolen"}]);
+    let r = b
+        .send(
+            &b.domain_fn,
+            "fu",
+            as_other("fu", "Update", "Custom::StudioDomain", retagged, &id),
+        )
+        .await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let r = b
+        .send(
+            &b.profile_fn,
+            "fp",
+            as_other(
+                "fp",
+                "Delete",
+                "Custom::StudioUserProfile",
+                user.clone(),
+                &alice_arn,
+            ),
+        )
+        .await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert!(
+        r["Reason"].as_str().unwrap().contains("user profile alice"),
+        "{r}"
+    );
+
+    let touched: Vec<String> = b.twin.operations()[calls_before..]
+        .iter()
+        .filter(|o| !o.starts_with("Describe") && !o.starts_with("List"))
+        .cloned()
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "only reads after the refusals: {touched:?}"
+    );
+    let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    assert_eq!(d.status().map(|s| s.as_str()), Some("InService"));
+    assert!(
+        !b.efs_ids().await.is_empty(),
+        "the home file system is still there"
+    );
+    b.sm.describe_user_profile()
+        .domain_id(&id)
+        .user_profile_name("alice")
+        .send()
+        .await
+        .expect("alice is still there");
+
+    // The owners' own Deletes work, and once gone a Delete is SUCCESS whoever sends it.
+    let r = b
+        .profile(
+            "pd",
+            "Delete",
+            "Alice",
+            user.clone(),
+            Some(&alice_arn),
+            None,
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let r = b
+        .domain("d", "Delete", props.clone(), Some(&id), None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let r = b
+        .send(
+            &b.profile_fn,
+            "gone",
+            as_other(
+                "gone",
+                "Delete",
+                "Custom::StudioUserProfile",
+                user,
+                &alice_arn,
+            ),
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+}
+
+/// A Delete whose properties no longer parse (a later version tightened validation) still deletes
+/// the domain its physical id names, reading the VPC from SageMaker and keeping the users' data
+/// unless `HomeEfsFileSystem` still reads `Delete`.
+#[tokio::test]
+async fn a_delete_with_properties_that_no_longer_parse_still_deletes() {
+    let b = bed().await;
+    let props = b.network(10).await;
+    let created = b.domain("c", "Create", props.clone(), None, None).await;
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let mut drifted = props.clone();
+    drifted["RemovedInANewerVersion"] = json!("x");
+    drifted["SubnetIds"] = json!("not-a-subnet");
+    let r = b.domain("d", "Delete", drifted, Some(&id), None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let gone = b.sm.describe_domain().domain_id(&id).send().await;
+    assert!(gone.is_err(), "the domain is deleted");
+    assert!(
+        !b.efs_ids().await.is_empty(),
+        "Retain by default: the users' data stays"
+    );
+}
+
+/// CloudFormation's rollback after a replacement that failed: the Update to another VPC creates a new
+/// domain that goes `Failed` → FAILED, and the half-made domain is deleted; the rollback Update (old
+/// properties back) ends on the original domain — same physical id, its user still there, no third
+/// domain — instead of adopting the failed one.
+#[tokio::test]
+async fn a_failed_replacement_rolls_back_to_the_original_domain_with_its_users() {
+    let b = bed().await;
+    let original = b.network(11).await;
+    let created = b.domain("c", "Create", original.clone(), None, None).await;
+    let d1 = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let user = json!({"DomainId": d1, "UserProfileName": "alice"});
+    let r = b.profile("pc", "Create", "Alice", user, None, None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+
+    let moved = b.network(12).await;
+    b.twin.set_outcome("domain.create", "Failed");
+    let r = b
+        .domain(
+            "u",
+            "Update",
+            moved.clone(),
+            Some(&d1),
+            Some(original.clone()),
+        )
+        .await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert_eq!(
+        r["PhysicalResourceId"],
+        d1.as_str(),
+        "a failed Update keeps its id"
+    );
+    let reason = r["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("is Failed") && reason.contains("being deleted"),
+        "{reason}"
+    );
+
+    let r = b
+        .domain("rb", "Update", original, Some(&d1), Some(moved))
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        r["PhysicalResourceId"],
+        d1.as_str(),
+        "the rollback ends on the original"
+    );
+    let creates = b
+        .twin
+        .operations()
+        .iter()
+        .filter(|o| *o == "CreateDomain")
+        .count();
+    assert_eq!(creates, 2, "no third domain");
+    let d = b.sm.describe_domain().domain_id(&d1).send().await.unwrap();
+    assert_eq!(d.status().map(|s| s.as_str()), Some("InService"));
+    b.sm.describe_user_profile()
+        .domain_id(&d1)
+        .user_profile_name("alice")
+        .send()
+        .await
+        .expect("the original domain keeps its user");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let domains = b.sm.list_domains().send().await.unwrap();
+        let ids: Vec<&str> = domains
+            .domains()
+            .iter()
+            .filter_map(|d| d.domain_id())
+            .collect();
+        if ids == [d1.as_str()] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed replacement is still there: {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A resent Create never adopts a domain of its own that went `Failed`: it makes a new one.
+#[tokio::test]
+async fn a_failed_domain_is_never_adopted() {
+    let b = bed().await;
+    let props = b.network(13).await;
+    b.twin.set_outcome("domain.create", "Failed");
+    let r = b.domain("c1", "Create", props.clone(), None, None).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let failed = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let r = b.domain("c2", "Create", props, None, None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_ne!(
+        r["PhysicalResourceId"],
+        failed.as_str(),
+        "a new domain, not the failed one"
+    );
+}

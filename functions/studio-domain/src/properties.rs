@@ -70,22 +70,45 @@ impl Properties {
         check_tags(&self.tags)
     }
 
-    /// Fields SageMaker cannot change in place: changing them replaces the domain.
-    pub fn replacement_fields(&self, old: &Properties) -> Vec<&'static str> {
-        let mut changed = Vec::new();
-        if self.domain_name != old.domain_name {
-            changed.push("DomainName");
+    /// What the domain these properties ask for cannot change in place.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            domain_name: self.domain_name.as_str().to_owned(),
+            vpc_id: self.vpc_id.as_str().to_owned(),
+            auth_mode: match self.auth_mode {
+                AuthMode::Iam => "IAM",
+                AuthMode::Sso => "SSO",
+            }
+            .to_owned(),
+            kms_key_id: self.kms_key_id.as_ref().map(|k| k.0.clone()),
         }
-        if self.vpc_id != old.vpc_id {
-            changed.push("VpcId");
-        }
-        if self.auth_mode != old.auth_mode {
-            changed.push("AuthMode");
-        }
-        if self.kms_key_id != old.kms_key_id {
-            changed.push("KmsKeyId");
-        }
-        changed
+    }
+}
+
+/// The settings SageMaker cannot update in place (`UpdateDomain` has no field for them): a domain
+/// with other values is another domain. Compared against the properties to decide a replacement, and
+/// against an existing domain before adopting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub domain_name: String,
+    pub vpc_id: String,
+    /// `IAM` or `SSO`, as SageMaker spells it.
+    pub auth_mode: String,
+    pub kms_key_id: Option<String>,
+}
+
+impl Identity {
+    /// The property names whose values differ.
+    pub fn differences(&self, other: &Identity) -> Vec<&'static str> {
+        [
+            ("DomainName", self.domain_name != other.domain_name),
+            ("VpcId", self.vpc_id != other.vpc_id),
+            ("AuthMode", self.auth_mode != other.auth_mode),
+            ("KmsKeyId", self.kms_key_id != other.kms_key_id),
+        ]
+        .into_iter()
+        .filter_map(|(name, differs)| differs.then_some(name))
+        .collect()
     }
 }
 
@@ -140,9 +163,12 @@ mod tests {
         new.subnet_ids.pop();
         new.app_network_access_type = NetworkAccess::PublicInternetOnly;
         new.home_efs_file_system = Retention::Delete;
-        assert!(new.replacement_fields(&old).is_empty());
+        assert!(new.identity().differences(&old.identity()).is_empty());
         new.vpc_id = "vpc-9a1b2c3d".parse().unwrap();
         new.kms_key_id = Some("alias/studio".parse().unwrap());
-        assert_eq!(new.replacement_fields(&old), ["VpcId", "KmsKeyId"]);
+        assert_eq!(
+            new.identity().differences(&old.identity()),
+            ["VpcId", "KmsKeyId"]
+        );
     }
 }

@@ -10,7 +10,7 @@ use aws_sdk_sagemaker::types::{
 use serde::{Deserialize, Serialize};
 use shared::Error;
 use shared::cfn::props::field;
-use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, poll_interval};
+use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, RequestType, poll_interval};
 use shared::ids::VpcId;
 use shared::studio::{
     Scope, delete_apps, delete_profiles, delete_spaces, ensure_owned, is_owned, sync_tags,
@@ -18,7 +18,7 @@ use shared::studio::{
 };
 
 use crate::network::{delete_home_efs, delete_nfs_groups};
-use crate::properties::{AuthMode, NetworkAccess, Properties, Retention};
+use crate::properties::{AuthMode, Identity, NetworkAccess, Properties, Retention};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "Phase")]
@@ -57,13 +57,16 @@ impl StudioDomain {
         }
     }
 
-    /// A domain this resource already made (same name, our owner tag), other than `except`.
+    /// A domain this resource already made that it may adopt, other than `except`: same name, our
+    /// owner tag, not `Failed` / `Delete_Failed` / `Deleting`, and the same immutable settings
+    /// ([`Identity`]) as asked for.
     async fn find_existing(
         &self,
         ctx: &Ctx<'_>,
-        name: &str,
+        wanted: &Identity,
         except: Option<&str>,
     ) -> Result<Option<String>, Error> {
+        let name = wanted.domain_name.as_str();
         let pages: Vec<_> = self
             .sm
             .list_domains()
@@ -78,13 +81,34 @@ impl StudioDomain {
             };
             if d.domain_name() != Some(name)
                 || Some(id) == except
-                || d.status() == Some(&DomainStatus::Deleting)
+                || matches!(
+                    d.status(),
+                    Some(
+                        DomainStatus::Deleting | DomainStatus::Failed | DomainStatus::DeleteFailed
+                    )
+                )
             {
                 continue;
             }
-            if is_owned(&self.sm, arn, ctx.request).await? {
+            if !is_owned(&self.sm, arn, ctx.request).await? {
+                continue;
+            }
+            let described = self
+                .sm
+                .describe_domain()
+                .domain_id(id)
+                .send()
+                .await
+                .map_err(|e| Error::aws("sagemaker:DescribeDomain", e))?;
+            let differences = identity_of(&described).differences(wanted);
+            if differences.is_empty() {
                 return Ok(Some(id.to_owned()));
             }
+            tracing::info!(
+                domain_id = id,
+                ?differences,
+                "not adopting an owned domain with other immutable settings"
+            );
         }
         Ok(None)
     }
@@ -119,10 +143,7 @@ impl StudioDomain {
         except: Option<&str>,
     ) -> ProviderResult<State> {
         props.validate()?;
-        if let Some(id) = self
-            .find_existing(ctx, props.domain_name.as_str(), except)
-            .await?
-        {
+        if let Some(id) = self.find_existing(ctx, &props.identity(), except).await? {
             tracing::info!(domain_id = %id, "adopting the domain a previous attempt created");
             return in_progress(
                 State::Waiting {
@@ -169,7 +190,7 @@ impl StudioDomain {
         )
     }
 
-    async fn wait(&self, domain_id: String, polls: u32) -> ProviderResult<State> {
+    async fn wait(&self, ctx: &Ctx<'_>, domain_id: String, polls: u32) -> ProviderResult<State> {
         let d = self
             .sm
             .describe_domain()
@@ -199,11 +220,48 @@ impl StudioDomain {
                 },
                 polls + 1,
             ),
-            Some(other) => Err(Error::other(format!(
-                "SageMaker domain {domain_id} is {}: {}",
-                other.as_str(),
-                d.failure_reason().unwrap_or("no failure reason given")
-            ))),
+            Some(other) => {
+                let mut reason = format!(
+                    "SageMaker domain {domain_id} is {}: {}",
+                    other.as_str(),
+                    d.failure_reason().unwrap_or("no failure reason given")
+                );
+                if is_replacement(ctx, &domain_id) && *other == DomainStatus::Failed {
+                    reason.push_str(&self.discard_failed_replacement(&domain_id).await);
+                }
+                Err(Error::other(reason))
+            }
+        }
+    }
+
+    /// Deletes the half-made domain of a failed replacement: the failed Update keeps the old physical
+    /// id, so CloudFormation would never delete this one. It never served anyone: its new, empty home
+    /// file system goes with it. Returns what to add to the Reason.
+    async fn discard_failed_replacement(&self, domain_id: &str) -> String {
+        let policy = RetentionPolicy::builder()
+            .home_efs_file_system(RetentionType::Delete)
+            .build();
+        match self
+            .sm
+            .delete_domain()
+            .domain_id(domain_id)
+            .retention_policy(policy)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(domain_id, "deleting the failed replacement domain");
+                format!(
+                    "; the failed replacement {domain_id} is being deleted and the resource stays on its current domain"
+                )
+            }
+            Err(e) => {
+                let err = Error::aws("sagemaker:DeleteDomain", e);
+                tracing::warn!(domain_id, error = %err, "could not delete the failed replacement");
+                format!(
+                    "; the failed replacement {domain_id} could not be deleted ({err}): delete it in the SageMaker console"
+                )
+            }
         }
     }
 
@@ -304,6 +362,25 @@ impl StudioDomain {
     }
 }
 
+/// The immutable settings of an existing domain.
+fn identity_of(d: &DescribeDomainOutput) -> Identity {
+    Identity {
+        domain_name: d.domain_name().unwrap_or_default().to_owned(),
+        vpc_id: d.vpc_id().unwrap_or_default().to_owned(),
+        auth_mode: d
+            .auth_mode()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
+        kms_key_id: d.kms_key_id().map(str::to_owned),
+    }
+}
+
+/// True while an Update waits for a domain other than the one its physical id names.
+fn is_replacement(ctx: &Ctx<'_>, domain_id: &str) -> bool {
+    ctx.request.request_type == RequestType::Update
+        && ctx.request.physical_resource_id.as_deref() != Some(domain_id)
+}
+
 fn user_settings(props: &Properties) -> UserSettings {
     UserSettings::builder()
         .execution_role(props.default_execution_role_arn.as_str())
@@ -340,20 +417,26 @@ impl Provider for StudioDomain {
         old: Option<Properties>,
     ) -> ProviderResult<State> {
         props.validate()?;
-        let replace = old
-            .as_ref()
-            .map(|o| props.replacement_fields(o))
-            .unwrap_or_default();
-        if !replace.is_empty() {
-            tracing::info!(fields = ?replace, "replacing the domain: these fields cannot change in place");
-            return self.create_domain(ctx, &props, Some(physical_id)).await;
-        }
+        // Replacement is decided against the domain the physical id names, not against the old
+        // properties: a rollback after a failed replacement then ends on the original domain.
         let Some(domain) = self.owned_domain(ctx, physical_id).await? else {
             return Err(Error::other(format!(
                 "domain {physical_id} no longer exists: it was deleted outside CloudFormation; \
                  remove the resource from the template, deploy, then add it back to create a new domain"
             )));
         };
+        // Only what differs from the old properties too (when they parse): a value SageMaker spells
+        // differently from the template (a KMS alias shown as a key ARN) is no reason to replace.
+        let wanted = props.identity();
+        let mut replace = identity_of(&domain).differences(&wanted);
+        if let Some(old) = &old {
+            let changed = old.identity().differences(&wanted);
+            replace.retain(|f| changed.contains(f));
+        }
+        if !replace.is_empty() {
+            tracing::info!(fields = ?replace, "replacing the domain: these fields cannot change in place");
+            return self.create_domain(ctx, &props, Some(physical_id)).await;
+        }
         let sagemaker_changed = old.as_ref().is_none_or(|o| {
             o.default_execution_role_arn != props.default_execution_role_arn
                 || o.security_group_ids != props.security_group_ids
@@ -374,7 +457,7 @@ impl Provider for StudioDomain {
         let old_tags = old.map(|o| o.tags).unwrap_or_default();
         let arn = domain.domain_arn().unwrap_or_default();
         sync_tags(&self.sm, arn, &old_tags, &props.tags).await?;
-        self.wait(physical_id.to_owned(), 0).await
+        self.wait(ctx, physical_id.to_owned(), 0).await
     }
 
     async fn delete(
@@ -415,9 +498,9 @@ impl Provider for StudioDomain {
         .await
     }
 
-    async fn poll(&self, _ctx: &Ctx<'_>, state: State) -> ProviderResult<State> {
+    async fn poll(&self, ctx: &Ctx<'_>, state: State) -> ProviderResult<State> {
         match state {
-            State::Waiting { domain_id, polls } => self.wait(domain_id, polls).await,
+            State::Waiting { domain_id, polls } => self.wait(ctx, domain_id, polls).await,
             deleting @ State::Deleting { .. } => self.teardown(deleting).await,
         }
     }
@@ -479,7 +562,15 @@ mod tests {
             RuleMode::Sequential,
             [&pending]
         ));
-        let first = p.wait("d-abcdefghij12".into(), 0).await.unwrap();
+        let request: shared::cfn::Request = serde_json::from_value(serde_json::json!({
+            "RequestType": "Create", "ResponseURL": "https://example.invalid", "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+            "RequestId": "r", "LogicalResourceId": "Domain"}))
+        .unwrap();
+        let ctx = Ctx {
+            request: &request,
+            attempt: 1,
+        };
+        let first = p.wait(&ctx, "d-abcdefghij12".into(), 0).await.unwrap();
         let Outcome::InProgress {
             state: State::Waiting { polls, .. },
             poll_after,
@@ -490,7 +581,7 @@ mod tests {
         assert_eq!(polls, 1);
         assert!(poll_after > Duration::ZERO);
         let err = p
-            .wait("d-abcdefghij12".into(), polls)
+            .wait(&ctx, "d-abcdefghij12".into(), polls)
             .await
             .unwrap_err()
             .to_string();
