@@ -869,3 +869,66 @@ async fn a_failed_domain_is_never_adopted() {
         "a new domain, not the failed one"
     );
 }
+
+/// The same rollback for a user profile: a rename whose new profile goes `Failed` → FAILED and the
+/// failed profile is deleted; the rollback Update ends on the original profile, in place.
+#[tokio::test]
+async fn a_failed_profile_replacement_rolls_back_to_the_original_profile() {
+    let b = bed().await;
+    let props = b.network(14).await;
+    let created = b.domain("c", "Create", props, None, None).await;
+    let domain = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let alice = json!({"DomainId": domain, "UserProfileName": "alice"});
+    let bob = json!({"DomainId": domain, "UserProfileName": "bob"});
+    let r = b
+        .profile("pc", "Create", "User", alice.clone(), None, None)
+        .await;
+    let arn = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+
+    b.twin.set_outcome("profile.create", "Failed");
+    let r = b
+        .profile(
+            "pu",
+            "Update",
+            "User",
+            bob.clone(),
+            Some(&arn),
+            Some(alice.clone()),
+        )
+        .await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert!(
+        r["Reason"].as_str().unwrap().contains("being deleted"),
+        "{r}"
+    );
+    let r = b
+        .profile("rb", "Update", "User", alice, Some(&arn), Some(bob))
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        r["PhysicalResourceId"],
+        arn.as_str(),
+        "the rollback ends on the original"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let names: Vec<String> =
+            b.sm.list_user_profiles()
+                .domain_id_equals(&domain)
+                .send()
+                .await
+                .unwrap()
+                .user_profiles()
+                .iter()
+                .filter_map(|p| p.user_profile_name().map(str::to_owned))
+                .collect();
+        if names == ["alice"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed profile is still there: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -4,7 +4,7 @@
 use aws_sdk_sagemaker::types::{UserProfileStatus, UserSettings};
 use serde::{Deserialize, Serialize};
 use shared::Error;
-use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, poll_interval};
+use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, RequestType, poll_interval};
 use shared::studio::{
     Scope, delete_apps, delete_spaces, ensure_owned, is_owned, shared_spaces_owned, sync_tags,
     tags_with_owner,
@@ -102,8 +102,19 @@ impl StudioUserProfile {
         {
             Ok(existing) => {
                 let arn = existing.user_profile_arn().unwrap_or_default();
-                if existing.status() != Some(&UserProfileStatus::Deleting)
-                    && is_owned(&self.sm, arn, ctx.request).await?
+                let owned = is_owned(&self.sm, arn, ctx.request).await?;
+                if owned && existing.status() == Some(&UserProfileStatus::Failed) {
+                    // Never adopted: an earlier attempt's profile that failed holds the name.
+                    return Err(Error::other(format!(
+                        "user profile {name} of domain {domain} was left Failed by an earlier attempt{}; retry",
+                        self.discard(domain, name).await
+                    )));
+                }
+                if owned
+                    && !matches!(
+                        existing.status(),
+                        Some(UserProfileStatus::Deleting | UserProfileStatus::DeleteFailed)
+                    )
                 {
                     tracing::info!(
                         domain,
@@ -111,7 +122,7 @@ impl StudioUserProfile {
                         "adopting the profile a previous attempt created"
                     );
                     return self
-                        .wait(domain.to_owned(), name.to_owned(), arn.to_owned(), 0)
+                        .wait(ctx, domain.to_owned(), name.to_owned(), arn.to_owned(), 0)
                         .await;
                 }
                 return Err(Error::invalid(format!(
@@ -148,8 +159,34 @@ impl StudioUserProfile {
         })
     }
 
+    /// Starts deleting a profile this resource made that went `Failed` (it never served anyone).
+    /// Returns what to add to the Reason.
+    async fn discard(&self, domain: &str, name: &str) -> String {
+        match self
+            .sm
+            .delete_user_profile()
+            .domain_id(domain)
+            .user_profile_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(domain, name, "deleting a failed user profile");
+                format!("; the failed profile {name} is being deleted")
+            }
+            Err(e) => {
+                let err = Error::aws("sagemaker:DeleteUserProfile", e);
+                tracing::warn!(domain, name, error = %err, "could not delete a failed user profile");
+                format!(
+                    "; the failed profile {name} could not be deleted ({err}): delete it in the SageMaker console"
+                )
+            }
+        }
+    }
+
     async fn wait(
         &self,
+        ctx: &Ctx<'_>,
         domain_id: String,
         name: String,
         arn: String,
@@ -187,11 +224,21 @@ impl StudioUserProfile {
                     poll_after: poll_interval(polls + 1),
                 })
             }
-            Some(other) => Err(Error::other(format!(
-                "user profile {name} of domain {domain_id} is {}: {}",
-                other.as_str(),
-                p.failure_reason().unwrap_or("no failure reason given")
-            ))),
+            Some(other) => {
+                let mut reason = format!(
+                    "user profile {name} of domain {domain_id} is {}: {}",
+                    other.as_str(),
+                    p.failure_reason().unwrap_or("no failure reason given")
+                );
+                // A failed Update keeps the old physical id: CloudFormation would never delete the
+                // half-made replacement, so it goes now.
+                let replacement = ctx.request.request_type == RequestType::Update
+                    && ctx.request.physical_resource_id.as_deref() != p.user_profile_arn();
+                if replacement && *other == UserProfileStatus::Failed {
+                    reason.push_str(&self.discard(&domain_id, &name).await);
+                }
+                Err(Error::other(reason))
+            }
         }
     }
 
@@ -312,6 +359,7 @@ impl Provider for StudioUserProfile {
         let old_tags = old.map(|o| o.tags).unwrap_or_default();
         sync_tags(&self.sm, physical_id, &old_tags, &props.tags).await?;
         self.wait(
+            ctx,
             domain.to_owned(),
             name.to_owned(),
             physical_id.to_owned(),
@@ -337,14 +385,14 @@ impl Provider for StudioUserProfile {
         self.teardown(domain_id, name, 0).await
     }
 
-    async fn poll(&self, _ctx: &Ctx<'_>, state: State) -> ProviderResult<State> {
+    async fn poll(&self, ctx: &Ctx<'_>, state: State) -> ProviderResult<State> {
         match state {
             State::Waiting {
                 domain_id,
                 name,
                 arn,
                 polls,
-            } => self.wait(domain_id, name, arn, polls).await,
+            } => self.wait(ctx, domain_id, name, arn, polls).await,
             State::Deleting {
                 domain_id,
                 name,
