@@ -19,6 +19,13 @@ pub enum Error {
     /// Anything else, already phrased for a human.
     #[error("{0}")]
     Other(String),
+    /// A custom-resource Create that failed after it made something: CloudFormation gets this
+    /// physical id with the FAILED answer, so its Delete cleans up what was made.
+    #[error("{source}")]
+    Partial {
+        physical_id: String,
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -49,10 +56,27 @@ impl Error {
         }
     }
 
+    /// `self`, marked as having made the resource `physical_id` before it failed.
+    pub fn partial(physical_id: impl Into<String>, source: Error) -> Self {
+        Error::Partial {
+            physical_id: physical_id.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The physical id of what a failed Create made, when it made something.
+    pub fn made(&self) -> Option<&str> {
+        match self {
+            Error::Partial { physical_id, .. } => Some(physical_id),
+            _ => None,
+        }
+    }
+
     /// AWS's error code, when this is an AWS error.
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Aws { code, .. } => code.as_deref(),
+            Error::Partial { source, .. } => source.code(),
             _ => None,
         }
     }
@@ -61,10 +85,14 @@ impl Error {
 /// How an error is reported to the Lambda runtime (and from there to a DLQ record / the logs).
 impl From<Error> for lambda_runtime::Diagnostic {
     fn from(err: Error) -> Self {
-        let error_type = match &err {
+        let mut inner = &err;
+        while let Error::Partial { source, .. } = inner {
+            inner = source;
+        }
+        let error_type = match inner {
             Error::Invalid(_) => "InvalidInput",
             Error::Aws { .. } => "AwsError",
-            Error::Other(_) => "Error",
+            Error::Other(_) | Error::Partial { .. } => "Error",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),

@@ -557,3 +557,44 @@ async fn without_the_lock_table_a_grant_fails_clearly() {
     );
     assert_eq!(bed.bucket_policy("bare").await, None);
 }
+
+/// A Create whose key write fails after the bucket statement was written leaves nothing behind: the
+/// bucket statement is undone, and the FAILED answer carries the Sid (not the failed-Create marker) so
+/// that CloudFormation's Delete reaches the provider and revokes whatever an undo could have missed.
+#[tokio::test]
+async fn a_grant_whose_key_write_fails_leaves_nothing_after_cloudformations_delete() {
+    let bed = bed().await;
+    let original =
+        format!(r#"{{"Version":"2012-10-17","Statement":[{FOREIGN_ALLOW},{FOREIGN_DENY}]}}"#);
+    bed.s3
+        .put_bucket_policy()
+        .bucket("models")
+        .policy(&original)
+        .send()
+        .await
+        .unwrap();
+    let missing_key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000";
+    let props = json!({"BucketName": "models", "KmsKeyArn": missing_key, "AccountIds": [STAGING]});
+    let body = bed.send("c", "Create", props.clone(), None, None).await;
+    assert_eq!(body["Status"], "FAILED", "{body}");
+    assert!(
+        body["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("kms:GetKeyPolicy"),
+        "{body}"
+    );
+    let sid = body["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert!(
+        sid.starts_with("SecureMlopsModelRead"),
+        "the Sid, not the marker: {sid}"
+    );
+    assert_eq!(
+        bed.bucket_policy("models").await.unwrap(),
+        original,
+        "undone at once"
+    );
+    let body = bed.send("d", "Delete", props, Some(&sid), None).await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(bed.bucket_policy("models").await.unwrap(), original);
+}

@@ -197,11 +197,12 @@ impl CrossAccountAccess {
             .edit_key(&props.kms_key_arn, sid, grant.key_statements())
             .await
         {
-            // Leave nothing half-done: CloudFormation will not call Delete for a failed Create.
+            // Leave nothing half-done: undo the bucket statement now, and report the Sid as what a
+            // failed Create made, so that CloudFormation's Delete revokes whatever the undo missed.
             if let Err(undo) = self.edit_bucket(&props.bucket_name, sid, vec![]).await {
-                tracing::warn!(error = %undo, "could not undo the bucket statement after the key failed");
+                tracing::warn!(error = %undo, "could not undo the bucket statement after the key failed; CloudFormation's Delete will");
             }
-            return Err(e);
+            return Err(Error::partial(sid, e));
         }
         info!(sid, accounts = grant.principals.len(), bucket = %props.bucket_name, key = %props.kms_key_arn, "granted");
         Ok(())

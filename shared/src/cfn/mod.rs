@@ -14,7 +14,9 @@
 //! 3. **Response size and shape**: the body never exceeds 4,096 bytes (oversize `Data` → FAILED saying
 //!    so), `Reason` is capped, `NoEcho` is supported, the PUT is retried with jittered backoff.
 //! 4. **Physical ids.** A failed Create is answered with a marker id derived from the RequestId; the
-//!    Delete CloudFormation sends afterwards is answered SUCCESS without calling the provider. An Update
+//!    Delete CloudFormation sends afterwards is answered SUCCESS without calling the provider — unless
+//!    the Create made something before it failed: a long operation's state ([`Provider::physical_id`])
+//!    or an [`Error::partial`] names it, the FAILED answer carries that id, and the Delete cleans it. An Update
 //!    that returns a *different* physical id is a **replacement**: CloudFormation then sends a Delete for
 //!    the old id during cleanup, so the provider must create the new resource before returning.
 //! 5. **Long operations.** A provider returns [`Outcome::InProgress`] with its state; the framework calls

@@ -23,6 +23,27 @@ use crate::Error;
 const OVERRUN: &str = "the operation did not finish before the Lambda function's timeout; it was \
                        stopped so that CloudFormation gets an answer (raise the function timeout or retry)";
 
+/// Why a provider call failed, and what a failed Create had already made (its physical id).
+struct Failure {
+    reason: String,
+    made: Option<String>,
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Failure { reason, made: None }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Self {
+        Failure {
+            made: err.made().map(str::to_owned),
+            reason: err.to_string(),
+        }
+    }
+}
+
 /// Default overall limit of one request (CloudFormation's own default for custom resources).
 const DEFAULT_SERVICE_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -246,16 +267,21 @@ impl<P: Provider> Runner<P> {
             // A continuation resumes where the previous invocation stopped: waiting to poll.
             Some((state, poll_after)) => match serde_json::from_value(state) {
                 Ok(state) => Ok(Outcome::InProgress { state, poll_after }),
-                Err(e) => Err(format!(
+                Err(e) => Err(Failure::from(format!(
                     "internal error: unreadable continuation state: {e}"
-                )),
+                ))),
             },
             None => self.start(&ctx, budget_end).await,
         };
         loop {
             match outcome {
-                Err(reason) => {
-                    let physical_id = made.filter(|_| request.request_type == RequestType::Create);
+                Err(Failure {
+                    reason,
+                    made: partial,
+                }) => {
+                    let physical_id = partial
+                        .or(made)
+                        .filter(|_| request.request_type == RequestType::Create);
                     return Some(Reply::Failed {
                         reason,
                         physical_id,
@@ -305,7 +331,7 @@ impl<P: Provider> Runner<P> {
                         .await;
                     // A poll cut off by the deadline (a slow or throttled call) is repeated by a
                     // continuation from the state before it, instead of failing the resource.
-                    if matches!(&outcome, Err(reason) if reason == OVERRUN) {
+                    if matches!(&outcome, Err(f) if f.reason == OVERRUN) {
                         tracing::warn!(
                             "a poll ran into the deadline; continuing in a new invocation"
                         );
@@ -325,18 +351,22 @@ impl<P: Provider> Runner<P> {
         }
     }
 
-    async fn start(&self, ctx: &Ctx<'_>, budget_end: Instant) -> Result<Outcome<P::State>, String> {
+    async fn start(
+        &self,
+        ctx: &Ctx<'_>,
+        budget_end: Instant,
+    ) -> Result<Outcome<P::State>, Failure> {
         let request = ctx.request;
         let physical_id = request.physical_resource_id.as_deref().unwrap_or_default();
         let parsed = props::parse::<P::Properties>(&request.resource_properties);
         match request.request_type {
             RequestType::Create => {
-                let props = parsed.map_err(|e| e.to_string())?;
+                let props = parsed?;
                 self.guarded(budget_end, self.provider.create(ctx, props))
                     .await
             }
             RequestType::Update => {
-                let props = parsed.map_err(|e| e.to_string())?;
+                let props = parsed?;
                 let old = request.old_resource_properties.as_ref().and_then(|old| {
                     props::parse(old)
                         .inspect_err(|e| tracing::warn!(error = %e, "previous properties do not parse; updating without them"))
@@ -366,10 +396,10 @@ impl<P: Provider> Runner<P> {
         &self,
         budget_end: Instant,
         fut: impl Future<Output = Result<Outcome<P::State>, Error>>,
-    ) -> Result<Outcome<P::State>, String> {
+    ) -> Result<Outcome<P::State>, Failure> {
         match tokio::time::timeout_at(budget_end, AssertUnwindSafe(fut).catch_unwind()).await {
             Ok(Ok(Ok(outcome))) => Ok(outcome),
-            Ok(Ok(Err(err))) => Err(err.to_string()),
+            Ok(Ok(Err(err))) => Err(err.into()),
             Ok(Err(panic)) => {
                 let msg = panic
                     .downcast_ref::<&str>()
@@ -377,9 +407,9 @@ impl<P: Provider> Runner<P> {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".to_owned());
                 tracing::error!(panic = %msg, "provider panicked");
-                Err(format!("internal error: the provider panicked: {msg}"))
+                Err(format!("internal error: the provider panicked: {msg}").into())
             }
-            Err(_) => Err(OVERRUN.to_owned()),
+            Err(_) => Err(OVERRUN.to_owned().into()),
         }
     }
 
