@@ -173,9 +173,15 @@ async fn grants_follow_the_accounts_and_leave_foreign_statements_alone() {
     let key = bed.key_policy().await;
     let k = statements(&key);
     assert_eq!(k.len(), statements(&original_key).len() + 1);
+    assert_eq!(k.last().unwrap()["Action"], "kms:Decrypt");
     assert_eq!(
-        k.last().unwrap()["Action"],
-        json!(["kms:Decrypt", "kms:DescribeKey"])
+        k.last().unwrap()["Condition"]["StringEquals"]["kms:ViaService"],
+        "s3.us-east-1.amazonaws.com",
+        "the key is usable only through S3"
+    );
+    assert_eq!(
+        k.last().unwrap()["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"],
+        json!(["arn:aws:s3:::models/churn/*", "arn:aws:s3:::models"])
     );
     for (before, after) in statements(&original_key).iter().zip(&k) {
         assert_eq!(

@@ -1,7 +1,7 @@
 //! `cross-account-access` — the `Custom::CrossAccountModelAccess` resource: lets the staging and
 //! production accounts read model artifacts by adding statements it owns to the artifact bucket's policy
-//! (`s3:GetObject` on a prefix, `s3:ListBucket` limited to it) and to the KMS key policy (`kms:Decrypt`,
-//! `kms:DescribeKey`). Statements it did not write are never changed or reordered.
+//! (`s3:GetObject` on a prefix, `s3:ListBucket` limited to it) and to the KMS key policy (`kms:Decrypt`
+//! through S3 for that bucket and prefix only). Statements it did not write are never changed or reordered.
 //!
 //! Wiring only: logging, SDK clients (once per cold start), the policy lock table, the provider, the
 //! framework.

@@ -70,19 +70,37 @@ impl Grant {
         out
     }
 
-    /// `kms:Decrypt` and `kms:DescribeKey` on the key (in a key policy, `Resource: "*"` is the key).
-    pub fn key_statements(&self) -> Vec<Value> {
-        let mut grant = json!({
+    /// `kms:Decrypt` on the key (in a key policy, `Resource: "*"` is the key), only as S3 of the key's
+    /// `region` uses it to read objects of the bucket's `folder` (`kms:ViaService`, and the encryption
+    /// context S3 sets: the object's ARN, or the bucket's ARN when S3 Bucket Keys are on). Reading an
+    /// SSE-KMS object needs nothing more; the key cannot be used directly.
+    pub fn key_statements(&self, bucket: &str, folder: &str, region: &str) -> Vec<Value> {
+        let suffix = if self.partition == "aws-cn" {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        let bucket_arn = format!("arn:{}:s3:::{bucket}", self.partition);
+        let mut equals = json!({"kms:ViaService": format!("s3.{region}.{suffix}")});
+        if let Some(c) = self.vpce_condition() {
+            equals["aws:sourceVpce"] = c["StringEquals"]["aws:sourceVpce"].clone();
+        }
+        let grant = json!({
             "Sid": self.sid,
             "Effect": "Allow",
             "Principal": {"AWS": self.principals},
-            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Action": "kms:Decrypt",
             "Resource": "*",
+            "Condition": {
+                "StringEquals": equals,
+                "StringLike": {
+                    "kms:EncryptionContext:aws:s3:arn": [format!("{bucket_arn}/{folder}*"), bucket_arn]
+                },
+            },
         });
-        let Some(c) = self.vpce_condition() else {
+        if self.vpce.is_empty() {
             return vec![grant];
-        };
-        grant["Condition"] = c;
+        }
         let mut marker = grant.clone();
         marker["Sid"] = json!(format!("{}Vpce", self.sid));
         vec![grant, marker]
@@ -252,7 +270,8 @@ pub fn apply(
             set_deny_endpoints(&mut out[deny], &next);
         }
         if let Some(m) = marker.as_mut().filter(|_| !added.is_empty()) {
-            m["Condition"] = json!({"StringEquals": {"aws:sourceVpce": added}});
+            // Only the endpoint list changes: the marker keeps every other condition of the grant.
+            m["Condition"]["StringEquals"]["aws:sourceVpce"] = json!(added);
             out.push(marker.take().unwrap_or_default());
         }
     }
@@ -532,12 +551,44 @@ mod tests {
     }
 
     #[test]
+    fn key_grants_are_bound_to_s3_reading_the_folder() {
+        let g = grant(&["111111111111"]);
+        let s = g.key_statements("models", "churn/", "us-east-1");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0]["Action"], "kms:Decrypt");
+        assert_eq!(
+            s[0]["Condition"],
+            json!({
+                "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [
+                    "arn:aws:s3:::models/churn/*", "arn:aws:s3:::models"
+                ]}
+            })
+        );
+        let mut cn = g.clone();
+        cn.partition = "aws-cn".into();
+        let s = cn.key_statements("models", "", "cn-north-1");
+        assert_eq!(
+            s[0]["Condition"]["StringEquals"]["kms:ViaService"],
+            "s3.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            s[0]["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"][0],
+            "arn:aws-cn:s3:::models/*"
+        );
+    }
+
+    #[test]
     fn key_grants_carry_the_endpoint_condition_too() {
         let g = with_vpce(&["111111111111"], &["vpce-0bbbbbbbbbbbbbbbb"]);
-        let s = g.key_statements();
+        let s = g.key_statements("models", "churn/", "eu-west-1");
         assert_eq!(
             s[0]["Condition"]["StringEquals"]["aws:sourceVpce"][0],
             "vpce-0bbbbbbbbbbbbbbbb"
+        );
+        assert_eq!(
+            s[0]["Condition"]["StringEquals"]["kms:ViaService"],
+            "s3.eu-west-1.amazonaws.com"
         );
         // No deny statement in the key policy: the marker is not kept.
         let out = apply("key", Some(r#"{"Statement":[]}"#), &g.sid, s)

@@ -61,6 +61,15 @@ impl Properties {
         self.kms_key_arn.as_str().split(':').nth(1).unwrap_or("aws")
     }
 
+    /// The region of the key ARN (the bucket's too: SSE-KMS needs a key of the bucket's region).
+    pub fn region(&self) -> &str {
+        self.kms_key_arn
+            .as_str()
+            .split(':')
+            .nth(3)
+            .unwrap_or_default()
+    }
+
     /// The VPC endpoint ids, sorted and unique.
     pub fn vpce(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.source_vpce_ids.iter().map(|v| v.0.clone()).collect();

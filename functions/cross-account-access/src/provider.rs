@@ -194,7 +194,11 @@ impl CrossAccountAccess {
         )
         .await?;
         if let Err(e) = self
-            .edit_key(&props.kms_key_arn, sid, grant.key_statements())
+            .edit_key(
+                &props.kms_key_arn,
+                sid,
+                grant.key_statements(props.bucket_name.as_str(), &props.folder(), props.region()),
+            )
             .await
         {
             // Leave nothing half-done: undo the bucket statement now, and report the Sid as what a
