@@ -219,3 +219,63 @@ fn every_pass_role_names_the_service_it_is_passed_to() {
         "the PassRole statements were not found: {found:?}"
     );
 }
+
+/// The Studio roles may change or delete only what a stack's custom resource made: every statement
+/// of theirs that allows a destructive action on domains or profiles is conditioned on the owner tag
+/// (`aws:ResourceTag/secure-mlops:owner`), the same tag the providers check before acting.
+#[test]
+fn studio_roles_change_only_owner_tagged_domains_and_profiles() {
+    let template = template();
+    let resources = section(&template, "Resources");
+    for (role, guarded) in [
+        (
+            "StudioDomainRole",
+            &[
+                "sagemaker:UpdateDomain",
+                "sagemaker:DeleteDomain",
+                "sagemaker:DeleteTags",
+            ][..],
+        ),
+        (
+            "StudioUserProfileRole",
+            &[
+                "sagemaker:UpdateUserProfile",
+                "sagemaker:DeleteUserProfile",
+                "sagemaker:DeleteTags",
+            ][..],
+        ),
+    ] {
+        let statements: Vec<&Value> = resources[role]["Properties"]["Policies"]
+            .as_sequence()
+            .expect("policies")
+            .iter()
+            .flat_map(|p| {
+                p["PolicyDocument"]["Statement"]
+                    .as_sequence()
+                    .expect("statements")
+            })
+            .collect();
+        for action in guarded {
+            let granting: Vec<&&Value> = statements
+                .iter()
+                .filter(|s| {
+                    let actions = &s["Action"];
+                    actions.as_str() == Some(action)
+                        || actions
+                            .as_sequence()
+                            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(action)))
+                })
+                .collect();
+            assert!(!granting.is_empty(), "{role} does not grant {action}");
+            for s in granting {
+                assert!(
+                    s["Condition"]["StringLike"]
+                        .get("aws:ResourceTag/secure-mlops:owner")
+                        .is_some(),
+                    "{role}: {action} without the owner-tag condition ({:?})",
+                    s.get("Sid")
+                );
+            }
+        }
+    }
+}
