@@ -21,6 +21,7 @@ const FOREIGN_DENY: &str = r#"{"Sid":"NoBucketDeletion","Effect":"Deny","Princip
 
 struct Bed {
     h: Harness,
+    config: aws_config::SdkConfig,
     /// How `h` was started: another sandbox of the same function runs requests in parallel.
     function: Config,
     s3: aws_sdk_s3::Client,
@@ -53,6 +54,7 @@ async fn bed() -> Bed {
     let h = Harness::start(function.clone()).await;
     Bed {
         h,
+        config: config.clone(),
         function,
         s3,
         kms,
@@ -603,4 +605,53 @@ async fn a_grant_whose_key_write_fails_leaves_nothing_after_cloudformations_dele
     let body = bed.send("d", "Delete", props, Some(&sid), None).await;
     assert_eq!(body["Status"], "SUCCESS", "{body}");
     assert_eq!(bed.bucket_policy("models").await.unwrap(), original);
+}
+
+/// In an organization, every statement carries `aws:PrincipalOrgID`, and a grant naming an account
+/// outside the organization fails naming it before any policy is touched.
+#[tokio::test]
+async fn grants_are_bound_to_the_organization_and_refuse_outsiders() {
+    let bed = bed().await;
+    let org = testbed::org::seed(&bed.config).await;
+    let org_id = aws_sdk_organizations::Client::new(&bed.config)
+        .describe_organization()
+        .send()
+        .await
+        .unwrap()
+        .organization
+        .unwrap()
+        .id
+        .unwrap();
+    let members = org.expected(&["Staging"], true);
+    assert!(!members.is_empty());
+    let props = json!({"BucketName": "bare", "KmsKeyArn": bed.key_arn, "AccountIds": members});
+    let body = bed.send("c", "Create", props.clone(), None, None).await;
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    let bucket = statements(&bed.bucket_policy("bare").await.unwrap());
+    let key = statements(&bed.key_policy().await);
+    let sid = body["PhysicalResourceId"].as_str().unwrap();
+    for s in bucket.iter().chain(key.iter().filter(|s| s["Sid"] == sid)) {
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+            org_id.as_str(),
+            "{s}"
+        );
+    }
+    bed.send("d", "Delete", props, Some(sid), None).await;
+
+    let mut with_outsiders = members.clone();
+    with_outsiders.extend([STAGING.to_owned(), PROD.to_owned()]);
+    let props =
+        json!({"BucketName": "bare", "KmsKeyArn": bed.key_arn, "AccountIds": with_outsiders});
+    let body = bed.send("o", "Create", props, None, None).await;
+    assert_eq!(body["Status"], "FAILED", "{body}");
+    let reason = body["Reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("AccountIds:")
+            && reason.contains(&format!(
+                "{STAGING}, {PROD} are not in organization {org_id}"
+            )),
+        "{reason}"
+    );
+    assert_eq!(bed.bucket_policy("bare").await, None, "nothing written");
 }

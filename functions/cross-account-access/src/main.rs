@@ -34,6 +34,11 @@ async fn main() -> Result<(), shared::cfn::RuntimeError> {
                 shared::lock::DEFAULT_LEASE,
             )
         });
-    let provider = provider::CrossAccountAccess::new(s3, aws_sdk_kms::Client::new(&config), locks);
+    let provider = provider::CrossAccountAccess::new(
+        s3,
+        aws_sdk_kms::Client::new(&config),
+        aws_sdk_organizations::Client::new(&config),
+        locks,
+    );
     shared::cfn::serve(provider, &config).await
 }

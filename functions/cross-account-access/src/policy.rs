@@ -21,13 +21,24 @@ pub struct Grant {
     pub principals: Vec<String>,
     /// VPC endpoints the grant is limited to (empty: any network path).
     pub vpce: Vec<String>,
+    /// The organization every principal must belong to (`aws:PrincipalOrgID`); `None` outside one.
+    pub org_id: Option<String>,
 }
 
 const VPCE_KEY: &str = "aws:sourcevpce";
 
 impl Grant {
-    fn vpce_condition(&self) -> Option<Value> {
-        (!self.vpce.is_empty()).then(|| json!({"StringEquals": {"aws:sourceVpce": self.vpce}}))
+    /// The `StringEquals` conditions every statement of the grant carries: the organization of the
+    /// principals and the VPC endpoints, where set.
+    fn equals(&self) -> Map<String, Value> {
+        let mut equals = Map::new();
+        if let Some(org) = &self.org_id {
+            equals.insert("aws:PrincipalOrgID".into(), json!(org));
+        }
+        if !self.vpce.is_empty() {
+            equals.insert("aws:sourceVpce".into(), json!(self.vpce));
+        }
+        equals
     }
 
     /// `s3:GetObject` on the prefix, and `s3:ListBucket` limited to it (+ the endpoint marker).
@@ -55,9 +66,12 @@ impl Grant {
             );
         }
         let mut out = Vec::new();
-        if let Some(c) = self.vpce_condition() {
-            get["Condition"] = c.clone();
-            list_condition.insert("StringEquals".into(), c["StringEquals"].clone());
+        let equals = self.equals();
+        if !equals.is_empty() {
+            get["Condition"] = json!({"StringEquals": equals});
+            list_condition.insert("StringEquals".into(), Value::Object(equals));
+        }
+        if !self.vpce.is_empty() {
             let mut marker = get.clone();
             marker["Sid"] = json!(format!("{}Vpce", self.sid));
             out.push(marker);
@@ -81,10 +95,11 @@ impl Grant {
             "amazonaws.com"
         };
         let bucket_arn = format!("arn:{}:s3:::{bucket}", self.partition);
-        let mut equals = json!({"kms:ViaService": format!("s3.{region}.{suffix}")});
-        if let Some(c) = self.vpce_condition() {
-            equals["aws:sourceVpce"] = c["StringEquals"]["aws:sourceVpce"].clone();
-        }
+        let mut equals = self.equals();
+        equals.insert(
+            "kms:ViaService".into(),
+            json!(format!("s3.{region}.{suffix}")),
+        );
         let grant = json!({
             "Sid": self.sid,
             "Effect": "Allow",
@@ -317,7 +332,46 @@ mod tests {
                 .map(|a| format!("arn:aws:iam::{a}:root"))
                 .collect(),
             vpce: vec![],
+            org_id: None,
         }
+    }
+
+    #[test]
+    fn every_statement_names_the_organization_of_its_principals() {
+        let g = Grant {
+            org_id: Some("o-a1b2c3d4e5".into()),
+            ..with_vpce(&["111111111111"], &["vpce-0bbbbbbbbbbbbbbbb"])
+        };
+        let mut all = g.bucket_statements("models", "churn/");
+        all.extend(g.key_statements("models", "churn/", "us-east-1"));
+        assert_eq!(all.len(), 5, "get, list, marker; key grant, marker");
+        for s in &all {
+            assert_eq!(
+                s["Condition"]["StringEquals"]["aws:PrincipalOrgID"], "o-a1b2c3d4e5",
+                "{s}"
+            );
+        }
+        // The endpoint record written by `apply` keeps the organization condition.
+        let deny = r#"{"Statement":[{"Sid":"D","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-0aaaaaaaaaaaaaaaa"}}}]}"#;
+        let out = apply(
+            "bucket",
+            Some(deny),
+            &g.sid,
+            g.bucket_statements("models", "churn/"),
+        )
+        .unwrap()
+        .unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let marker = v["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == format!("{}Vpce", g.sid))
+            .unwrap();
+        assert_eq!(
+            marker["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+            "o-a1b2c3d4e5"
+        );
     }
 
     const FOREIGN: &str = r#"{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::models","arn:aws:s3:::models/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}"#;

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use shared::Error;
 use shared::cfn::props::field;
 use shared::cfn::{Ctx, Done, Provider, ProviderResult};
-use shared::ids::{BucketName, KmsKeyArn};
+use shared::ids::{AccountId, BucketName, KmsKeyArn};
 use shared::lock::Locks;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -20,6 +20,7 @@ const SID_PREFIX: &str = "SecureMlopsModelRead";
 pub struct CrossAccountAccess {
     s3: aws_sdk_s3::Client,
     kms: aws_sdk_kms::Client,
+    org: aws_sdk_organizations::Client,
     locks: Option<Locks>,
 }
 
@@ -55,8 +56,18 @@ pub fn sid_for(stack_id: &str, logical_id: &str) -> String {
 }
 
 impl CrossAccountAccess {
-    pub fn new(s3: aws_sdk_s3::Client, kms: aws_sdk_kms::Client, locks: Option<Locks>) -> Self {
-        CrossAccountAccess { s3, kms, locks }
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        kms: aws_sdk_kms::Client,
+        org: aws_sdk_organizations::Client,
+        locks: Option<Locks>,
+    ) -> Self {
+        CrossAccountAccess {
+            s3,
+            kms,
+            org,
+            locks,
+        }
     }
 
     async fn read(&self, doc: Document<'_>) -> Result<Option<String>, Error> {
@@ -186,6 +197,7 @@ impl CrossAccountAccess {
             partition: props.partition().to_owned(),
             principals: props.principals(),
             vpce: props.vpce(),
+            org_id: self.organization(&props.account_ids).await?,
         };
         self.edit_bucket(
             &props.bucket_name,
@@ -210,6 +222,47 @@ impl CrossAccountAccess {
         }
         info!(sid, accounts = grant.principals.len(), bucket = %props.bucket_name, key = %props.kms_key_arn, "granted");
         Ok(())
+    }
+
+    /// The organization the grant is bound to (`aws:PrincipalOrgID`), once every account of
+    /// `accounts` is known to be one of its members; `None` when this account is in no organization
+    /// (the statements then name the accounts only).
+    async fn organization(&self, accounts: &[AccountId]) -> Result<Option<String>, Error> {
+        let org = match self.org.describe_organization().send().await {
+            Ok(out) => out.organization.and_then(|o| o.id).unwrap_or_default(),
+            Err(e) if e.code() == Some("AWSOrganizationsNotInUseException") => {
+                tracing::warn!("this account is in no organization: grants are not bound to one");
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::aws("organizations:DescribeOrganization", e)),
+        };
+        let pages: Vec<_> = self
+            .org
+            .list_accounts()
+            .into_paginator()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| Error::aws("organizations:ListAccounts", e))?;
+        let members: std::collections::HashSet<&str> = pages
+            .iter()
+            .flat_map(|p| p.accounts())
+            .filter_map(|a| a.id())
+            .collect();
+        let outside: Vec<&str> = accounts
+            .iter()
+            .map(|a| a.as_str())
+            .filter(|a| !members.contains(a))
+            .collect();
+        if !outside.is_empty() {
+            return Err(Error::invalid(format!(
+                "AccountIds: {} {} not in organization {org}; a grant may name only accounts of \
+                 the organization",
+                outside.join(", "),
+                if outside.len() == 1 { "is" } else { "are" }
+            )));
+        }
+        Ok(Some(org))
     }
 
     /// Removes this resource's statements from a bucket; a bucket that no longer exists has none.
