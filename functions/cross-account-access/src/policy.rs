@@ -27,6 +27,15 @@ pub struct Grant {
 
 const VPCE_KEY: &str = "aws:sourcevpce";
 
+/// The Sid every grant statement starts with (the rest is 16 hex digits of its stack and logical id).
+pub const SID_PREFIX: &str = "SecureMlopsModelRead";
+
+/// True for the VPC endpoint record of a grant other than `sid`.
+fn is_record_of_another(statement: &Value, sid: &str) -> bool {
+    let s = sid_of(statement);
+    s.starts_with(SID_PREFIX) && s.ends_with("Vpce") && !owned(statement, sid)
+}
+
 impl Grant {
     /// The `StringEquals` conditions every statement of the grant carries: the organization of the
     /// principals and the VPC endpoints, where set.
@@ -260,6 +269,13 @@ pub fn apply(
             .filter(|s| !owned(s, sid) && s.get("Effect").and_then(Value::as_str) == Some("Allow"))
             .flat_map(|s| vpce_values(s, &ALLOW_OPS))
             .collect();
+        // Endpoints our other grants added: whoever still needs one shares the record of it, so
+        // the last grant to need it removes it.
+        let added_by_us: Vec<String> = out
+            .iter()
+            .filter(|s| is_record_of_another(s, sid))
+            .flat_map(|s| vpce_values(s, &ALLOW_OPS))
+            .collect();
         let current = vpce_values(&out[deny], &DENY_OPS);
         let mut next = current.clone();
         for id in previously_added
@@ -278,6 +294,8 @@ pub fn apply(
         for id in &wanted {
             if !next.contains(id) {
                 next.push(id.clone());
+                added.push(id.clone());
+            } else if added_by_us.contains(id) && !added.contains(id) {
                 added.push(id.clone());
             }
         }
@@ -509,6 +527,56 @@ mod tests {
             .find(|s| s["Sid"] == "OnlyThroughOurEndpoints")
             .map(|s| vpce_values(s, &DENY_OPS))
             .unwrap()
+    }
+
+    /// Two grants need the same endpoint, which the first one added: it stays while either needs it,
+    /// the last one to go removes it, and the endpoint that was there before any grant stays.
+    #[test]
+    fn an_endpoint_added_by_one_grant_is_removed_by_the_last_grant_to_need_it() {
+        let a = with_vpce(&["111111111111"], &["vpce-0bbbbbbbbbbbbbbbb"]);
+        let b = Grant {
+            sid: format!("{SID_PREFIX}fedcba9876543210"),
+            ..with_vpce(&["222222222222"], &["vpce-0bbbbbbbbbbbbbbbb"])
+        };
+        let original = format!(r#"{{"Statement":[{DENY}]}}"#);
+        let with_a = apply(
+            "bucket",
+            Some(&original),
+            &a.sid,
+            a.bucket_statements("models", ""),
+        )
+        .unwrap()
+        .unwrap();
+        let with_both = apply(
+            "bucket",
+            Some(&with_a),
+            &b.sid,
+            b.bucket_statements("models", ""),
+        )
+        .unwrap()
+        .unwrap();
+        let both = ["vpce-0aaaaaaaaaaaaaaaa", "vpce-0bbbbbbbbbbbbbbbb"];
+        assert_eq!(deny_list(&with_both), both);
+        // A goes first: B still needs the endpoint.
+        let only_b = apply("bucket", Some(&with_both), &a.sid, vec![])
+            .unwrap()
+            .unwrap();
+        assert_eq!(deny_list(&only_b), both);
+        // B goes last: what the grants added goes with it, and nothing else.
+        let none = apply("bucket", Some(&only_b), &b.sid, vec![])
+            .unwrap()
+            .unwrap();
+        assert_eq!(deny_list(&none), ["vpce-0aaaaaaaaaaaaaaaa"]);
+        assert_eq!(none, original);
+        // The other order ends the same.
+        let only_a = apply("bucket", Some(&with_both), &b.sid, vec![])
+            .unwrap()
+            .unwrap();
+        assert_eq!(deny_list(&only_a), both);
+        let none = apply("bucket", Some(&only_a), &a.sid, vec![])
+            .unwrap()
+            .unwrap();
+        assert_eq!(none, original);
     }
 
     #[test]

@@ -12,10 +12,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::info;
 
-use crate::policy::{Grant, apply, holds};
+use crate::policy::{Grant, SID_PREFIX, apply, holds};
 use crate::properties::Properties;
-
-const SID_PREFIX: &str = "SecureMlopsModelRead";
 
 pub struct CrossAccountAccess {
     s3: aws_sdk_s3::Client,
