@@ -67,11 +67,14 @@ test: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) build --workspace --bins --locked
+	rm -rf "$${CARGO_TARGET_DIR:-target}/debug/iam-calls"
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --locked --no-fail-fast; \
 	else \
 	  $(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
+	# Every role against what its function called during the suite (tests/src/bin/iam-check.rs).
+	"$${CARGO_TARGET_DIR:-target}/debug/iam-check"
 	$(MAKE) lint
 
 # Every gate runs on every template (the SAM application, the consumer examples, the stack-set

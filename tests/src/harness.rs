@@ -195,7 +195,7 @@ impl Harness {
         let addr = listener.local_addr().expect("local address");
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            config,
+            config: crate::calls::route_through_harness(config),
             http: reqwest::Client::new(),
             base_url: format!("http://{addr}"),
             inner: Mutex::new(Inner::default()),
@@ -629,6 +629,10 @@ async fn invoke_api(
     body: Bytes,
 ) -> Response {
     shared.inner.lock().expect("harness state").invoke_api_calls += 1;
+    // The function's own (signed) call: a continuation. The twin's pipeline invokes unsigned.
+    if signing_service(&headers).is_some() {
+        crate::calls::record(&shared.config.binary, "lambda", "Invoke");
+    }
     let kind = headers
         .get("X-Amz-Invocation-Type")
         .and_then(|v| v.to_str().ok())
@@ -712,6 +716,9 @@ async fn aws_call(
         .aws_calls
         .push(format!("{method} {uri} {target}"));
     let service = signing_service(&headers);
+    let signed = service.unwrap_or("?");
+    let operation = crate::calls::operation(signed, &method, &uri, &headers, &body);
+    crate::calls::record(&shared.config.binary, signed, &operation);
     let forward = &shared.config.forward;
     let upstream = forward
         .iter()

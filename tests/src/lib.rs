@@ -6,9 +6,11 @@
 //! - [`moto`]: the local AWS emulator (moto server from the project venv) on a free 127.0.0.1 port.
 //! - [`cfn`]: CloudFormation custom-resource request builders.
 //! - [`org`]: a seeded AWS Organizations tree in the emulator.
+//! - [`calls`]: the AWS calls each function makes (through the harness), for the IAM check.
 
 pub mod alerts;
 pub mod bins;
+pub mod calls;
 pub mod cfn;
 pub mod deployment;
 pub mod events;

@@ -932,3 +932,58 @@ async fn a_failed_profile_replacement_rolls_back_to_the_original_profile() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Tags changed in an Update are brought over in place on the domain and the profile: removed keys
+/// go (DeleteTags), new and changed ones are written (AddTags), and the owner tag stays.
+#[tokio::test]
+async fn tag_changes_update_in_place_and_keep_the_owner_tag() {
+    let b = bed().await;
+    let props = b.network(15).await;
+    let created = b.domain("c", "Create", props.clone(), None, None).await;
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let mut retagged = props.clone();
+    retagged["Tags"] = json!([{"Key": "Team", "Value": "risk"}]);
+    let r = b
+        .domain("u", "Update", retagged, Some(&id), Some(props))
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], id.as_str(), "in place");
+    let arn = created["Data"]["DomainArn"].as_str().unwrap().to_owned();
+
+    let user = json!({"DomainId": id, "UserProfileName": "alice", "Tags": [{"Key": "Seat", "Value": "1"}]});
+    let p = b
+        .profile("pc", "Create", "User", user.clone(), None, None)
+        .await;
+    let profile_arn = p["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let mut moved = user.clone();
+    moved["Tags"] = json!([{"Key": "Desk", "Value": "2"}]);
+    let r = b
+        .profile(
+            "pu",
+            "Update",
+            "User",
+            moved,
+            Some(&profile_arn),
+            Some(user),
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+
+    for (resource, kept, gone) in [(&arn, "Team", "CostCenter"), (&profile_arn, "Desk", "Seat")] {
+        let tags =
+            b.sm.list_tags()
+                .resource_arn(resource)
+                .send()
+                .await
+                .unwrap();
+        let keys: Vec<&str> = tags.tags().iter().filter_map(|t| t.key()).collect();
+        assert!(
+            keys.contains(&kept) && !keys.contains(&gone),
+            "{resource}: {keys:?}"
+        );
+        assert!(
+            keys.contains(&"secure-mlops:owner"),
+            "{resource}: the owner tag stays: {keys:?}"
+        );
+    }
+}
