@@ -109,6 +109,20 @@ impl Bed {
             .unwrap()
     }
 
+    /// Gives the bucket `models` a policy of the owner's own statements; returns its text.
+    async fn with_foreign_policy(&self) -> String {
+        let original =
+            format!(r#"{{"Version":"2012-10-17","Statement":[{FOREIGN_ALLOW},{FOREIGN_DENY}]}}"#);
+        self.s3
+            .put_bucket_policy()
+            .bucket("models")
+            .policy(&original)
+            .send()
+            .await
+            .unwrap();
+        original
+    }
+
     fn props(&self, bucket: &str, accounts: &[&str]) -> Value {
         json!({"BucketName": bucket, "KmsKeyArn": self.key_arn, "AccountIds": accounts.join(","), "Prefix": "churn/"})
     }
@@ -133,15 +147,7 @@ fn principals(statement: &Value) -> Vec<String> {
 #[tokio::test]
 async fn grants_follow_the_accounts_and_leave_foreign_statements_alone() {
     let bed = bed().await;
-    let original =
-        format!(r#"{{"Version":"2012-10-17","Statement":[{FOREIGN_ALLOW},{FOREIGN_DENY}]}}"#);
-    bed.s3
-        .put_bucket_policy()
-        .bucket("models")
-        .policy(&original)
-        .send()
-        .await
-        .unwrap();
+    let original = bed.with_foreign_policy().await;
     let original_key = bed.key_policy().await;
 
     // Create: staging only.
@@ -448,15 +454,7 @@ async fn send_via(
 async fn parallel_grants_on_one_bucket_never_lose_each_other() {
     let bed = bed().await;
     let second = Harness::start(bed.function.clone()).await;
-    let original =
-        format!(r#"{{"Version":"2012-10-17","Statement":[{FOREIGN_ALLOW},{FOREIGN_DENY}]}}"#);
-    bed.s3
-        .put_bucket_policy()
-        .bucket("models")
-        .policy(&original)
-        .send()
-        .await
-        .unwrap();
+    let original = bed.with_foreign_policy().await;
     let original_key = statements(&bed.key_policy().await);
     let (a, b) = (
         bed.props("models", &[STAGING]),
@@ -572,15 +570,7 @@ async fn without_the_lock_table_a_grant_fails_clearly() {
 #[tokio::test]
 async fn a_grant_whose_key_write_fails_leaves_nothing_after_cloudformations_delete() {
     let bed = bed().await;
-    let original =
-        format!(r#"{{"Version":"2012-10-17","Statement":[{FOREIGN_ALLOW},{FOREIGN_DENY}]}}"#);
-    bed.s3
-        .put_bucket_policy()
-        .bucket("models")
-        .policy(&original)
-        .send()
-        .await
-        .unwrap();
+    let original = bed.with_foreign_policy().await;
     let missing_key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000";
     let props = json!({"BucketName": "models", "KmsKeyArn": missing_key, "AccountIds": [STAGING]});
     let body = bed.send("c", "Create", props.clone(), None, None).await;

@@ -987,3 +987,50 @@ async fn tag_changes_update_in_place_and_keep_the_owner_tag() {
         );
     }
 }
+
+/// A forged Delete sent straight to the real studio-domain binary — another account's stack, or a
+/// ResponseURL that is not CloudFormation's — is refused before any AWS call: a Lambda error, no PUT,
+/// the domain untouched.
+#[tokio::test]
+async fn forged_deletes_are_refused_before_any_aws_call() {
+    let b = bed().await;
+    let mut props = b.network(16).await;
+    props["HomeEfsFileSystem"] = json!("Delete");
+    let created = b.domain("c", "Create", props.clone(), None, None).await;
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let calls_before = b.twin.operations().len();
+    let h = &b.domain_fn;
+    for (key, field, value) in [
+        (
+            "acct",
+            "StackId",
+            "arn:aws:cloudformation:us-east-1:999999999999:stack/evil/1",
+        ),
+        (
+            "host",
+            "ResponseURL",
+            "https://collector.example.com/cfn?X-Amz-Signature=forged",
+        ),
+    ] {
+        let mut event = request(
+            "Delete",
+            &h.response_url(key),
+            "Custom::StudioDomain",
+            "Domain",
+            props.clone(),
+            Some(&id),
+            None,
+        );
+        event[field] = json!(value);
+        match h.invoke(&event).await {
+            testbed::harness::Outcome::Error(e) => {
+                assert!(e.to_string().contains("request refused"), "{e}")
+            }
+            other => panic!("{key}: expected a refusal, got {other:?}"),
+        }
+        assert!(h.puts(key).is_empty(), "{key}: a refused request got a PUT");
+    }
+    assert_eq!(b.twin.operations().len(), calls_before, "no SageMaker call");
+    let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    assert_eq!(d.status().map(|s| s.as_str()), Some("InService"));
+}

@@ -1,6 +1,7 @@
 //! The `Custom::StudioUserProfile` provider. Physical id = the profile ARN
 //! (`arn:…:user-profile/<domain>/<name>`).
 
+use aws_sdk_sagemaker::operation::describe_user_profile::DescribeUserProfileOutput;
 use aws_sdk_sagemaker::types::{UserProfileStatus, UserSettings};
 use serde::{Deserialize, Serialize};
 use shared::Error;
@@ -66,22 +67,8 @@ impl StudioUserProfile {
         domain: &str,
         name: &str,
     ) -> Result<Option<String>, Error> {
-        let p = match self
-            .sm
-            .describe_user_profile()
-            .domain_id(domain)
-            .user_profile_name(name)
-            .send()
-            .await
-        {
-            Ok(p) => p,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(Error::aws("sagemaker:DescribeUserProfile", e)),
+        let Some(p) = self.describe(domain, name).await? else {
+            return Ok(None);
         };
         let arn = p.user_profile_arn().unwrap_or_default().to_owned();
         let what = format!("user profile {name} of domain {domain}");
@@ -89,9 +76,12 @@ impl StudioUserProfile {
         Ok(Some(arn))
     }
 
-    async fn create_profile(&self, ctx: &Ctx<'_>, props: &Properties) -> ProviderResult<State> {
-        props.validate()?;
-        let (domain, name) = (props.domain_id.as_str(), props.user_profile_name.as_str());
+    /// The profile as SageMaker describes it; `None` when it does not exist.
+    async fn describe(
+        &self,
+        domain: &str,
+        name: &str,
+    ) -> Result<Option<DescribeUserProfileOutput>, Error> {
         match self
             .sm
             .describe_user_profile()
@@ -100,40 +90,49 @@ impl StudioUserProfile {
             .send()
             .await
         {
-            Ok(existing) => {
-                let arn = existing.user_profile_arn().unwrap_or_default();
-                let owned = is_owned(&self.sm, arn, ctx.request).await?;
-                if owned && existing.status() == Some(&UserProfileStatus::Failed) {
-                    // Never adopted: an earlier attempt's profile that failed holds the name.
-                    return Err(Error::other(format!(
-                        "user profile {name} of domain {domain} was left Failed by an earlier attempt{}; retry",
-                        self.discard(domain, name).await
-                    )));
-                }
-                if owned
-                    && !matches!(
-                        existing.status(),
-                        Some(UserProfileStatus::Deleting | UserProfileStatus::DeleteFailed)
-                    )
-                {
-                    tracing::info!(
-                        domain,
-                        name,
-                        "adopting the profile a previous attempt created"
-                    );
-                    return self
-                        .wait(ctx, domain.to_owned(), name.to_owned(), arn.to_owned(), 0)
-                        .await;
-                }
-                return Err(Error::invalid(format!(
-                    "UserProfileName: {name} already exists in domain {domain} and was not created by this \
-                     resource; choose another name"
-                )));
-            }
+            Ok(p) => Ok(Some(p)),
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found()) => {}
-            Err(e) => return Err(Error::aws("sagemaker:DescribeUserProfile", e)),
+                    .is_some_and(|s| s.is_resource_not_found()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::aws("sagemaker:DescribeUserProfile", e)),
+        }
+    }
+
+    async fn create_profile(&self, ctx: &Ctx<'_>, props: &Properties) -> ProviderResult<State> {
+        props.validate()?;
+        let (domain, name) = (props.domain_id.as_str(), props.user_profile_name.as_str());
+        if let Some(existing) = self.describe(domain, name).await? {
+            let arn = existing.user_profile_arn().unwrap_or_default();
+            let owned = is_owned(&self.sm, arn, ctx.request).await?;
+            if owned && existing.status() == Some(&UserProfileStatus::Failed) {
+                // Never adopted: an earlier attempt's profile that failed holds the name.
+                return Err(Error::other(format!(
+                    "user profile {name} of domain {domain} was left Failed by an earlier attempt{}; retry",
+                    self.discard(domain, name).await
+                )));
+            }
+            if owned
+                && !matches!(
+                    existing.status(),
+                    Some(UserProfileStatus::Deleting | UserProfileStatus::DeleteFailed)
+                )
+            {
+                tracing::info!(
+                    domain,
+                    name,
+                    "adopting the profile a previous attempt created"
+                );
+                return self
+                    .wait(ctx, domain.to_owned(), name.to_owned(), arn.to_owned(), 0)
+                    .await;
+            }
+            return Err(Error::invalid(format!(
+                "UserProfileName: {name} already exists in domain {domain} and was not created by this \
+                 resource; choose another name"
+            )));
         }
         let created = self
             .sm
