@@ -112,7 +112,7 @@ impl Bed {
             );
         let mut resources = ResourceConfig::builder()
             .instance_type(TrainingInstanceType::MlM5Xlarge)
-            .instance_count(1)
+            .instance_count(2)
             .volume_size_in_gb(30);
         let mut output = OutputDataConfig::builder().s3_output_path("s3://models/out");
         if secure {
@@ -534,6 +534,9 @@ async fn fixture_table() {
         ),
         ("training-job-noncompliant-duplicate", Duplicate),
         ("training-job-compliant", Compliant),
+        // ml.g5 cannot take a volume key (local NVMe, encrypted by hardware), one instance has no
+        // traffic between containers: no finding.
+        ("training-job-gpu-single-instance", Compliant),
         ("training-job-failed-call", Skipped),
         (
             "training-job-null-fields",
@@ -595,6 +598,7 @@ async fn fixture_table() {
             Findings(&["volume-kms"], "delete"),
         ),
         ("endpoint-config-compliant", Compliant),
+        ("endpoint-config-nvme-variant", Compliant),
         (
             "domain-noncompliant",
             Findings(&["domain-vpc-only"], "none"),
@@ -607,6 +611,7 @@ async fn fixture_table() {
     let mut alerts_expected = 0;
     for (name, expect) in table {
         let event = fixture(name);
+        let calls_before = bed.twin.calls().len();
         let response = bed.invoke(&event).await;
         match expect {
             Findings(checks, action) => {
@@ -629,7 +634,14 @@ async fn fixture_table() {
                 );
                 alerts_expected += 1;
             }
-            Compliant => assert!(response["compliant"].is_string(), "{name}: {response}"),
+            Compliant => {
+                assert!(response["compliant"].is_string(), "{name}: {response}");
+                assert_eq!(
+                    bed.twin.calls().len(),
+                    calls_before,
+                    "{name}: no SageMaker call"
+                );
+            }
             Skipped => assert!(response["skipped"].is_string(), "{name}: {response}"),
             Ignored => assert!(response["ignored"].is_string(), "{name}: {response}"),
             Duplicate => assert!(response["duplicate"].is_string(), "{name}: {response}"),

@@ -60,15 +60,17 @@ pub const RULES: [Rule; 8] = [
     },
     Rule {
         id: "inter-container-encryption",
-        requires: "EnableInterContainerTrafficEncryption is true",
+        requires: "EnableInterContainerTrafficEncryption is true when two or more instances run \
+                   together (a single instance has no traffic between containers)",
         applies_to: &[TrainingJob, ProcessingJob, TuningJob],
         severity: Severity::Medium,
         security_hub: &[],
-        passes: |o| o.inter_container_encryption == Some(true),
+        passes: |o| o.inter_container_traffic_protected(),
     },
     Rule {
         id: "volume-kms",
-        requires: "storage volumes are encrypted with a KMS key of yours (VolumeKmsKeyId / KmsKeyId)",
+        requires: "storage volumes are encrypted with a KMS key of yours (VolumeKmsKeyId / KmsKeyId); \
+                   instance types with local NVMe storage cannot take one and are encrypted by hardware",
         applies_to: &[
             TrainingJob,
             ProcessingJob,
@@ -79,7 +81,7 @@ pub const RULES: [Rule; 8] = [
         ],
         severity: Severity::Medium,
         security_hub: &[],
-        passes: |o| o.volume_kms_key.is_some(),
+        passes: |o| o.volume_encrypted(),
     },
     Rule {
         id: "output-kms",
@@ -205,6 +207,8 @@ mod tests {
             direct_internet_access: Some("Disabled".into()),
             root_access: Some("Disabled".into()),
             app_network_access_type: Some("VpcOnly".into()),
+            instance_types: vec!["ml.m5.xlarge".into()],
+            instance_count: Some(4),
         };
         for kind in Kind::ALL {
             assert!(failed(kind, &o, &all()).is_empty(), "{kind:?}");
@@ -213,6 +217,47 @@ mod tests {
         assert_eq!(
             ids(failed(TrainingJob, &Observed::default(), &only_vpc)),
             ["vpc"]
+        );
+    }
+
+    /// SageMaker refuses a volume key on instances with local NVMe storage, and a single instance has
+    /// no traffic between containers: neither is a finding (no false positive).
+    #[test]
+    fn nvme_instances_and_single_instances_are_not_findings() {
+        let gpu = Observed {
+            instance_types: vec!["ml.g5.2xlarge".into()],
+            instance_count: Some(1),
+            ..Observed::default()
+        };
+        let failed_ids = ids(failed(TrainingJob, &gpu, &all()));
+        assert!(!failed_ids.contains(&"volume-kms"), "{failed_ids:?}");
+        assert!(
+            !failed_ids.contains(&"inter-container-encryption"),
+            "{failed_ids:?}"
+        );
+        let cluster = Observed {
+            instance_types: vec!["ml.m5.xlarge".into()],
+            instance_count: Some(2),
+            ..Observed::default()
+        };
+        let failed_ids = ids(failed(TrainingJob, &cluster, &all()));
+        assert!(
+            failed_ids.contains(&"volume-kms")
+                && failed_ids.contains(&"inter-container-encryption")
+        );
+        // Endpoint configs: one NVMe variant is enough for SageMaker to refuse a KmsKeyId.
+        let mixed = Observed {
+            instance_types: vec!["ml.m5.xlarge".into(), "ml.g5.xlarge".into()],
+            ..Observed::default()
+        };
+        assert!(failed(EndpointConfig, &mixed, &all()).is_empty());
+        // An unknown instance count is judged as several.
+        let unknown = Observed {
+            instance_count: None,
+            ..Observed::default()
+        };
+        assert!(
+            ids(failed(ProcessingJob, &unknown, &all())).contains(&"inter-container-encryption")
         );
     }
 

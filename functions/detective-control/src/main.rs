@@ -10,6 +10,7 @@ mod checks;
 mod config;
 mod handler;
 mod idempotency;
+mod instances;
 mod notify;
 mod resource;
 mod respond;

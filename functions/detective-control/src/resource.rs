@@ -169,20 +169,61 @@ pub struct Observed {
     pub direct_internet_access: Option<String>,
     pub root_access: Option<String>,
     pub app_network_access_type: Option<String>,
+    /// The ML instance types the resource runs on (every group / production variant).
+    pub instance_types: Vec<String>,
+    /// How many instances run together (the sum over a training job's instance groups).
+    pub instance_count: Option<i64>,
 }
 
 impl Observed {
+    /// A volume key cannot be set on instances with local NVMe storage (see [`crate::instances`]):
+    /// their storage is encrypted by the instance.
+    pub fn volume_encrypted(&self) -> bool {
+        self.volume_kms_key.is_some()
+            || self
+                .instance_types
+                .iter()
+                .any(|t| crate::instances::has_local_storage(t))
+    }
+
+    /// Traffic between containers exists only with two instances or more; unknown counts as more.
+    pub fn inter_container_traffic_protected(&self) -> bool {
+        self.inter_container_encryption == Some(true) || self.instance_count.is_some_and(|n| n <= 1)
+    }
+
     /// The facts of a `Create…` call's parameters (CloudTrail camelCase).
     pub fn from_request(kind: Kind, p: &Value) -> Observed {
         match kind {
-            Kind::TrainingJob => Observed {
-                subnets: list(p, &["vpcConfig", "subnets"]),
-                network_isolation: flag(p, &["enableNetworkIsolation"]),
-                inter_container_encryption: flag(p, &["enableInterContainerTrafficEncryption"]),
-                volume_kms_key: text(p, &["resourceConfig", "volumeKmsKeyId"]),
-                output_kms_key: text(p, &["outputDataConfig", "kmsKeyId"]),
-                ..Observed::default()
-            },
+            Kind::TrainingJob => {
+                // One instance type, or a heterogeneous cluster of instance groups.
+                let groups = at(p, &["resourceConfig", "instanceGroups"])
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut instance_types: Vec<String> = text(p, &["resourceConfig", "instanceType"])
+                    .into_iter()
+                    .collect();
+                instance_types.extend(groups.iter().filter_map(|g| text(g, &["instanceType"])));
+                let instance_count =
+                    number(p, &["resourceConfig", "instanceCount"]).or_else(|| {
+                        (!groups.is_empty()).then(|| {
+                            groups
+                                .iter()
+                                .filter_map(|g| number(g, &["instanceCount"]))
+                                .sum()
+                        })
+                    });
+                Observed {
+                    subnets: list(p, &["vpcConfig", "subnets"]),
+                    network_isolation: flag(p, &["enableNetworkIsolation"]),
+                    inter_container_encryption: flag(p, &["enableInterContainerTrafficEncryption"]),
+                    volume_kms_key: text(p, &["resourceConfig", "volumeKmsKeyId"]),
+                    output_kms_key: text(p, &["outputDataConfig", "kmsKeyId"]),
+                    instance_types,
+                    instance_count,
+                    ..Observed::default()
+                }
+            }
             Kind::ProcessingJob => Observed {
                 subnets: list(p, &["networkConfig", "vpcConfig", "subnets"]),
                 network_isolation: flag(p, &["networkConfig", "enableNetworkIsolation"]),
@@ -195,11 +236,22 @@ impl Observed {
                     &["processingResources", "clusterConfig", "volumeKmsKeyId"],
                 ),
                 output_kms_key: text(p, &["processingOutputConfig", "kmsKeyId"]),
+                instance_types: text(p, &["processingResources", "clusterConfig", "instanceType"])
+                    .into_iter()
+                    .collect(),
+                instance_count: number(
+                    p,
+                    &["processingResources", "clusterConfig", "instanceCount"],
+                ),
                 ..Observed::default()
             },
             Kind::TransformJob => Observed {
                 volume_kms_key: text(p, &["transformResources", "volumeKmsKeyId"]),
                 output_kms_key: text(p, &["transformOutput", "kmsKeyId"]),
+                instance_types: text(p, &["transformResources", "instanceType"])
+                    .into_iter()
+                    .collect(),
+                instance_count: number(p, &["transformResources", "instanceCount"]),
                 ..Observed::default()
             },
             Kind::TuningJob => {
@@ -228,10 +280,19 @@ impl Observed {
                 volume_kms_key: text(p, &["kmsKeyId"]),
                 direct_internet_access: text(p, &["directInternetAccess"]),
                 root_access: text(p, &["rootAccess"]),
+                instance_types: text(p, &["instanceType"]).into_iter().collect(),
                 ..Observed::default()
             },
             Kind::EndpointConfig => Observed {
                 volume_kms_key: text(p, &["kmsKeyId"]),
+                instance_types: at(p, &["productionVariants"])
+                    .and_then(Value::as_array)
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|pv| text(pv, &["instanceType"]))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 ..Observed::default()
             },
             Kind::Domain => Observed {
@@ -242,8 +303,12 @@ impl Observed {
         }
     }
 
-    /// Facts true of both `a` and `b` (for resources made of several definitions).
+    /// Facts true of both `a` and `b` (for resources made of several definitions). Each definition is
+    /// judged on its own instances first: what passes for both passes for the whole.
     pub fn weakest(a: Observed, b: Observed) -> Observed {
+        let volume = a.volume_encrypted() && b.volume_encrypted();
+        let traffic =
+            a.inter_container_traffic_protected() && b.inter_container_traffic_protected();
         fn both<T: PartialEq>(a: Option<T>, b: Option<T>) -> Option<T> {
             if a == b { a } else { None }
         }
@@ -261,11 +326,23 @@ impl Observed {
                 a.subnets
             },
             network_isolation: all(a.network_isolation, b.network_isolation),
-            inter_container_encryption: all(
-                a.inter_container_encryption,
-                b.inter_container_encryption,
-            ),
-            volume_kms_key: a.volume_kms_key.and(b.volume_kms_key),
+            // Protected in both: recorded as encrypted; else as not (the count no longer matters).
+            inter_container_encryption: Some(traffic),
+            instance_count: if traffic {
+                None
+            } else {
+                a.instance_count.max(b.instance_count)
+            },
+            volume_kms_key: if volume {
+                a.volume_kms_key.or(b.volume_kms_key)
+            } else {
+                None
+            },
+            instance_types: if volume {
+                [a.instance_types, b.instance_types].concat()
+            } else {
+                Vec::new()
+            },
             output_kms_key: a.output_kms_key.and(b.output_kms_key),
             direct_internet_access: both(a.direct_internet_access, b.direct_internet_access),
             root_access: both(a.root_access, b.root_access),
@@ -292,6 +369,15 @@ fn flag(v: &Value, path: &[&str]) -> Option<bool> {
         Value::Bool(b) => Some(*b),
         Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// A whole number at `path` (CloudTrail may record numbers as strings).
+fn number(v: &Value, path: &[&str]) -> Option<i64> {
+    match at(v, path)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
 }

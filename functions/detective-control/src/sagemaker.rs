@@ -73,6 +73,26 @@ fn training_like(
             .and_then(|r| r.volume_kms_key_id())
             .map(str::to_owned),
         output_kms_key: output.and_then(|o| o.kms_key_id()).map(str::to_owned),
+        instance_types: resources
+            .map(|r| {
+                r.instance_type()
+                    .into_iter()
+                    .chain(r.instance_groups().iter().filter_map(|g| g.instance_type()))
+                    .map(|t| t.as_str().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        instance_count: resources.and_then(|r| {
+            r.instance_count().map(i64::from).or_else(|| {
+                (!r.instance_groups().is_empty()).then(|| {
+                    r.instance_groups()
+                        .iter()
+                        .filter_map(|g| g.instance_count())
+                        .map(i64::from)
+                        .sum()
+                })
+            })
+        }),
         ..Observed::default()
     }
 }
@@ -201,6 +221,7 @@ impl SageMaker {
             )?
             .map(|d| {
                 let net = d.network_config();
+                let cluster = d.processing_resources().and_then(|r| r.cluster_config());
                 let o = Observed {
                     subnets: subnets(net.and_then(|n| n.vpc_config())),
                     network_isolation: net.and_then(|n| n.enable_network_isolation()),
@@ -214,6 +235,12 @@ impl SageMaker {
                     output_kms_key: owned(
                         d.processing_output_config().and_then(|o| o.kms_key_id()),
                     ),
+                    instance_types: cluster
+                        .and_then(|c| c.instance_type())
+                        .map(|t| t.as_str().to_owned())
+                        .into_iter()
+                        .collect(),
+                    instance_count: cluster.and_then(|c| c.instance_count()).map(i64::from),
                     ..Observed::default()
                 };
                 make(
@@ -235,6 +262,16 @@ impl SageMaker {
                         d.transform_resources().and_then(|r| r.volume_kms_key_id()),
                     ),
                     output_kms_key: owned(d.transform_output().and_then(|o| o.kms_key_id())),
+                    instance_types: d
+                        .transform_resources()
+                        .and_then(|r| r.instance_type())
+                        .map(|t| t.as_str().to_owned())
+                        .into_iter()
+                        .collect(),
+                    instance_count: d
+                        .transform_resources()
+                        .and_then(|r| r.instance_count())
+                        .map(i64::from),
                     ..Observed::default()
                 };
                 make(
@@ -291,6 +328,11 @@ impl SageMaker {
                         .direct_internet_access()
                         .map(|v| v.as_str().to_owned()),
                     root_access: d.root_access().map(|v| v.as_str().to_owned()),
+                    instance_types: d
+                        .instance_type()
+                        .map(|t| t.as_str().to_owned())
+                        .into_iter()
+                        .collect(),
                     ..Observed::default()
                 };
                 make(
@@ -309,6 +351,12 @@ impl SageMaker {
             .map(|d| {
                 let o = Observed {
                     volume_kms_key: owned(d.kms_key_id()),
+                    instance_types: d
+                        .production_variants()
+                        .iter()
+                        .filter_map(|v| v.instance_type())
+                        .map(|t| t.as_str().to_owned())
+                        .collect(),
                     ..Observed::default()
                 };
                 make(d.endpoint_config_arn(), o, None)

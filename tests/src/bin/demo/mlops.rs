@@ -169,7 +169,7 @@ pub async fn detective(story: &mut Story, w: &World<'_>) {
             .resource_config(
                 ResourceConfig::builder()
                     .instance_type(TrainingInstanceType::MlM5Xlarge)
-                    .instance_count(1)
+                    .instance_count(2)
                     .volume_size_in_gb(30)
                     .build(),
             )
