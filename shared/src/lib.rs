@@ -6,6 +6,7 @@ pub mod cfn;
 pub mod deploy;
 mod error;
 pub mod ids;
+pub mod instances;
 #[cfg(feature = "lock")]
 pub mod lock;
 pub mod logging;

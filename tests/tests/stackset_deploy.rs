@@ -190,6 +190,11 @@ async fn staging_then_approval_then_production() {
         Some("1")
     );
     assert_eq!(
+        b.parameter(staging, "InstanceStorage").await.as_deref(),
+        Some("ebs"),
+        "an EBS instance type keeps its volume key"
+    );
+    assert_eq!(
         b.parameter(staging, "ImageUri").await.as_deref(),
         Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
     );
@@ -358,6 +363,12 @@ fn the_endpoint_template_keeps_its_security_settings() {
     );
     assert!(!r["Model"]["Properties"]["VpcConfig"]["Subnets"].is_null());
     assert!(!r["EndpointConfig"]["Properties"]["KmsKeyId"].is_null());
+    // Instance types with local NVMe storage cannot take a volume key: it is left out for them.
+    assert!(
+        text.contains("KmsKeyId: !If [UsesVolumeKey, !Ref KmsKeyArn, !Ref AWS::NoValue]")
+            && text.contains("UsesVolumeKey: !Equals [!Ref InstanceStorage, ebs]"),
+        "the endpoint config's KmsKeyId depends on InstanceStorage"
+    );
     assert!(
         text.contains("KmsKeyId: !Ref KmsKeyArn\n          CaptureOptions"),
         "data capture is encrypted"
@@ -370,6 +381,7 @@ fn the_endpoint_template_keeps_its_security_settings() {
         "Stage",
         "InstanceType",
         "InstanceCount",
+        "InstanceStorage",
     ] {
         assert!(!t["Parameters"][p].is_null(), "stackset-deploy passes {p}");
     }

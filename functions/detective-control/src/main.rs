@@ -10,7 +10,6 @@ mod checks;
 mod config;
 mod handler;
 mod idempotency;
-mod instances;
 mod notify;
 mod resource;
 mod respond;

@@ -176,14 +176,14 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// A volume key cannot be set on instances with local NVMe storage (see [`crate::instances`]):
+    /// A volume key cannot be set on instances with local NVMe storage (see [`shared::instances`]):
     /// their storage is encrypted by the instance.
     pub fn volume_encrypted(&self) -> bool {
         self.volume_kms_key.is_some()
             || self
                 .instance_types
                 .iter()
-                .any(|t| crate::instances::has_local_storage(t))
+                .any(|t| shared::instances::has_local_storage(t))
     }
 
     /// Traffic between containers exists only with two instances or more; unknown counts as more.

@@ -180,6 +180,10 @@ impl Handler {
             ("Stage", stage.name.clone()),
             ("InstanceType", stage.instance_type.clone()),
             ("InstanceCount", stage.instance_count.to_string()),
+            (
+                "InstanceStorage",
+                instance_storage(&stage.instance_type).to_owned(),
+            ),
         ];
         if self.aws.stack_set_exists(name).await? {
             return Ok(
@@ -259,9 +263,27 @@ fn outputs(endpoint: &str, operation_id: &str, stack_set: &str) -> Vec<(&'static
     ]
 }
 
+/// The endpoint template's `InstanceStorage`: `local-nvme` leaves the endpoint config's `KmsKeyId` out,
+/// since SageMaker refuses a volume key on instance types with local NVMe storage (their storage is
+/// encrypted by the instance; see `shared::instances`).
+fn instance_storage(instance_type: &str) -> &'static str {
+    if shared::instances::has_local_storage(instance_type) {
+        "local-nvme"
+    } else {
+        "ebs"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_nvme_instance_types_deploy_without_a_volume_key() {
+        assert_eq!(instance_storage("ml.g5.2xlarge"), "local-nvme");
+        assert_eq!(instance_storage("ml.p4d.24xlarge"), "local-nvme");
+        assert_eq!(instance_storage("ml.m5.large"), "ebs");
+    }
 
     #[test]
     fn missing_pairs() {

@@ -6,7 +6,8 @@
 //! using a hardware module on the instance. You can't request a VolumeKmsKeyId when using an instance
 //! type with local storage" — for endpoint configs, if *any* production variant uses such an instance,
 //! `CreateEndpointConfig` with a `KmsKeyId` fails. So on these instance types a missing volume key is
-//! not a finding: it cannot be set, and the storage is encrypted anyway. The families are those AWS
+//! not a finding (`detective-control`), and the endpoint template must not set one
+//! (`stackset-deploy`): it cannot be set, and the storage is encrypted anyway. The families are those AWS
 //! lists with instance store volumes (SageMaker "Host instance storage volumes", EC2 instance types):
 //! the `d` variants of general purpose / compute / memory families and the GPU/accelerator families
 //! whose storage is NVMe only.
