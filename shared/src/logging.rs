@@ -15,13 +15,23 @@ fn loggable(meta: &lambda_runtime::tracing::Metadata<'_>) -> bool {
     !(meta.target().starts_with("lambda_runtime") && *meta.level() == Level::TRACE)
 }
 
+/// A level as Lambda names them (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`; any case), or as
+/// `tracing` does. `FATAL` has no `tracing` level: it keeps errors only.
+fn level_filter(level: &str) -> Option<LevelFilter> {
+    let level = level.trim();
+    if level.eq_ignore_ascii_case("fatal") {
+        return Some(LevelFilter::ERROR);
+    }
+    level.parse().ok()
+}
+
 /// Installs the global subscriber and panic hook. Call first thing in `main`.
 pub fn init() {
     let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
-        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .and_then(|l| level_filter(&l))
         .unwrap_or(LevelFilter::INFO);
     let filter = EnvFilter::builder()
         .with_default_directive(level.into())
@@ -48,4 +58,26 @@ pub fn init() {
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_level_lambda_documents_parses() {
+        for (given, level) in [
+            ("TRACE", LevelFilter::TRACE),
+            ("DEBUG", LevelFilter::DEBUG),
+            ("INFO", LevelFilter::INFO),
+            ("WARN", LevelFilter::WARN),
+            ("ERROR", LevelFilter::ERROR),
+            ("FATAL", LevelFilter::ERROR),
+            ("fatal", LevelFilter::ERROR),
+            ("info", LevelFilter::INFO),
+        ] {
+            assert_eq!(level_filter(given), Some(level), "{given}");
+        }
+        assert_eq!(level_filter("loud"), None);
+    }
 }

@@ -279,3 +279,17 @@ fn studio_roles_change_only_owner_tagged_domains_and_profiles() {
         }
     }
 }
+
+/// Lambda's platform `REPORT` records (duration, Init Duration, Max Memory Used) are INFO-level system
+/// logs: the functions' system log level must keep them.
+#[test]
+fn platform_reports_are_kept() {
+    let template = template();
+    let level = template["Globals"]["Function"]["LoggingConfig"]["SystemLogLevel"]
+        .as_str()
+        .unwrap_or("INFO");
+    assert!(
+        ["DEBUG", "INFO"].contains(&level),
+        "SystemLogLevel {level} drops platform.report records"
+    );
+}
