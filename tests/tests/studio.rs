@@ -59,6 +59,19 @@ async fn bed_with_timeout(timeout: Duration) -> Bed {
     }
 }
 
+/// Waits until `done` holds, at most 15 s (what SageMaker does after a call takes a moment).
+async fn eventually<F, Fut>(what: &str, done: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done().await {
+        assert!(Instant::now() < deadline, "not within 15 s: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn bed() -> Bed {
     bed_with_timeout(Duration::from_secs(30)).await
 }
@@ -833,23 +846,16 @@ async fn a_failed_replacement_rolls_back_to_the_original_domain_with_its_users()
         .send()
         .await
         .expect("the original domain keeps its user");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually("the failed replacement is deleted", || async {
         let domains = b.sm.list_domains().send().await.unwrap();
-        let ids: Vec<&str> = domains
+        let ids: Vec<String> = domains
             .domains()
             .iter()
-            .filter_map(|d| d.domain_id())
+            .filter_map(|d| d.domain_id().map(str::to_owned))
             .collect();
-        if ids == [d1.as_str()] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the failed replacement is still there: {ids:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        ids == [d1.clone()]
+    })
+    .await;
 }
 
 /// A resent Create never adopts a domain of its own that went `Failed`: it makes a new one.
@@ -910,8 +916,7 @@ async fn a_failed_profile_replacement_rolls_back_to_the_original_profile() {
         arn.as_str(),
         "the rollback ends on the original"
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually("the failed profile is deleted", || async {
         let names: Vec<String> =
             b.sm.list_user_profiles()
                 .domain_id_equals(&domain)
@@ -922,15 +927,9 @@ async fn a_failed_profile_replacement_rolls_back_to_the_original_profile() {
                 .iter()
                 .filter_map(|p| p.user_profile_name().map(str::to_owned))
                 .collect();
-        if names == ["alice"] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the failed profile is still there: {names:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        names == ["alice"]
+    })
+    .await;
 }
 
 /// Tags changed in an Update are brought over in place on the domain and the profile: removed keys

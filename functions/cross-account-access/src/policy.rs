@@ -428,22 +428,8 @@ mod tests {
         let g1 = grant(&["111111111111"]);
         let g2 = grant(&["111111111111", "222222222222"]);
         let original = policy_with_foreign();
-        let created = apply(
-            "bucket",
-            Some(&original),
-            &g1.sid,
-            g1.bucket_statements("models", ""),
-        )
-        .unwrap()
-        .unwrap();
-        let updated = apply(
-            "bucket",
-            Some(&created),
-            &g2.sid,
-            g2.bucket_statements("models", ""),
-        )
-        .unwrap()
-        .unwrap();
+        let created = granted(&original, &g1);
+        let updated = granted(&created, &g2);
         let v: Value = serde_json::from_str(&updated).unwrap();
         assert_eq!(v["Statement"].as_array().unwrap().len(), 3);
         assert_eq!(
@@ -509,6 +495,18 @@ mod tests {
         assert_eq!(out, format!(r#"{{"Statement":[{FOREIGN},{{"Sid":"S"}}]}}"#));
     }
 
+    /// `policy` with `g`'s bucket statements (whole bucket) applied.
+    fn granted(policy: &str, g: &Grant) -> String {
+        apply(
+            "bucket",
+            Some(policy),
+            &g.sid,
+            g.bucket_statements("models", ""),
+        )
+        .unwrap()
+        .unwrap()
+    }
+
     fn with_vpce(accounts: &[&str], vpce: &[&str]) -> Grant {
         Grant {
             vpce: vpce.iter().map(|v| v.to_string()).collect(),
@@ -539,22 +537,8 @@ mod tests {
             ..with_vpce(&["222222222222"], &["vpce-0bbbbbbbbbbbbbbbb"])
         };
         let original = format!(r#"{{"Statement":[{DENY}]}}"#);
-        let with_a = apply(
-            "bucket",
-            Some(&original),
-            &a.sid,
-            a.bucket_statements("models", ""),
-        )
-        .unwrap()
-        .unwrap();
-        let with_both = apply(
-            "bucket",
-            Some(&with_a),
-            &b.sid,
-            b.bucket_statements("models", ""),
-        )
-        .unwrap()
-        .unwrap();
+        let with_a = granted(&original, &a);
+        let with_both = granted(&with_a, &b);
         let both = ["vpce-0aaaaaaaaaaaaaaaa", "vpce-0bbbbbbbbbbbbbbbb"];
         assert_eq!(deny_list(&with_both), both);
         // A goes first: B still needs the endpoint.
