@@ -117,12 +117,15 @@ pub fn record(binary: &Path, service: &str, operation: &str) {
     };
     let dir = log_dir(binary);
     let _ = std::fs::create_dir_all(&dir);
+    // One write per line: tests in other processes append to the same file at the same time, and
+    // an O_APPEND write of a short line is not interleaved with theirs (a `writeln!` may split it).
+    let line = format!("{service}:{operation}\n");
     if let Ok(mut file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join(name))
     {
-        let _ = writeln!(file, "{service}:{operation}");
+        let _ = file.write_all(line.as_bytes());
     }
 }
 
