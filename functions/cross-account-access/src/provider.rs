@@ -170,24 +170,6 @@ impl CrossAccountAccess {
             .await
     }
 
-    async fn edit_bucket(
-        &self,
-        bucket: &BucketName,
-        sid: &str,
-        statements: Vec<serde_json::Value>,
-    ) -> Result<(), Error> {
-        self.edit(Document::Bucket(bucket), sid, statements).await
-    }
-
-    async fn edit_key(
-        &self,
-        key: &KmsKeyArn,
-        sid: &str,
-        statements: Vec<serde_json::Value>,
-    ) -> Result<(), Error> {
-        self.edit(Document::Key(key), sid, statements).await
-    }
-
     async fn grant(&self, sid: &str, props: &Properties) -> Result<(), Error> {
         props.check()?;
         let grant = Grant {
@@ -197,15 +179,15 @@ impl CrossAccountAccess {
             vpce: props.vpce(),
             org_id: self.organization(&props.account_ids).await?,
         };
-        self.edit_bucket(
-            &props.bucket_name,
+        self.edit(
+            Document::Bucket(&props.bucket_name),
             sid,
             grant.bucket_statements(props.bucket_name.as_str(), &props.folder()),
         )
         .await?;
         if let Err(e) = self
-            .edit_key(
-                &props.kms_key_arn,
+            .edit(
+                Document::Key(&props.kms_key_arn),
                 sid,
                 grant.key_statements(props.bucket_name.as_str(), &props.folder(), props.region()),
             )
@@ -213,7 +195,10 @@ impl CrossAccountAccess {
         {
             // Leave nothing half-done: undo the bucket statement now, and report the Sid as what a
             // failed Create made, so that CloudFormation's Delete revokes whatever the undo missed.
-            if let Err(undo) = self.edit_bucket(&props.bucket_name, sid, vec![]).await {
+            if let Err(undo) = self
+                .edit(Document::Bucket(&props.bucket_name), sid, vec![])
+                .await
+            {
                 tracing::warn!(error = %undo, "could not undo the bucket statement after the key failed; CloudFormation's Delete will");
             }
             return Err(Error::partial(sid, e));
@@ -265,7 +250,7 @@ impl CrossAccountAccess {
 
     /// Removes this resource's statements from a bucket; a bucket that no longer exists has none.
     async fn revoke_bucket(&self, sid: &str, bucket: &BucketName) -> Result<(), Error> {
-        match self.edit_bucket(bucket, sid, vec![]).await {
+        match self.edit(Document::Bucket(bucket), sid, vec![]).await {
             Err(e) if e.code() == Some("NoSuchBucket") => {
                 info!(%bucket, "bucket is gone");
                 Ok(())
@@ -276,7 +261,7 @@ impl CrossAccountAccess {
 
     /// Removes this resource's statement from a key; a key gone or pending deletion has none.
     async fn revoke_key(&self, sid: &str, key: &KmsKeyArn) -> Result<(), Error> {
-        match self.edit_key(key, sid, vec![]).await {
+        match self.edit(Document::Key(key), sid, vec![]).await {
             Err(e)
                 if matches!(
                     e.code(),
