@@ -16,7 +16,66 @@ use aws_sdk_codepipeline::types::{
 };
 use serde_yaml_ng::Value as Yaml;
 
+use crate::harness::Config;
+
 pub const PIPELINE: &str = "secure-mlops-model-deployment";
+
+/// The endpoint template's key in the artifacts bucket.
+pub const TEMPLATE_KEY: &str = "stacksets/model-endpoint.yaml";
+
+/// Creates the artifacts `bucket` versioned (as the template's `ArtifactsBucket`; CodePipeline's S3
+/// source needs it) and uploads `infra/stacksets/model-endpoint.yaml`; returns its version id.
+pub async fn publish_template(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
+    let _ = s3.create_bucket().bucket(bucket).send().await;
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutBucketVersioning");
+    let template = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../infra")
+            .join(TEMPLATE_KEY),
+    )
+    .expect("endpoint template");
+    put_template(s3, bucket, template).await
+}
+
+/// Writes `body` as the endpoint template; returns the new version id.
+pub async fn put_template(s3: &aws_sdk_s3::Client, bucket: &str, body: Vec<u8>) -> String {
+    s3.put_object()
+        .bucket(bucket)
+        .key(TEMPLATE_KEY)
+        .body(body.into())
+        .send()
+        .await
+        .expect("PutObject")
+        .version_id
+        .expect("a versioned bucket answers with a version id")
+}
+
+/// `stackset-deploy`'s environment for the template's pipeline (`PIPELINE`, its two deploy actions,
+/// the `churn` group), the template in `bucket`, and the stages' targets.
+pub fn stackset_deploy(config: Config, bucket: &str, staging: &str, prod: &str) -> Config {
+    config
+        .env(
+            "TEMPLATE_URL",
+            format!("https://{bucket}.s3.amazonaws.com/{TEMPLATE_KEY}"),
+        )
+        .env(
+            "ADMINISTRATION_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/AWSCloudFormationStackSetAdministrationRole",
+        )
+        .env("PIPELINE_NAMES", PIPELINE)
+        .env("MODEL_PACKAGE_GROUPS", "churn")
+        .env("STAGING_TARGETS", staging)
+        .env("PROD_TARGETS", prod)
+}
 
 /// A V2 pipeline `name` with its artifact store in `bucket` and the `ModelPackageArn` variable
 /// (stages to be added).

@@ -33,19 +33,7 @@ async fn bed() -> Bed {
     let config = moto.sdk_config().await;
     let org = seed(&config).await;
     let s3 = moto.s3().await;
-    s3.create_bucket().bucket("artifacts").send().await.unwrap();
-    let template = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../infra/stacksets/model-endpoint.yaml"
-    ))
-    .unwrap();
-    s3.put_object()
-        .bucket("artifacts")
-        .key("stacksets/model-endpoint.yaml")
-        .body(template.into())
-        .send()
-        .await
-        .unwrap();
+    deployment::publish_template(&s3, "artifacts").await;
     for account in org.expected(&["Staging"], true) {
         deployment::prepare_target(&config, &account, &["us-east-1"]).await;
     }
@@ -55,23 +43,18 @@ async fn bed() -> Bed {
     let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
     twin.set_duration("pipeline.continuation", 0.1);
     let f = Harness::start(
-        Config::new(
-            bins::path("stackset-deploy"),
-            "secure-mlops-stackset-deploy",
+        deployment::stackset_deploy(
+            Config::new(
+                bins::path("stackset-deploy"),
+                "secure-mlops-stackset-deploy",
+            ),
+            "artifacts",
+            &org.ou("Staging"),
+            &PROD.join(","),
         )
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
         .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
-        .env(
-            "TEMPLATE_URL",
-            "https://artifacts.s3.amazonaws.com/stacksets/model-endpoint.yaml",
-        )
-        .env(
-            "ADMINISTRATION_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/AWSCloudFormationStackSetAdministrationRole",
-        )
-        .env("STAGING_TARGETS", org.ou("Staging"))
-        .env("PROD_TARGETS", PROD.join(","))
         .env("STAGING_REGIONS", "us-east-1")
         .env("PROD_REGIONS", "us-east-1,eu-west-1"),
     )

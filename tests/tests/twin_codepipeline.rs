@@ -9,20 +9,48 @@ use aws_sdk_codepipeline::types::{
     ActionCategory, ActionDeclaration, ApprovalResult, ApprovalStatus, InputArtifact,
     OutputArtifact, PipelineExecutionStatus, PipelineVariable, StageDeclaration,
 };
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use serde_json::Value;
 use testbed::bins;
 use testbed::deployment::action;
 use testbed::harness::{Config, Harness};
+use testbed::moto::Moto;
 use testbed::twin::Twin;
 
 struct Bed {
     cp: Client,
     twin: Twin,
     h: Harness,
+    s3: aws_sdk_s3::Client,
+    _moto: Moto,
 }
 
+/// The twin, with moto behind it holding the source object `artifacts/endpoint.yaml` in a versioned
+/// bucket (CodePipeline's S3 source reads a versioned object).
 async fn bed() -> Bed {
-    let twin = Twin::start(0, None).await.expect("twin");
+    let moto = Moto::start().await;
+    let s3 = moto.s3().await;
+    s3.create_bucket().bucket("artifacts").send().await.unwrap();
+    s3.put_bucket_versioning()
+        .bucket("artifacts")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("artifacts")
+        .key("endpoint.yaml")
+        .body(b"v1".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let twin = Twin::start(0, Some(moto.endpoint.clone()))
+        .await
+        .expect("twin");
     twin.set_duration("pipeline.continuation", 0.1);
     let h = Harness::start(
         Config::new(bins::path("pipeline-probe"), "pipeline-probe")
@@ -42,6 +70,8 @@ async fn bed() -> Bed {
         cp: Client::new(&config),
         twin,
         h,
+        s3,
+        _moto: moto,
     }
 }
 
@@ -77,6 +107,7 @@ async fn create(b: &Bed, name: &str, staging_params: &str) {
         "S3",
         &[("S3Bucket", "artifacts"), ("S3ObjectKey", "endpoint.yaml")],
     )
+    .namespace("Source")
     .output_artifacts(OutputArtifact::builder().name("Template").build().unwrap())
     .build()
     .unwrap();
@@ -394,4 +425,143 @@ async fn invalid_requests_get_codepipeline_errors() {
             .operations()
             .contains(&"PutJobSuccessResult".to_owned())
     );
+}
+
+/// The S3 source action: the object's `VersionId` and `ETag` are output variables of its namespace
+/// (CodePipeline action reference, "Amazon S3 source action": output variables `ETag`, `VersionId`);
+/// the version read at the start is the one every later stage sees, whatever is written meanwhile.
+/// A bucket without versioning fails the source action ("the bucket must be versioned").
+#[tokio::test]
+async fn the_s3_source_exposes_the_version_it_read_and_needs_versioning() {
+    let b = bed().await;
+    let first =
+        b.s3.head_object()
+            .bucket("artifacts")
+            .key("endpoint.yaml")
+            .send()
+            .await
+            .unwrap()
+            .version_id
+            .unwrap();
+    create(&b, "versions", r##"{"Version": "#{Source.VersionId}"}"##).await;
+    let id = start(&b, "versions", "v-1").await;
+    let token = approval_token(&b, "versions").await;
+    // Overwritten while the execution waits at the approval.
+    b.s3.put_object()
+        .bucket("artifacts")
+        .key("endpoint.yaml")
+        .body(b"v2".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let params: Value = serde_json::from_str(
+        b.h.invocations()[0].payload["CodePipeline.job"]["data"]["actionConfiguration"]
+            ["configuration"]["UserParameters"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(params["Version"], first.as_str());
+    drop(token);
+
+    b.s3.create_bucket().bucket("plain").send().await.unwrap();
+    b.s3.put_object()
+        .bucket("plain")
+        .key("endpoint.yaml")
+        .body(b"v1".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let source = action(
+        "Source",
+        ActionCategory::Source,
+        "S3",
+        &[("S3Bucket", "plain"), ("S3ObjectKey", "endpoint.yaml")],
+    )
+    .output_artifacts(OutputArtifact::builder().name("Template").build().unwrap())
+    .build()
+    .unwrap();
+    let pipeline = testbed::deployment::declaration("unversioned", "plain")
+        .stages(stage("Source", source))
+        .stages(stage(
+            "DeployStaging",
+            lambda("Staging", "StagingOut", "{}"),
+        ))
+        .build()
+        .unwrap();
+    b.cp.create_pipeline()
+        .pipeline(pipeline)
+        .send()
+        .await
+        .unwrap();
+    let id = start(&b, "unversioned", "u-1").await;
+    wait_status(&b, "unversioned", &id, PipelineExecutionStatus::Failed).await;
+    let exec =
+        b.cp.get_pipeline_execution()
+            .pipeline_name("unversioned")
+            .pipeline_execution_id(&id)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        exec.pipeline_execution()
+            .unwrap()
+            .status_summary()
+            .unwrap_or_default()
+            .contains("must have versioning enabled")
+    );
+}
+
+/// `GetJobDetails` (API reference): the job's pipeline context — pipeline name and ARN, stage, action,
+/// execution id — its action type and configuration; a job id off the documented pattern is a
+/// `ValidationException`, an unknown one `JobNotFoundException`.
+#[tokio::test]
+async fn get_job_details_describes_the_job_as_codepipeline_ran_it() {
+    let b = bed().await;
+    create(&b, "described", r#"{"Continue": 1}"#).await;
+    let id = start(&b, "described", "d-1").await;
+    let _ = approval_token(&b, "described").await;
+    let invocations = b.h.invocations();
+    let job_id = invocations[1].payload["CodePipeline.job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let details = b.cp.get_job_details().job_id(&job_id).send().await.unwrap();
+    let data = details.job_details().unwrap().data().unwrap();
+    let context = data.pipeline_context().unwrap();
+    assert_eq!(context.pipeline_name(), Some("described"));
+    assert_eq!(
+        context.pipeline_arn(),
+        Some("arn:aws:codepipeline:us-east-1:123456789012:described")
+    );
+    assert_eq!(context.pipeline_execution_id(), Some(id.as_str()));
+    assert_eq!(context.stage().unwrap().name(), Some("DeployStaging"));
+    assert_eq!(context.action().unwrap().name(), Some("Staging"));
+    assert_eq!(data.action_type_id().unwrap().category().as_str(), "Invoke");
+    assert_eq!(data.continuation_token(), Some("1"));
+    assert_eq!(
+        data.action_configuration()
+            .unwrap()
+            .configuration()
+            .unwrap()
+            .get("UserParameters")
+            .map(String::as_str),
+        Some(r#"{"Continue": 1}"#)
+    );
+    for (id, code) in [
+        (
+            "0a1b2c3d-0000-4abc-8000-0123456789ab",
+            "JobNotFoundException",
+        ),
+        ("job-1", "ValidationException"),
+    ] {
+        let e =
+            b.cp.get_job_details()
+                .job_id(id)
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+        assert_eq!(e.code(), Some(code), "{id}");
+    }
 }

@@ -11,6 +11,7 @@ use shared::Error;
 use shared::organizations::{Organizations, resolve};
 
 use crate::config::{Config, Stage};
+use crate::job::Job;
 
 /// A model package version, as the endpoint template needs it.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +58,60 @@ fn started<T, E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt
 }
 
 impl Aws {
+    /// The job as CodePipeline describes it (`GetJobDetails`): an unknown job id is an error.
+    pub async fn job(&self, id: &str) -> Result<Job, Error> {
+        let out = self
+            .codepipeline
+            .get_job_details()
+            .job_id(id)
+            .send()
+            .await
+            .map_err(|e| Error::aws("codepipeline:GetJobDetails", e))?;
+        let data = out.job_details().and_then(|d| d.data());
+        let context = data.and_then(|d| d.pipeline_context());
+        let kind = data.and_then(|d| d.action_type_id());
+        let configuration = data
+            .and_then(|d| d.action_configuration())
+            .and_then(|c| c.configuration());
+        Ok(Job {
+            id: id.to_owned(),
+            pipeline: context
+                .and_then(|c| c.pipeline_name())
+                .unwrap_or_default()
+                .to_owned(),
+            pipeline_arn: context
+                .and_then(|c| c.pipeline_arn())
+                .unwrap_or_default()
+                .to_owned(),
+            stage: context
+                .and_then(|c| c.stage())
+                .and_then(|s| s.name())
+                .unwrap_or_default()
+                .to_owned(),
+            action: context
+                .and_then(|c| c.action())
+                .and_then(|a| a.name())
+                .unwrap_or_default()
+                .to_owned(),
+            execution_id: context
+                .and_then(|c| c.pipeline_execution_id())
+                .unwrap_or_default()
+                .to_owned(),
+            action_type: kind
+                .map(|k| {
+                    format!(
+                        "{}/{}/{}",
+                        k.category().as_str(),
+                        k.owner().as_str(),
+                        k.provider()
+                    )
+                })
+                .unwrap_or_default(),
+            user_parameters: configuration.and_then(|c| c.get("UserParameters")).cloned(),
+            continuation_token: data.and_then(|d| d.continuation_token()).map(str::to_owned),
+        })
+    }
+
     pub async fn package(&self, arn: &str) -> Result<Package, Error> {
         let d = self
             .sagemaker
@@ -138,6 +193,7 @@ impl Aws {
         &self,
         config: &Config,
         name: &str,
+        template_url: &str,
         values: &[(&str, String)],
     ) -> Result<(), Error> {
         let result = self
@@ -145,7 +201,7 @@ impl Aws {
             .create_stack_set()
             .stack_set_name(name)
             .description("secure-mlops: a SageMaker endpoint per target account and region")
-            .template_url(&config.template_url)
+            .template_url(template_url)
             .set_parameters(Some(Self::parameters(values)))
             .permission_model(PermissionModels::SelfManaged)
             .administration_role_arn(&config.administration_role_arn.0)
@@ -164,6 +220,7 @@ impl Aws {
         &self,
         config: &Config,
         name: &str,
+        template_url: &str,
         values: &[(&str, String)],
         operation_id: &str,
     ) -> Result<Started, Error> {
@@ -171,7 +228,7 @@ impl Aws {
             .cloudformation
             .update_stack_set()
             .stack_set_name(name)
-            .template_url(&config.template_url)
+            .template_url(template_url)
             .set_parameters(Some(Self::parameters(values)))
             .permission_model(PermissionModels::SelfManaged)
             .administration_role_arn(&config.administration_role_arn.0)

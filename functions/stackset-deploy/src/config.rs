@@ -4,6 +4,8 @@ use shared::Error;
 use shared::ids::{AccountId, ParentId, RoleArn};
 use shared::settings::Settings;
 
+use crate::job::Job;
+
 /// Where one stage deploys and how big its endpoint is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stage {
@@ -14,10 +16,17 @@ pub struct Stage {
     pub regions: Vec<String>,
     pub instance_type: String,
     pub instance_count: u32,
+    /// The pipeline stage and action (`<stage>/<action>`) that deploys this stage: a job of any other
+    /// action is refused.
+    pub action: (String, String),
 }
 
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The pipelines whose jobs this function runs.
+    pub pipelines: Vec<String>,
+    /// The model package groups that may be deployed.
+    pub groups: Vec<String>,
     pub project: String,
     pub stack_set_prefix: String,
     pub template_url: String,
@@ -30,17 +39,46 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn stage(&self, name: &str) -> Result<&Stage, Error> {
-        self.stages.iter().find(|s| s.name == name).ok_or_else(|| {
+    /// The deployment stage a job belongs to — only when it is a job of a configured pipeline and of
+    /// one of the configured deploy actions. The refusal names what the job is.
+    pub fn stage_of(&self, job: &Job) -> Result<&Stage, Error> {
+        let refused = |why: String| {
             Error::invalid(format!(
-                "UserParameters.Stage \"{name}\": expected one of {}",
-                self.stages
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "refused job {}: it belongs to pipeline \"{}\", stage \"{}\", action \"{}\" ({}); {why}",
+                job.id, job.pipeline, job.stage, job.action, job.action_type
             ))
-        })
+        };
+        if !self.pipelines.contains(&job.pipeline) {
+            return Err(refused(format!(
+                "this function deploys for {} only (PIPELINE_NAMES)",
+                self.pipelines.join(", ")
+            )));
+        }
+        if job.action_type != "Invoke/AWS/Lambda" {
+            return Err(refused("not a Lambda invoke action".into()));
+        }
+        self.stages
+            .iter()
+            .find(|s| s.action.0 == job.stage && s.action.1 == job.action)
+            .ok_or_else(|| {
+                refused(format!(
+                    "the deploy actions are {} (STAGING_ACTION, PROD_ACTION)",
+                    self.stages
+                        .iter()
+                        .map(|s| format!("{}/{}", s.action.0, s.action.1))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// The URL of one version of the endpoint template.
+    pub fn template_url(&self, version: &str) -> String {
+        format!(
+            "{}?versionId={}",
+            self.template_url,
+            percent_encoding::utf8_percent_encode(version, percent_encoding::NON_ALPHANUMERIC)
+        )
     }
 
     pub fn from_env() -> Result<Config, Error> {
@@ -51,7 +89,22 @@ impl Config {
         let env = Settings::new(get);
         let default_region = env.get("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
         let mut stages = Vec::new();
-        for (name, prefix, count) in [("staging", "STAGING", 1), ("prod", "PROD", 2)] {
+        for (name, prefix, count, action) in [
+            ("staging", "STAGING", 1, "DeployStaging/StagingEndpoints"),
+            ("prod", "PROD", 2, "DeployProduction/ProductionEndpoints"),
+        ] {
+            let key = format!("{prefix}_ACTION");
+            let action = env.get(&key).unwrap_or_else(|| action.into());
+            let action = match action.split_once('/') {
+                Some((s, a)) if !s.is_empty() && !a.is_empty() && !a.contains('/') => {
+                    (s.to_owned(), a.to_owned())
+                }
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "{key}={action}: expected <pipeline stage name>/<action name>"
+                    )));
+                }
+            };
             let targets = env.list(&format!("{prefix}_TARGETS"));
             if targets.is_empty() {
                 return Err(Error::invalid(format!(
@@ -84,7 +137,29 @@ impl Config {
                     .unwrap_or_else(|| "ml.m5.large".into()),
                 instance_count: env.number(&format!("{prefix}_INSTANCE_COUNT"), count, 1..=100)?
                     as u32,
+                action,
             });
+        }
+        let pipelines = env.list("PIPELINE_NAMES");
+        if pipelines.is_empty() {
+            return Err(Error::invalid(
+                "PIPELINE_NAMES is not set: the deployment pipeline(s) whose jobs this function runs (comma-separated)",
+            ));
+        }
+        let groups = env.list("MODEL_PACKAGE_GROUPS");
+        if groups.is_empty() {
+            return Err(Error::invalid(
+                "MODEL_PACKAGE_GROUPS is not set: the comma-separated model package groups that may be deployed",
+            ));
+        }
+        let template_url = env.required(
+            "TEMPLATE_URL",
+            "the S3 URL of infra/stacksets/model-endpoint.yaml",
+        )?;
+        if !template_url.starts_with("https://") || template_url.contains(['?', '#']) {
+            return Err(Error::invalid(format!(
+                "TEMPLATE_URL={template_url}: expected the https URL of the template object, without a query (the version comes from the pipeline)"
+            )));
         }
         let administration_role_arn = env
             .required(
@@ -94,16 +169,15 @@ impl Config {
             .parse::<RoleArn>()
             .map_err(|e| Error::invalid(format!("ADMINISTRATION_ROLE_ARN: {e}")))?;
         Ok(Config {
+            pipelines,
+            groups,
             project: env
                 .get("PROJECT_NAME")
                 .unwrap_or_else(|| "secure-mlops".into()),
             stack_set_prefix: env
                 .get("STACK_SET_PREFIX")
                 .unwrap_or_else(|| "secure-mlops".into()),
-            template_url: env.required(
-                "TEMPLATE_URL",
-                "the S3 URL of infra/stacksets/model-endpoint.yaml",
-            )?,
+            template_url,
             administration_role_arn,
             execution_role_name: env
                 .get("EXECUTION_ROLE_NAME")
@@ -142,6 +216,8 @@ mod tests {
                 "https://artifacts.s3.amazonaws.com/model-endpoint.yaml",
             ),
             ("AWS_REGION", "eu-west-1"),
+            ("PIPELINE_NAMES", "p"),
+            ("MODEL_PACKAGE_GROUPS", "churn"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -155,19 +231,55 @@ mod tests {
     #[test]
     fn defaults_and_targets() {
         let c = config(&[]).unwrap();
-        let prod = c.stage("prod").unwrap();
+        let prod = &c.stages[1];
+        assert_eq!(prod.name, "prod");
         assert_eq!(prod.accounts, [AccountId("222222222222".into())]);
         assert_eq!(prod.parents.len(), 1);
         assert_eq!(prod.regions, ["eu-west-1"]);
         assert_eq!(prod.instance_count, 2);
-        assert_eq!(c.stage("staging").unwrap().instance_count, 1);
+        assert_eq!(c.stages[0].instance_count, 1);
         assert_eq!(c.failure_tolerance_percentage, 0);
-        assert!(
-            c.stage("qa")
-                .unwrap_err()
-                .to_string()
-                .contains("staging, prod")
+        assert_eq!(
+            c.template_url("a+b/c"),
+            "https://artifacts.s3.amazonaws.com/model-endpoint.yaml?versionId=a%2Bb%2Fc"
         );
+    }
+
+    #[test]
+    fn only_jobs_of_the_configured_pipeline_and_actions_have_a_stage() {
+        let c = config(&[]).unwrap();
+        let job = |pipeline: &str, stage: &str, action: &str, kind: &str| Job {
+            id: "j".into(),
+            pipeline: pipeline.into(),
+            stage: stage.into(),
+            action: action.into(),
+            action_type: kind.into(),
+            ..Job::default()
+        };
+        let lambda = "Invoke/AWS/Lambda";
+        assert_eq!(
+            c.stage_of(&job("p", "DeployProduction", "ProductionEndpoints", lambda))
+                .unwrap()
+                .name,
+            "prod"
+        );
+        for (j, expected) in [
+            (
+                job("other", "DeployProduction", "ProductionEndpoints", lambda),
+                "PIPELINE_NAMES",
+            ),
+            (
+                job("p", "DeployProduction", "StagingEndpoints", lambda),
+                "STAGING_ACTION",
+            ),
+            (
+                job("p", "DeployStaging", "StagingEndpoints", "Build/Custom/X"),
+                "not a Lambda",
+            ),
+        ] {
+            let e = c.stage_of(&j).unwrap_err().to_string();
+            assert!(e.contains(expected) && e.contains("refused job j"), "{e}");
+        }
     }
 
     #[test]
@@ -180,6 +292,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("PROD_INSTANCE_COUNT"), "{e}");
+        for (key, value) in [
+            ("PIPELINE_NAMES", ""),
+            ("MODEL_PACKAGE_GROUPS", " "),
+            ("STAGING_ACTION", "DeployStaging"),
+            (
+                "TEMPLATE_URL",
+                "https://b.s3.amazonaws.com/t.yaml?versionId=1",
+            ),
+        ] {
+            let e = config(&[(key, value)]).unwrap_err().to_string();
+            assert!(e.starts_with(key), "{e}");
+        }
         let e = config(&[("REGION_CONCURRENCY", "sideways")])
             .unwrap_err()
             .to_string();

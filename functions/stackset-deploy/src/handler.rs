@@ -6,11 +6,11 @@
 use serde_json::{Value, json};
 use shared::Error;
 use shared::deploy::{MODEL_PACKAGE_PARAMETER, endpoint_name, group_of, stack_set_name};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::aws::{Aws, Started};
-use crate::config::Config;
-use crate::job::{self, Params, Progress, operation_id};
+use crate::config::{Config, Stage};
+use crate::job::{self, Job, Params, Progress, operation_id};
 
 /// What the job reports.
 #[derive(Debug, PartialEq)]
@@ -63,13 +63,19 @@ pub fn missing(
 }
 
 impl Handler {
+    /// One invocation. The payload gives the job id only; the job itself is read from CodePipeline.
+    /// A payload that is no job, a job CodePipeline does not know, or a job of another pipeline or
+    /// action fails the invocation (a log line and, for asynchronous calls, the dead-letter queue)
+    /// without any other AWS call: it is not ours to report. Every other outcome is reported to
+    /// CodePipeline.
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
-        let job = job::parse(&payload)?;
-        let outcome = match job.params {
-            Err(e) => Err(e),
-            Ok(params) => self.run(&params, job.progress.transpose()).await,
-        };
-        match outcome {
+        let id = job::id(&payload)?;
+        let job = self.aws.job(&id).await?;
+        let stage = self
+            .config
+            .stage_of(&job)
+            .inspect_err(|e| warn!(job = %id, error = %e, "refused"))?;
+        match self.run(stage, &job).await {
             Ok(Step::Continue(progress)) => {
                 let token =
                     serde_json::to_string(&progress).map_err(|e| Error::other(e.to_string()))?;
@@ -92,23 +98,47 @@ impl Handler {
         }
     }
 
-    async fn run(
-        &self,
-        params: &Params,
-        progress: Result<Option<Progress>, Error>,
-    ) -> Result<Step, Error> {
-        let stage = self.config.stage(&params.stage)?;
-        let group = group_of(&params.model_package_arn).ok_or_else(|| {
+    /// The model package the parameters name, when it may be deployed by this pipeline: a versioned
+    /// package of a configured group, in the registry of the pipeline's own account and region.
+    fn deployable<'a>(&self, job: &Job, params: &'a Params) -> Result<&'a str, Error> {
+        let arn = &params.model_package_arn;
+        let group = group_of(arn).ok_or_else(|| {
             Error::invalid(format!(
-                "UserParameters.ModelPackageArn \"{}\": expected a versioned model package ARN (…:model-package/<group>/<version>)",
-                params.model_package_arn
+                "UserParameters.ModelPackageArn \"{arn}\": expected a versioned model package ARN (…:model-package/<group>/<version>)"
             ))
         })?;
+        if !self.config.groups.iter().any(|g| g == group) {
+            return Err(Error::invalid(format!(
+                "model package group \"{group}\" is not configured for deployment (MODEL_PACKAGE_GROUPS: {}): {arn} not deployed",
+                self.config.groups.join(", ")
+            )));
+        }
+        let home = job.pipeline_home();
+        if home.is_none() || job::arn_home(arn, "sagemaker") != home {
+            return Err(Error::invalid(format!(
+                "{arn} is not in this registry (the pipeline's account and region, {}): not deployed",
+                home.map(|(a, r)| format!("{a}/{r}"))
+                    .unwrap_or_else(|| "unknown".into())
+            )));
+        }
+        Ok(group)
+    }
+
+    async fn run(&self, stage: &Stage, job: &Job) -> Result<Step, Error> {
+        let params = job.params()?;
+        let group = self.deployable(job, &params)?;
         let name = stack_set_name(&self.config.stack_set_prefix, group, &stage.name);
         let endpoint = endpoint_name(&self.config.project, group, &stage.name);
-        let op = operation_id(&stage.name, &params.execution_id);
-        let progress = match progress? {
-            None | Some(Progress::Start) => return self.start(params, &name, &endpoint, &op).await,
+        let op = operation_id(&stage.name, &job.execution_id);
+        let deployed = Deployed {
+            stack_set: &name,
+            endpoint: &endpoint,
+            params: &params,
+        };
+        let progress = match job.progress()? {
+            None | Some(Progress::Start) => {
+                return self.start(stage, &params, &deployed, &op).await;
+            }
             Some(p) => p,
         };
         let (operation_id, phase_update) = match &progress {
@@ -124,10 +154,10 @@ impl Handler {
         info!(stack_set = %name, %operation_id, %status, "operation");
         match status.as_str() {
             "SUCCEEDED" if phase_update => {
-                self.add_instances(stage, &name, &endpoint, &op, &operation_id)
+                self.add_instances(stage, &deployed, &op, &operation_id)
                     .await
             }
-            "SUCCEEDED" => Ok(Step::Done(outputs(&endpoint, &operation_id, &name))),
+            "SUCCEEDED" => Ok(Step::Done(deployed.outputs(&operation_id))),
             "FAILED" | "STOPPED" => {
                 let reasons = self.aws.failures(&name, &operation_id).await?;
                 Err(Error::other(format!(
@@ -145,12 +175,11 @@ impl Handler {
 
     async fn start(
         &self,
+        stage: &Stage,
         params: &Params,
-        name: &str,
-        endpoint: &str,
+        deployed: &Deployed<'_>,
         op: &str,
     ) -> Result<Step, Error> {
-        let stage = self.config.stage(&params.stage)?;
         let package = self.aws.package(&params.model_package_arn).await?;
         if !Aws::is_approved(&package) {
             return Err(Error::invalid(format!(
@@ -176,7 +205,7 @@ impl Handler {
                 "ModelDataUrl",
                 package.model_data_url.clone().unwrap_or_default(),
             ),
-            ("EndpointName", endpoint.to_owned()),
+            ("EndpointName", deployed.endpoint.to_owned()),
             ("Stage", stage.name.clone()),
             ("InstanceType", stage.instance_type.clone()),
             ("InstanceCount", stage.instance_count.to_string()),
@@ -185,11 +214,14 @@ impl Handler {
                 instance_storage(&stage.instance_type).to_owned(),
             ),
         ];
+        // Exactly the template version the pipeline names, never "whatever the object is now".
+        let template = self.config.template_url(&params.template_version);
+        let name = deployed.stack_set;
         if self.aws.stack_set_exists(name).await? {
             return Ok(
                 match self
                     .aws
-                    .update_stack_set(&self.config, name, &values, op)
+                    .update_stack_set(&self.config, name, &template, &values, op)
                     .await?
                 {
                     Started::Operation(id) => Step::Continue(Progress::Update { operation_id: id }),
@@ -198,7 +230,7 @@ impl Handler {
             );
         }
         self.aws
-            .create_stack_set(&self.config, name, &values)
+            .create_stack_set(&self.config, name, &template, &values)
             .await?;
         let targets = self.aws.targets(stage).await?;
         if targets.is_empty() {
@@ -222,17 +254,17 @@ impl Handler {
     /// After an update: targets that have no instance yet get one.
     async fn add_instances(
         &self,
-        stage: &crate::config::Stage,
-        name: &str,
-        endpoint: &str,
+        stage: &Stage,
+        deployed: &Deployed<'_>,
         op: &str,
         done_op: &str,
     ) -> Result<Step, Error> {
+        let name = deployed.stack_set;
         let targets = self.aws.targets(stage).await?;
         let existing = self.aws.instances(name).await?;
         let (accounts, regions) = missing(&targets, &stage.regions, &existing);
         if accounts.is_empty() {
-            return Ok(Step::Done(outputs(endpoint, done_op, name)));
+            return Ok(Step::Done(deployed.outputs(done_op)));
         }
         Ok(
             match self
@@ -255,12 +287,28 @@ impl Handler {
     }
 }
 
-fn outputs(endpoint: &str, operation_id: &str, stack_set: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("EndpointName", endpoint.to_owned()),
-        ("OperationId", operation_id.to_owned()),
-        ("StackSetName", stack_set.to_owned()),
-    ]
+/// What one stage deploys: the stack set, its endpoint and the version of model and template.
+struct Deployed<'a> {
+    stack_set: &'a str,
+    endpoint: &'a str,
+    params: &'a Params,
+}
+
+impl Deployed<'_> {
+    /// The action's output variables: production takes the model and template version from here
+    /// (`#{Staging.ModelPackageArn}`, `#{Staging.TemplateVersion}`), so it deploys what staging ran.
+    fn outputs(&self, operation_id: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("EndpointName", self.endpoint.to_owned()),
+            ("OperationId", operation_id.to_owned()),
+            ("StackSetName", self.stack_set.to_owned()),
+            (
+                MODEL_PACKAGE_PARAMETER,
+                self.params.model_package_arn.clone(),
+            ),
+            ("TemplateVersion", self.params.template_version.clone()),
+        ]
+    }
 }
 
 /// The endpoint template's `InstanceStorage`: `local-nvme` leaves the endpoint config's `KmsKeyId` out,
@@ -321,8 +369,13 @@ mod mocked {
         StackSet, StackSetOperation, StackSetOperationResultStatus, StackSetOperationResultSummary,
         StackSetOperationStatus,
     };
+    use aws_sdk_codepipeline::operation::get_job_details::GetJobDetailsOutput;
     use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultOutput;
     use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultOutput;
+    use aws_sdk_codepipeline::types::{
+        ActionCategory, ActionConfiguration, ActionContext, ActionOwner, ActionTypeId, JobData,
+        JobDetails, PipelineContext, StageContext,
+    };
     use aws_sdk_sagemaker::operation::describe_model_package::DescribeModelPackageOutput;
     use aws_sdk_sagemaker::types::{
         InferenceSpecification, ModelApprovalStatus, ModelPackageContainerDefinition,
@@ -344,6 +397,8 @@ mod mocked {
                     "PROD_TARGETS" => "222222222222",
                     "ADMINISTRATION_ROLE_ARN" => "arn:aws:iam::123456789012:role/Admin",
                     "TEMPLATE_URL" => "https://artifacts.s3.amazonaws.com/model-endpoint.yaml",
+                    "PIPELINE_NAMES" => "secure-mlops-model-deployment",
+                    "MODEL_PACKAGE_GROUPS" => "churn",
                     _ => return None,
                 }
                 .to_owned(),
@@ -367,13 +422,55 @@ mod mocked {
         }
     }
 
-    fn event(token: Option<&str>) -> Value {
-        let mut data = json!({"actionConfiguration": {"configuration": {"UserParameters":
-            json!({"Stage": "staging", "ModelPackageArn": ARN, "ExecutionId": "exec-1"}).to_string()}}});
-        if let Some(t) = token {
-            data["continuationToken"] = json!(t);
-        }
-        json!({"CodePipeline.job": {"id": "job-1", "data": data}})
+    const JOB: &str = "0a1b2c3d-0000-4abc-8000-0123456789ab";
+
+    fn event() -> Value {
+        json!({"CodePipeline.job": {"id": JOB, "data": {}}})
+    }
+
+    /// `GetJobDetails` of the staging deploy action, with these parameters and continuation token.
+    fn details(params: Value, token: Option<&'static str>) -> Rule {
+        mock!(aws_sdk_codepipeline::Client::get_job_details)
+            .match_requests(|r| r.job_id() == Some(JOB))
+            .then_output(move || {
+                let mut data = JobData::builder()
+                    .action_type_id(
+                        ActionTypeId::builder()
+                            .category(ActionCategory::Invoke)
+                            .owner(ActionOwner::Aws)
+                            .provider("Lambda")
+                            .version("1")
+                            .build()
+                            .unwrap(),
+                    )
+                    .action_configuration(
+                        ActionConfiguration::builder()
+                            .configuration("UserParameters", params.to_string())
+                            .build(),
+                    )
+                    .pipeline_context(
+                        PipelineContext::builder()
+                            .pipeline_name("secure-mlops-model-deployment")
+                            .pipeline_arn("arn:aws:codepipeline:us-east-1:123456789012:secure-mlops-model-deployment")
+                            .pipeline_execution_id("exec-1")
+                            .stage(StageContext::builder().name("DeployStaging").build())
+                            .action(ActionContext::builder().name("StagingEndpoints").build())
+                            .build(),
+                    );
+                if let Some(t) = token {
+                    data = data.continuation_token(t);
+                }
+                GetJobDetailsOutput::builder()
+                    .job_details(JobDetails::builder().id(JOB).data(data.build()).build())
+                    .build()
+            })
+    }
+
+    fn staging(token: Option<&'static str>) -> Rule {
+        details(
+            json!({"ModelPackageArn": ARN, "TemplateVersion": "v1"}),
+            token,
+        )
     }
 
     fn package(status: ModelApprovalStatus) -> Rule {
@@ -431,8 +528,9 @@ mod mocked {
             package(ModelApprovalStatus::Approved),
             success_with_token("staging-exec-1"),
         );
-        let h = handler(&[&describe, &update], &[&ok], &[&pkg]);
-        let out = h.handle(event(None)).await.unwrap();
+        let job = staging(None);
+        let h = handler(&[&describe, &update], &[&ok, &job], &[&pkg]);
+        let out = h.handle(event()).await.unwrap();
         assert_eq!(
             out["continue"],
             json!({"phase": "update", "operation_id": "staging-exec-1"}),
@@ -456,8 +554,9 @@ mod mocked {
             package(ModelApprovalStatus::Approved),
             success_with_token("start"),
         );
-        let h = handler(&[&describe, &update], &[&ok], &[&pkg]);
-        let out = h.handle(event(None)).await.unwrap();
+        let job = staging(None);
+        let h = handler(&[&describe, &update], &[&ok, &job], &[&pkg]);
+        let out = h.handle(event()).await.unwrap();
         assert_eq!(out["continue"], json!({"phase": "start"}), "{out}");
     }
 
@@ -474,9 +573,10 @@ mod mocked {
                     .build()
             });
         let ok = success_with_token("staging-exec-1");
-        let h = handler(&[&running], &[&ok], &[]);
         let token = r#"{"phase": "instances", "operation_id": "staging-exec-1"}"#;
-        let out = h.handle(event(Some(token))).await.unwrap();
+        let job = staging(Some(token));
+        let h = handler(&[&running], &[&ok, &job], &[]);
+        let out = h.handle(event()).await.unwrap();
         assert_eq!(out["continue"]["operation_id"], "staging-exec-1", "{out}");
 
         let failed = mock!(aws_sdk_cloudformation::Client::describe_stack_set_operation)
@@ -505,8 +605,8 @@ mod mocked {
                 })
             })
             .then_output(|| PutJobFailureResultOutput::builder().build());
-        let h = handler(&[&failed, &results], &[&failure], &[]);
-        let out = h.handle(event(Some(token))).await.unwrap();
+        let h = handler(&[&failed, &results], &[&failure, &job], &[]);
+        let out = h.handle(event()).await.unwrap();
         assert!(
             out["failed"].as_str().unwrap().contains("quota exceeded"),
             "{out}"
@@ -523,8 +623,68 @@ mod mocked {
                     .is_some_and(|d| d.message().contains("is Rejected (not Approved)"))
             })
             .then_output(|| PutJobFailureResultOutput::builder().build());
-        let h = handler(&[], &[&failure], &[&pkg]);
-        h.handle(event(None)).await.unwrap();
+        let job = staging(None);
+        let h = handler(&[], &[&failure, &job], &[&pkg]);
+        h.handle(event()).await.unwrap();
         assert_eq!(failure.num_calls(), 1);
+    }
+
+    /// The stage, pipeline and parameters come from `GetJobDetails`; what is not a job of ours is
+    /// refused before anything else, and not reported (it is not ours to report).
+    #[tokio::test]
+    async fn only_the_configured_pipeline_and_groups_deploy() {
+        let failure = mock!(aws_sdk_codepipeline::Client::put_job_failure_result)
+            .then_output(|| PutJobFailureResultOutput::builder().build());
+        let success = mock!(aws_sdk_codepipeline::Client::put_job_success_result)
+            .then_output(|| PutJobSuccessResultOutput::builder().build());
+        // No such job.
+        let unknown = mock!(aws_sdk_codepipeline::Client::get_job_details).then_error(|| {
+            aws_sdk_codepipeline::operation::get_job_details::GetJobDetailsError::generic(
+                ErrorMetadata::builder()
+                    .code("JobNotFoundException")
+                    .message("The job was not found")
+                    .build(),
+            )
+        });
+        let h = handler(&[], &[&unknown, &failure, &success], &[]);
+        let e = h.handle(event()).await.unwrap_err().to_string();
+        assert!(e.contains("JobNotFoundException"), "{e}");
+        // Not a job id at all: not even GetJobDetails.
+        let e = h
+            .handle(json!({"CodePipeline.job": {"id": "x", "data": {}}}))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a CodePipeline job id"), "{e}");
+        assert_eq!(unknown.num_calls(), 1);
+
+        // A package of a group that is not configured, or of another registry: the job fails.
+        for (arn, expected) in [
+            (
+                "arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud/1",
+                "group \"fraud\" is not configured",
+            ),
+            (
+                "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn/1",
+                "not in this registry",
+            ),
+            (
+                "arn:aws:sagemaker:us-east-1:999999999999:model-package/churn/1",
+                "not in this registry",
+            ),
+        ] {
+            let job = details(
+                json!({"ModelPackageArn": arn, "TemplateVersion": "v1"}),
+                None,
+            );
+            let h = handler(&[], &[&job, &failure], &[]);
+            let out = h.handle(event()).await.unwrap();
+            assert!(
+                out["failed"].as_str().unwrap().contains(expected),
+                "{arn}: {out}"
+            );
+        }
+        assert_eq!(failure.num_calls(), 3);
+        assert_eq!(success.num_calls(), 0);
     }
 }

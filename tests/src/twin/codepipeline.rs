@@ -63,6 +63,8 @@ pub struct CodePipeline {
     pub executions: Vec<Execution>,
     pub tokens: HashMap<(String, String), String>,
     pub jobs: HashMap<String, oneshot::Sender<JobResult>>,
+    /// `GetJobDetails` of every job handed out (kept after the job completes, as CodePipeline does).
+    pub job_details: HashMap<String, Value>,
     /// Pending manual approvals by token.
     pub approvals: HashMap<String, Approval>,
     seq: u64,
@@ -168,6 +170,25 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
             Ok(json!({"pipelineExecutionSummaries": items}))
         }
         "GetPipelineState" => state(world, p),
+        "GetJobDetails" => {
+            let w = world.lock().expect("twin state");
+            let id = s(p, "jobId")?;
+            // The API reference's pattern for job ids.
+            let groups: Vec<usize> = id.split('-').map(str::len).collect();
+            if groups != [8, 4, 4, 4, 12]
+                || !id
+                    .bytes()
+                    .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{id}' at 'jobId' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}"
+                )));
+            }
+            let details = w.cp.job_details.get(id).ok_or_else(|| {
+                ApiError::new("JobNotFoundException", format!("Job {id} not found"))
+            })?;
+            Ok(json!({"jobDetails": details}))
+        }
         "PutJobSuccessResult" | "PutJobFailureResult" => {
             let mut w = world.lock().expect("twin state");
             let id = s(p, "jobId")?.to_owned();
@@ -511,13 +532,38 @@ async fn run_action(
     }
     match (category, provider) {
         ("Source", "S3") => {
-            let location = json!({"type": "S3", "s3Location": {"bucketName": config.get("S3Bucket"), "objectKey": config.get("S3ObjectKey")}});
+            // The S3 source action reads a versioned object and exposes `VersionId` and `ETag`
+            // (CodePipeline's action reference: the bucket must have versioning enabled).
+            let text = |k: &str| config.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+            let (bucket, key) = (text("S3Bucket").to_owned(), text("S3ObjectKey").to_owned());
+            let moto = world.lock().expect("twin state").moto.clone();
+            let head = match moto {
+                Some(m) => super::moto_side::s3_head(&m, &bucket, &key).await,
+                None => None,
+            };
+            let (version, etag) = match head {
+                None => return Err(format!("The object s3://{bucket}/{key} could not be read")),
+                Some((None, _)) => {
+                    return Err(format!(
+                        "Bucket {bucket} must have versioning enabled to be used as a source"
+                    ));
+                }
+                Some((Some(v), etag)) => (v, etag),
+            };
+            let location =
+                json!({"type": "S3", "s3Location": {"bucketName": bucket, "objectKey": key}});
             let mut w = world.lock().expect("twin state");
             if let Some(e) = w.cp.execution(exec) {
                 for out in action["outputArtifacts"].as_array().into_iter().flatten() {
                     if let Some(n) = out["name"].as_str() {
                         e.artifacts.insert(n.to_owned(), location.clone());
                     }
+                }
+                if let Some(ns) = action["namespace"].as_str() {
+                    let mut vars = Map::new();
+                    vars.insert("VersionId".into(), json!(version));
+                    vars.insert("ETag".into(), json!(etag));
+                    e.outputs.insert(ns.to_owned(), vars);
                 }
             }
             Ok(None)
@@ -614,6 +660,31 @@ async fn invoke(
             data["continuationToken"] = json!(token);
         }
         let event = json!({"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": data}});
+        {
+            let mut w = world.lock().expect("twin state");
+            let (pipeline, stage) =
+                w.cp.execution(exec)
+                    .map(|e| {
+                        (
+                            e.pipeline.clone(),
+                            e.stages.get(si).map(|s| s.name.clone()).unwrap_or_default(),
+                        )
+                    })
+                    .unwrap_or_default();
+            let mut details = data.clone();
+            details["actionTypeId"] = action["actionTypeId"].clone();
+            details["pipelineContext"] = json!({
+                "pipelineName": pipeline,
+                "pipelineArn": format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:{pipeline}"),
+                "pipelineExecutionId": exec,
+                "stage": {"name": stage},
+                "action": {"name": action["name"], "actionExecutionId": job_id},
+            });
+            w.cp.job_details.insert(
+                job_id.clone(),
+                json!({"id": job_id, "accountId": ACCOUNT, "data": details}),
+            );
+        }
         set_action(world, exec, si, ai, |a| a.invocations += 1);
         let sent = reqwest::Client::new()
             .post(format!(

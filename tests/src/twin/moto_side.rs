@@ -34,6 +34,30 @@ pub async fn efs(
     serde_json::from_str(&text).ok().or(Some(Value::Null))
 }
 
+/// The S3 version id and ETag of an object in moto (path-style `HeadObject`); `None` when the object
+/// cannot be read, a `None` version when the bucket is not versioned.
+pub async fn s3_head(moto: &str, bucket: &str, key: &str) -> Option<(Option<String>, String)> {
+    let resp = reqwest::Client::new()
+        .head(format!("{moto}/{bucket}/{key}"))
+        .header("Authorization", auth("s3"))
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim_matches('"').to_owned())
+    };
+    Some((
+        header("x-amz-version-id").filter(|v| v != "null"),
+        header("etag").unwrap_or_default(),
+    ))
+}
+
 /// An EC2 Query API call; returns the XML text.
 pub async fn ec2(moto: &str, params: &[(&str, &str)]) -> Option<String> {
     let mut form: Vec<(&str, &str)> = vec![("Version", "2016-11-15")];

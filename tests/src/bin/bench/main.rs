@@ -331,17 +331,12 @@ async fn main() {
     );
     // stackset-deploy's work is a CodePipeline job that polls a stack-set operation; it is measured
     // end to end in `make demo`. Here: its size and cold start.
-    let deploy_cfg = config("stackset-deploy", Runtime::Rust, &m, &t)
-        .env(
-            "TEMPLATE_URL",
-            "https://artifacts.s3.amazonaws.com/stacksets/model-endpoint.yaml",
-        )
-        .env(
-            "ADMINISTRATION_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/AWSCloudFormationStackSetAdministrationRole",
-        )
-        .env("STAGING_TARGETS", bed.org.ou("Staging"))
-        .env("PROD_TARGETS", bed.org.ou("Production"));
+    let deploy_cfg = testbed::deployment::stackset_deploy(
+        config("stackset-deploy", Runtime::Rust, &m, &t),
+        "artifacts",
+        &bed.org.ou("Staging"),
+        &bed.org.ou("Production"),
+    );
     rows.push(Row {
         function: "stackset-deploy",
         runtime: Runtime::Rust,

@@ -69,21 +69,8 @@ impl<'a> World<'a> {
         let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
         let router = Router::install(&moto.endpoint, &project_routes()).await;
         let s3 = moto.s3().await;
-        for bucket in [ARTIFACTS_BUCKET, MODEL_BUCKET] {
-            let _ = s3.create_bucket().bucket(bucket).send().await;
-        }
-        let template = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../infra/stacksets/model-endpoint.yaml"
-        ))
-        .map_err(|e| format!("endpoint template: {e}"))?;
-        s3.put_object()
-            .bucket(ARTIFACTS_BUCKET)
-            .key("stacksets/model-endpoint.yaml")
-            .body(template.into())
-            .send()
-            .await
-            .map_err(|e| format!("upload the endpoint template: {e}"))?;
+        let _ = s3.create_bucket().bucket(MODEL_BUCKET).send().await;
+        deployment::publish_template(&s3, ARTIFACTS_BUCKET).await;
         let key_arn = aws_sdk_kms::Client::new(&config)
             .create_key()
             .description("model artifacts")
@@ -139,21 +126,14 @@ impl<'a> World<'a> {
         )
         .await;
         let deploy_fn = Harness::start(
-            function("stackset-deploy")
-                .env(
-                    "TEMPLATE_URL",
-                    format!(
-                        "https://{ARTIFACTS_BUCKET}.s3.amazonaws.com/stacksets/model-endpoint.yaml"
-                    ),
-                )
-                .env(
-                    "ADMINISTRATION_ROLE_ARN",
-                    "arn:aws:iam::123456789012:role/AWSCloudFormationStackSetAdministrationRole",
-                )
-                .env("STAGING_TARGETS", org.ou("Staging"))
-                .env("PROD_TARGETS", org.ou("Production"))
-                .env("STAGING_REGIONS", "us-east-1")
-                .env("PROD_REGIONS", PROD_REGIONS.join(",")),
+            deployment::stackset_deploy(
+                function("stackset-deploy"),
+                ARTIFACTS_BUCKET,
+                &org.ou("Staging"),
+                &org.ou("Production"),
+            )
+            .env("STAGING_REGIONS", "us-east-1")
+            .env("PROD_REGIONS", PROD_REGIONS.join(",")),
         )
         .await;
         twin.register_lambda("secure-mlops-stackset-deploy", deploy_fn.endpoint());
