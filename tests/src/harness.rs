@@ -142,6 +142,8 @@ struct Inner {
     puts: Vec<CfnPut>,
     fail_puts: usize,
     aws_calls: Vec<String>,
+    /// (operation, request body) of every AWS call, for what the answer cannot show.
+    aws_requests: Vec<(String, String)>,
     logs: Vec<String>,
     spawned_at: Option<Instant>,
     init_times: Vec<Duration>,
@@ -333,6 +335,16 @@ impl Harness {
     }
 
     /// Requests that reached the AWS-call recorder: "METHOD path target".
+    /// The request bodies the function sent with `operation`, in order (form or JSON text).
+    pub fn aws_requests(&self, operation: &str) -> Vec<String> {
+        self.lock()
+            .aws_requests
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
     pub fn aws_calls(&self) -> Vec<String> {
         self.lock().aws_calls.clone()
     }
@@ -719,6 +731,12 @@ async fn aws_call(
     let signed = service.unwrap_or("?");
     let operation = crate::calls::operation(signed, &method, &uri, &headers, &body);
     crate::calls::record(&shared.config.binary, signed, &operation);
+    shared
+        .inner
+        .lock()
+        .expect("harness state")
+        .aws_requests
+        .push((operation, String::from_utf8_lossy(&body).into_owned()));
     let forward = &shared.config.forward;
     let upstream = forward
         .iter()

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use aws_sdk_codepipeline::types::PipelineExecutionStatus;
+use aws_sdk_codepipeline::types::{
+    ActionCategory, InputArtifact, OutputArtifact, PipelineExecutionStatus, PipelineVariable,
+    StageDeclaration,
+};
 use aws_sdk_sagemaker::types::ModelApprovalStatus;
 use testbed::bins;
 use testbed::deployment::{self, PIPELINE};
@@ -23,10 +26,12 @@ struct Bed {
     cfn: aws_sdk_cloudformation::Client,
     org: SeededOrg,
     twin: Twin,
+    s3: aws_sdk_s3::Client,
     _moto: Moto,
 }
 
 const PROD: [&str; 2] = ["210987654321", "310987654321"];
+const HAND_MADE: &str = "secure-mlops-hand-made";
 
 async fn bed() -> Bed {
     let moto = Moto::start().await;
@@ -56,7 +61,9 @@ async fn bed() -> Bed {
         .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
         .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
         .env("STAGING_REGIONS", "us-east-1")
-        .env("PROD_REGIONS", "us-east-1,eu-west-1"),
+        .env("PROD_REGIONS", "us-east-1,eu-west-1")
+        // A second pipeline of ours, built by hand below with parameters the template never writes.
+        .env("PIPELINE_NAMES", format!("{PIPELINE},{HAND_MADE}")),
     )
     .await;
     twin.register_lambda("secure-mlops-stackset-deploy", f.endpoint());
@@ -76,11 +83,110 @@ async fn bed() -> Bed {
         cfn: aws_sdk_cloudformation::Client::new(&config),
         org,
         twin,
+        s3,
         _moto: moto,
     }
 }
 
 impl Bed {
+    /// A pipeline `name` shaped like the template's (Source with namespace `Template`, then
+    /// `DeployStaging`/`StagingEndpoints` calling the function) with `params` as `UserParameters`.
+    async fn hand_made(&self, name: &str, params: &str) {
+        let source = deployment::action(
+            "EndpointTemplate",
+            ActionCategory::Source,
+            "S3",
+            &[
+                ("S3Bucket", "artifacts"),
+                ("S3ObjectKey", deployment::TEMPLATE_KEY),
+            ],
+        )
+        .namespace("Template")
+        .output_artifacts(OutputArtifact::builder().name("T").build().unwrap())
+        .build()
+        .unwrap();
+        let deploy = deployment::action(
+            "StagingEndpoints",
+            ActionCategory::Invoke,
+            "Lambda",
+            &[
+                ("FunctionName", "secure-mlops-stackset-deploy"),
+                ("UserParameters", params),
+            ],
+        )
+        .namespace("Staging")
+        .input_artifacts(InputArtifact::builder().name("T").build().unwrap())
+        .build()
+        .unwrap();
+        let stage = |n: &str, a| {
+            StageDeclaration::builder()
+                .name(n)
+                .actions(a)
+                .build()
+                .unwrap()
+        };
+        let pipeline = deployment::declaration(name, "artifacts")
+            .stages(stage("Source", source))
+            .stages(stage("DeployStaging", deploy))
+            .build()
+            .unwrap();
+        self.cp
+            .create_pipeline()
+            .pipeline(pipeline)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Runs pipeline `name` for `package` to its end; the execution's status and summary.
+    async fn run(&self, name: &str, package: &str) -> (PipelineExecutionStatus, String) {
+        let id = self
+            .cp
+            .start_pipeline_execution()
+            .name(name)
+            .variables(
+                PipelineVariable::builder()
+                    .name("ModelPackageArn")
+                    .value(package)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .pipeline_execution_id
+            .unwrap();
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let e = self
+                .cp
+                .get_pipeline_execution()
+                .pipeline_name(name)
+                .pipeline_execution_id(&id)
+                .send()
+                .await
+                .unwrap();
+            let e = e.pipeline_execution().unwrap();
+            if e.status() != Some(&PipelineExecutionStatus::InProgress) {
+                return (
+                    e.status().unwrap().clone(),
+                    e.status_summary().unwrap_or_default().to_owned(),
+                );
+            }
+            assert!(std::time::Instant::now() < end, "{name} still running");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The stack-set calls the function made (none is what a refused job must show).
+    fn stack_set_calls(&self) -> Vec<String> {
+        self.f
+            .aws_calls()
+            .into_iter()
+            .filter(|c| c.contains("StackSet") || c.contains("StackInstances"))
+            .collect()
+    }
+
     async fn version(&self, status: ModelApprovalStatus) -> String {
         deployment::register_version(&self.sm, "churn", "s3://models/churn/model.tar.gz", status)
             .await
@@ -368,4 +474,141 @@ fn the_endpoint_template_keeps_its_security_settings() {
     ] {
         assert!(!t["Parameters"][p].is_null(), "stackset-deploy passes {p}");
     }
+}
+
+/// Anyone allowed to invoke the function can send a job event that says `prod`: the function reads
+/// the job back from CodePipeline, so a made-up job, or the job of a pipeline that is not ours, deploys
+/// nothing and is not reported (it is not ours to report).
+#[tokio::test]
+async fn forged_and_foreign_jobs_deploy_nothing() {
+    let b = bed().await;
+    let v1 = b.version(ModelApprovalStatus::Approved).await;
+    let forged = serde_json::json!({"CodePipeline.job": {"id": "0a1b2c3d-0000-4abc-8000-0123456789ab",
+        "accountId": "123456789012", "data": {"actionConfiguration": {"configuration": {
+        "UserParameters": format!(r#"{{"Stage": "prod", "ModelPackageArn": "{v1}", "ExecutionId": "x"}}"#)}}}}});
+    match b.f.invoke(&forged).await {
+        testbed::harness::Outcome::Error(e) => {
+            assert!(e.to_string().contains("JobNotFoundException"), "{e}")
+        }
+        other => panic!("a forged job must fail the invocation: {other:?}"),
+    }
+    let calls = b.f.aws_calls();
+    assert!(
+        calls.len() == 1 && calls[0].contains("GetJobDetails"),
+        "{calls:#?}"
+    );
+
+    // A real job, of a pipeline this function does not serve: refused; its action times out.
+    b.twin.set_duration("pipeline.job_timeout", 3.0);
+    b.hand_made(
+        "someone-elses-pipeline",
+        r##"{"ModelPackageArn": "#{variables.ModelPackageArn}", "TemplateVersion": "#{Template.VersionId}"}"##,
+    )
+    .await;
+    let (status, summary) = b.run("someone-elses-pipeline", &v1).await;
+    assert_eq!(status, PipelineExecutionStatus::Failed);
+    assert!(summary.contains("did not report a job result"), "{summary}");
+    assert!(b.stack_set_calls().is_empty(), "{:#?}", b.f.aws_calls());
+    assert!(
+        b.f.logs().iter().any(|l| l.contains("refused")
+            && l.contains("someone-elses-pipeline")
+            && l.contains("PIPELINE_NAMES")),
+        "the refusal is logged with the pipeline it came from"
+    );
+}
+
+/// Our pipeline, wrong parameters: text after the JSON object, or a package of a group that is not
+/// configured, fail the job with the reason and deploy nothing.
+#[tokio::test]
+async fn strict_parameters_and_configured_groups_only() {
+    let b = bed().await;
+    let v1 = b.version(ModelApprovalStatus::Approved).await;
+    b.hand_made(
+        HAND_MADE,
+        r##"{"ModelPackageArn": "#{variables.ModelPackageArn}", "TemplateVersion": "#{Template.VersionId}"} {"Stage": "prod"}"##,
+    )
+    .await;
+    let (status, summary) = b.run(HAND_MADE, &v1).await;
+    assert_eq!(status, PipelineExecutionStatus::Failed);
+    assert!(summary.contains("text after the JSON object"), "{summary}");
+
+    b.sm.create_model_package_group()
+        .model_package_group_name("fraud")
+        .send()
+        .await
+        .unwrap();
+    let fraud = deployment::register_version(
+        &b.sm,
+        "fraud",
+        "s3://models/fraud/model.tar.gz",
+        ModelApprovalStatus::Approved,
+    )
+    .await;
+    let (status, summary) = b.run(PIPELINE, &fraud).await;
+    assert_eq!(status, PipelineExecutionStatus::Failed);
+    assert!(
+        summary.contains(r#"model package group "fraud" is not configured"#),
+        "{summary}"
+    );
+    assert!(b.stack_set_calls().is_empty(), "{:#?}", b.f.aws_calls());
+}
+
+/// The template object overwritten while an execution waits at the approval: production deploys the
+/// version staging ran (the `TemplateURL` of both stack-set calls names it), not the new one.
+#[tokio::test]
+async fn production_deploys_the_template_version_staging_ran() {
+    let b = bed().await;
+    let v1 = b.version(ModelApprovalStatus::Approved).await;
+    let ran =
+        b.s3.head_object()
+            .bucket("artifacts")
+            .key(deployment::TEMPLATE_KEY)
+            .send()
+            .await
+            .unwrap()
+            .version_id
+            .unwrap();
+    let execution = deployment::start(&b.cp, &v1).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &execution, Duration::from_secs(30)).await,
+        None
+    );
+    let mut changed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/stacksets/model-endpoint.yaml"
+    ))
+    .unwrap();
+    changed.extend_from_slice(b"# written while production waited\n");
+    let newer = deployment::put_template(&b.s3, "artifacts", changed).await;
+    assert_ne!(newer, ran);
+    let approval = deployment::approval_token(&b.cp).await.unwrap();
+    deployment::approve(&b.cp, &approval, true).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &execution, Duration::from_secs(30)).await,
+        Some(PipelineExecutionStatus::Succeeded)
+    );
+    let urls: Vec<String> = ["CreateStackSet", "UpdateStackSet"]
+        .iter()
+        .flat_map(|op| b.f.aws_requests(op))
+        .filter_map(|body| {
+            let form = body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("TemplateURL="))?;
+            let url = percent_encoding::percent_decode_str(form)
+                .decode_utf8()
+                .ok()?;
+            let (_, version) = url.split_once("?versionId=")?;
+            Some(
+                percent_encoding::percent_decode_str(version)
+                    .decode_utf8()
+                    .ok()?
+                    .into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(urls, [ran.clone(), ran.clone()], "staging and production");
+    assert_eq!(
+        b.outputs(&execution, "Production")["TemplateVersion"],
+        ran.as_str()
+    );
 }
