@@ -54,7 +54,7 @@ async fn bed() -> Bed {
                 "secure-mlops-stackset-deploy",
             ),
             "artifacts",
-            &org.ou("Staging"),
+            org.ou("Staging"),
             &PROD.join(","),
         )
         .env("AWS_ENDPOINT_URL", &moto.endpoint)

@@ -334,8 +334,8 @@ async fn main() {
     let deploy_cfg = testbed::deployment::stackset_deploy(
         config("stackset-deploy", Runtime::Rust, &m, &t),
         "artifacts",
-        &bed.org.ou("Staging"),
-        &bed.org.ou("Production"),
+        bed.org.ou("Staging"),
+        bed.org.ou("Production"),
     );
     rows.push(Row {
         function: "stackset-deploy",

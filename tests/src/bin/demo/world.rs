@@ -129,8 +129,8 @@ impl<'a> World<'a> {
             deployment::stackset_deploy(
                 function("stackset-deploy"),
                 ARTIFACTS_BUCKET,
-                &org.ou("Staging"),
-                &org.ou("Production"),
+                org.ou("Staging"),
+                org.ou("Production"),
             )
             .env("STAGING_REGIONS", "us-east-1")
             .env("PROD_REGIONS", PROD_REGIONS.join(",")),
