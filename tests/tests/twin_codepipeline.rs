@@ -444,8 +444,8 @@ async fn the_s3_source_exposes_the_version_it_read_and_needs_versioning() {
             .version_id
             .unwrap();
     create(&b, "versions", r##"{"Version": "#{Source.VersionId}"}"##).await;
-    let id = start(&b, "versions", "v-1").await;
-    let token = approval_token(&b, "versions").await;
+    start(&b, "versions", "v-1").await;
+    approval_token(&b, "versions").await;
     // Overwritten while the execution waits at the approval.
     b.s3.put_object()
         .bucket("artifacts")
@@ -462,7 +462,6 @@ async fn the_s3_source_exposes_the_version_it_read_and_needs_versioning() {
     )
     .unwrap();
     assert_eq!(params["Version"], first.as_str());
-    drop(token);
 
     b.s3.create_bucket().bucket("plain").send().await.unwrap();
     b.s3.put_object()
