@@ -44,7 +44,9 @@ async fn bed() -> Bed {
     .await;
     let sm = twin.sagemaker(&config);
     let cp = twin.codepipeline(&config);
-    // The deployment pipeline, stopped at its approval so executions stay in progress.
+    // The deployment pipeline, stopped at its approval so executions stay in progress; its source is
+    // the endpoint template in a versioned bucket.
+    testbed::deployment::publish_template(&moto.s3().await, "artifacts").await;
     let pipeline = testbed::deployment::declaration(PIPELINE, "artifacts")
         .stages(
             StageDeclaration::builder()
@@ -56,7 +58,7 @@ async fn bed() -> Bed {
                         "S3",
                         &[
                             ("S3Bucket", "artifacts"),
-                            ("S3ObjectKey", "model-endpoint.yaml"),
+                            ("S3ObjectKey", testbed::deployment::TEMPLATE_KEY),
                         ],
                     )
                     .output_artifacts(OutputArtifact::builder().name("Template").build().unwrap())
@@ -164,7 +166,8 @@ impl Bed {
             .collect()
     }
 
-    /// Marks every execution finished and staging as running `version` (what stackset-deploy leaves).
+    /// Marks every execution finished and staging as running `version` (what stackset-deploy leaves: the
+    /// stack set's parameter, its instances CURRENT).
     async fn staging_runs(&self, version: &str) {
         {
             let mut w = self.twin.lock();
@@ -199,6 +202,15 @@ impl Bed {
                 .stack_set_name("secure-mlops-churn-staging")
                 .template_body(template)
                 .parameters(param)
+                .send()
+                .await
+                .unwrap();
+            // One instance, CURRENT (moto finishes every operation at once): the version runs.
+            self.cfn
+                .create_stack_instances()
+                .stack_set_name("secure-mlops-churn-staging")
+                .accounts("111111111111")
+                .regions("us-east-1")
                 .send()
                 .await
                 .unwrap();

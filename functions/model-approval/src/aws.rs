@@ -2,6 +2,7 @@
 //! pipeline (what is on its way; start), and the alert topic.
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use aws_sdk_cloudformation::types::StackInstanceStatus;
 use aws_sdk_codepipeline::types::{PipelineExecutionStatus, PipelineVariable};
 use aws_sdk_sagemaker::types::{ModelApprovalStatus, ModelPackageSortBy, SortOrder};
 use shared::Error;
@@ -37,26 +38,46 @@ impl Aws {
             .map(str::to_owned))
     }
 
-    /// The `ModelPackageArn` parameter of a stack set; `None` when the stack set does not exist yet.
-    pub async fn deployed(&self, stack_set: &str) -> Result<Option<String>, Error> {
-        match self
+    /// What the staging stack set runs: its `ModelPackageArn` parameter (set when a deployment
+    /// *starts*) and whether every stack instance is `CURRENT` (CloudFormation: up to date with the
+    /// stack set; `OUTDATED` after a failed or stopped operation). `None` when there is no stack set.
+    pub async fn deployed(&self, stack_set: &str) -> Result<Option<(String, bool)>, Error> {
+        let parameter = match self
             .cloudformation
             .describe_stack_set()
             .stack_set_name(stack_set)
             .send()
             .await
         {
-            Ok(out) => Ok(out
+            Ok(out) => out
                 .stack_set()
                 .map(|s| s.parameters())
                 .unwrap_or_default()
                 .iter()
                 .find(|p| p.parameter_key() == Some(MODEL_PACKAGE_PARAMETER))
                 .and_then(|p| p.parameter_value())
-                .map(str::to_owned)),
-            Err(e) if e.code() == Some("StackSetNotFoundException") => Ok(None),
-            Err(e) => Err(Error::aws("cloudformation:DescribeStackSet", e)),
-        }
+                .map(str::to_owned),
+            Err(e) if e.code() == Some("StackSetNotFoundException") => return Ok(None),
+            Err(e) => return Err(Error::aws("cloudformation:DescribeStackSet", e)),
+        };
+        let Some(version) = parameter else {
+            return Ok(None);
+        };
+        let instances: Vec<_> = self
+            .cloudformation
+            .list_stack_instances()
+            .stack_set_name(stack_set)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| Error::aws("cloudformation:ListStackInstances", e))?;
+        let settled = !instances.is_empty()
+            && instances
+                .iter()
+                .all(|i| i.status() == Some(&StackInstanceStatus::Current));
+        Ok(Some((version, settled)))
     }
 
     /// `ModelPackageArn` of the pipeline's executions still in progress.

@@ -6,16 +6,23 @@
 pub struct Observed {
     /// The latest Approved version of the group.
     pub latest_approved: Option<String>,
-    /// The version the staging stack set runs.
+    /// The version the staging stack set was last asked to run.
     pub deployed: Option<String>,
+    /// Every staging stack instance is up to date with it (no failed or stopped operation since): it
+    /// really runs. A deployment that failed leaves this `false`, so the next event retries it.
+    pub settled: bool,
     /// Versions of pipeline executions still in progress.
     pub in_flight: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    /// Start the pipeline for this version.
-    Deploy { version: String, rollback: bool },
+    /// Start the pipeline for this version (`retry`: its last deployment did not complete).
+    Deploy {
+        version: String,
+        rollback: bool,
+        retry: bool,
+    },
     /// Nothing to do, and why.
     Nothing(String),
     /// The deployed version is no longer approved and no approved version remains: alert, touch nothing.
@@ -31,7 +38,7 @@ pub fn decide(o: &Observed) -> Decision {
             "{deployed} is deployed to staging but no version of its group is Approved any more; \
              nothing was changed — approve a version to deploy it, or remove the deployment"
         )),
-        (Some(latest), Some(deployed)) if latest == deployed => {
+        (Some(latest), Some(deployed)) if latest == deployed && o.settled => {
             Decision::Nothing(format!("{latest} is already deployed to staging"))
         }
         (Some(latest), _) if o.in_flight.contains(latest) => Decision::Nothing(format!(
@@ -43,6 +50,7 @@ pub fn decide(o: &Observed) -> Decision {
             rollback: deployed
                 .as_deref()
                 .is_some_and(|d| version_number(d) > version_number(latest)),
+            retry: deployed.as_deref() == Some(latest.as_str()),
         },
     }
 }
@@ -69,6 +77,7 @@ mod tests {
         Observed {
             latest_approved: latest,
             deployed,
+            settled: true,
             in_flight: in_flight.iter().map(|n| format!("{V}{n}")).collect(),
         }
     }
@@ -79,9 +88,31 @@ mod tests {
             decide(&o(v(1), None, &[])),
             Decision::Deploy {
                 version: format!("{V}1"),
-                rollback: false
+                rollback: false,
+                retry: false
             }
         );
+    }
+
+    #[test]
+    fn a_deployment_that_did_not_complete_is_retried() {
+        let failed = Observed {
+            settled: false,
+            ..o(v(2), v(2), &[])
+        };
+        assert_eq!(
+            decide(&failed),
+            Decision::Deploy {
+                version: format!("{V}2"),
+                rollback: false,
+                retry: true
+            }
+        );
+        let retrying = Observed {
+            settled: false,
+            ..o(v(2), v(2), &[2])
+        };
+        assert!(matches!(decide(&retrying), Decision::Nothing(_)));
     }
 
     #[test]
@@ -100,7 +131,8 @@ mod tests {
             decide(&o(v(1), v(2), &[])),
             Decision::Deploy {
                 version: format!("{V}1"),
-                rollback: true
+                rollback: true,
+                retry: false
             }
         );
     }
