@@ -4,9 +4,41 @@
 /// The deployment stages, in pipeline order.
 pub const STAGES: [&str; 2] = ["staging", "prod"];
 
-/// `<prefix>-<group>-<stage>`: the stack set of one model package group and stage.
+/// `<prefix>--<group>-<stage>`: the stack set of one model package group and stage. A project name
+/// holds no `--` (see [`check_project`]), so the first `--` ends it: the IAM resource
+/// `stackset/<project>--*` matches this project's stack sets only, never those of a project whose name
+/// extends this one (`secure-mlops` and `secure-mlops-prod`).
 pub fn stack_set_name(prefix: &str, group: &str, stage: &str) -> String {
-    format!("{prefix}-{group}-{stage}")
+    format!("{prefix}--{group}-{stage}")
+}
+
+/// The tag on every stack set a project creates; an existing stack set without it is never touched.
+pub const PROJECT_TAG: &str = "secure-mlops:project";
+
+/// `STACK_SET_PREFIX` (default `secure-mlops`), checked with [`check_project`].
+pub fn stack_set_prefix(value: Option<String>) -> Result<String, crate::Error> {
+    let prefix = value.unwrap_or_else(|| "secure-mlops".into());
+    check_project("STACK_SET_PREFIX", &prefix)?;
+    Ok(prefix)
+}
+
+/// A project name (or stack-set prefix) as the template allows it: lowercase letters, digits and single
+/// hyphens, starting with a letter, not ending with a hyphen, at most 31 characters.
+pub fn check_project(key: &str, name: &str) -> Result<(), crate::Error> {
+    let ok = name.len() <= 31
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid(format!(
+            "{key}={name}: expected lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen (at most 31 characters)"
+        )))
+    }
 }
 
 /// `<project>-<group>-<stage>`: the SageMaker endpoint a stack set deploys (at most 63 characters).
@@ -36,7 +68,20 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(stack_set_name("sm", "churn", "staging"), "sm-churn-staging");
+        assert_eq!(
+            stack_set_name("sm", "churn", "staging"),
+            "sm--churn-staging"
+        );
+        assert!(check_project("P", "secure-mlops-prod").is_ok());
+        for bad in [
+            "secure--mlops",
+            "secure-mlops-",
+            "Secure",
+            "9lives",
+            &"a".repeat(32),
+        ] {
+            assert!(check_project("P", bad).is_err(), "{bad}");
+        }
         assert_eq!(endpoint_name("p", &"g".repeat(70), "prod").len(), 63);
         assert_eq!(
             group_of("arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3"),

@@ -183,14 +183,14 @@ impl Bed {
         let exists = self
             .cfn
             .describe_stack_set()
-            .stack_set_name("secure-mlops-churn-staging")
+            .stack_set_name("secure-mlops--churn-staging")
             .send()
             .await
             .is_ok();
         if exists {
             self.cfn
                 .update_stack_set()
-                .stack_set_name("secure-mlops-churn-staging")
+                .stack_set_name("secure-mlops--churn-staging")
                 .template_body(template)
                 .parameters(param)
                 .send()
@@ -199,7 +199,7 @@ impl Bed {
         } else {
             self.cfn
                 .create_stack_set()
-                .stack_set_name("secure-mlops-churn-staging")
+                .stack_set_name("secure-mlops--churn-staging")
                 .template_body(template)
                 .parameters(param)
                 .send()
@@ -208,7 +208,7 @@ impl Bed {
             // One instance, CURRENT (moto finishes every operation at once): the version runs.
             self.cfn
                 .create_stack_instances()
-                .stack_set_name("secure-mlops-churn-staging")
+                .stack_set_name("secure-mlops--churn-staging")
                 .accounts("111111111111")
                 .regions("us-east-1")
                 .send()
@@ -281,7 +281,7 @@ async fn the_latest_approved_version_is_deployed_once_whatever_the_events_say() 
     let r = b.deliver_all().await;
     assert_eq!(r[0]["action"], "started", "{r:?}");
     assert_eq!(r[0]["version"], v1.as_str());
-    assert_eq!(r[0]["rollback"], true);
+    assert_eq!(r[0]["rollback"], true, "{r:?}");
     assert_eq!(b.started().await, [v1.clone(), v2.clone(), v1.clone()]);
 
     // Reject v1 too while v2 is still what staging runs: nothing approved left → alert, no start.

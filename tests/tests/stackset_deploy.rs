@@ -257,7 +257,7 @@ async fn staging_then_approval_then_production() {
     );
 
     // Staging: one stack set for (churn, staging), instances in the staging OU's ACTIVE accounts only.
-    let staging = "secure-mlops-churn-staging";
+    let staging = "secure-mlops--churn-staging";
     let expected: Vec<(String, String)> = b
         .org
         .expected(&["Staging"], true)
@@ -331,7 +331,7 @@ async fn staging_then_approval_then_production() {
     assert!(
         b.cfn
             .describe_stack_set()
-            .stack_set_name("secure-mlops-churn-prod")
+            .stack_set_name("secure-mlops--churn-prod")
             .send()
             .await
             .is_err(),
@@ -345,7 +345,7 @@ async fn staging_then_approval_then_production() {
         deployment::settle(&b.cp, &execution, Duration::from_secs(30)).await,
         Some(PipelineExecutionStatus::Succeeded)
     );
-    let prod = "secure-mlops-churn-prod";
+    let prod = "secure-mlops--churn-prod";
     let mut expected: Vec<(String, String)> = PROD
         .iter()
         .flat_map(|a| ["eu-west-1", "us-east-1"].map(|r| (a.to_string(), r.to_owned())))
@@ -427,7 +427,7 @@ async fn a_version_no_longer_approved_fails_the_stage_with_the_reason() {
     assert!(
         b.cfn
             .describe_stack_set()
-            .stack_set_name("secure-mlops-churn-staging")
+            .stack_set_name("secure-mlops--churn-staging")
             .send()
             .await
             .is_err(),

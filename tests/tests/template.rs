@@ -293,3 +293,78 @@ fn platform_reports_are_kept() {
         "SystemLogLevel {level} drops platform.report records"
     );
 }
+
+/// Environments cannot touch each other: a project name holds no `--`, stack sets are
+/// `<ProjectName>--<group>-<stage>` (`shared::deploy::stack_set_name`), so every stack-set grant names
+/// `<ProjectName>--*` and never matches the stack sets of a project whose name extends ours.
+#[test]
+fn stack_set_grants_match_this_projects_stack_sets_only() {
+    let t = template();
+    let pattern = t["Parameters"]["ProjectName"]["AllowedPattern"]
+        .as_str()
+        .expect("ProjectName pattern");
+    assert_eq!(
+        pattern, "^[a-z](-?[a-z0-9])+$",
+        "no `--`, no trailing hyphen"
+    );
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    let grants: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(":stackset/") || l.contains(":stackset-target/"))
+        .collect();
+    assert!(grants.len() >= 3, "{grants:#?}");
+    for g in grants {
+        assert!(g.contains("/${ProjectName}--*\""), "{g}");
+    }
+    assert_eq!(
+        shared::deploy::stack_set_name("secure-mlops", "churn", "prod"),
+        "secure-mlops--churn-prod"
+    );
+}
+
+/// Only the pipeline's own record of what staging ran reaches production, and only publishers write
+/// the endpoint template: the Source action's version goes to staging, staging's outputs to
+/// production, and the bucket policy denies template writes to everyone else.
+#[test]
+fn production_deploys_what_staging_ran_and_only_publishers_write_the_template() {
+    let t = template();
+    let stages = t["Resources"]["DeploymentPipeline"]["Properties"]["Stages"]
+        .as_sequence()
+        .expect("stages");
+    let params = |stage: &str| -> String {
+        stages
+            .iter()
+            .map(|s| match s {
+                Value::Tagged(t) => t.value[1].clone(),
+                s => s.clone(),
+            })
+            .find(|s| s["Name"].as_str() == Some(stage))
+            .and_then(|s| {
+                s["Actions"][0]["Configuration"]["UserParameters"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| panic!("{stage} has UserParameters"))
+    };
+    assert!(params("DeployStaging").contains("\"TemplateVersion\": \"#{Template.VersionId}\""));
+    let prod = params("DeployProduction");
+    assert!(
+        prod.contains("#{Staging.ModelPackageArn}") && prod.contains("#{Staging.TemplateVersion}"),
+        "{prod}"
+    );
+    let statements =
+        t["Resources"]["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .expect("statements");
+    let deny = statements
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("EndpointTemplatePublishersOnly"))
+        .expect("the template write guard");
+    assert_eq!(deny["Effect"].as_str(), Some("Deny"));
+    assert_eq!(deny["Principal"].as_str(), Some("*"));
+    assert!(
+        deny["Condition"]["StringNotEquals"]["aws:PrincipalTag/secure-mlops-template-publisher"]
+            .as_str()
+            == Some("true")
+    );
+}

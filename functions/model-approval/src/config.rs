@@ -27,9 +27,7 @@ impl Config {
         Ok(Config {
             pipeline_name: env.required("PIPELINE_NAME", "the deployment pipeline's name")?,
             groups,
-            stack_set_prefix: env
-                .get("STACK_SET_PREFIX")
-                .unwrap_or_else(|| "secure-mlops".into()),
+            stack_set_prefix: shared::deploy::stack_set_prefix(env.get("STACK_SET_PREFIX"))?,
             alert_topic_arn: env.get("ALERT_TOPIC_ARN"),
         })
     }

@@ -3,11 +3,12 @@
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
-    Parameter, PermissionModels, RegionConcurrencyType, StackSetOperationPreferences,
+    Parameter, PermissionModels, RegionConcurrencyType, StackSetOperationPreferences, Tag,
 };
 use aws_sdk_codepipeline::types::{FailureDetails, FailureType};
 use aws_sdk_sagemaker::types::ModelApprovalStatus;
 use shared::Error;
+use shared::deploy::PROJECT_TAG;
 use shared::organizations::{Organizations, resolve};
 
 use crate::config::{Config, Stage};
@@ -152,7 +153,8 @@ impl Aws {
         Ok(accounts)
     }
 
-    pub async fn stack_set_exists(&self, name: &str) -> Result<bool, Error> {
+    /// `None` when the stack set does not exist; else the value of its project tag (`None`: untagged).
+    pub async fn stack_set_project(&self, name: &str) -> Result<Option<Option<String>>, Error> {
         match self
             .cloudformation
             .describe_stack_set()
@@ -160,8 +162,15 @@ impl Aws {
             .send()
             .await
         {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("StackSetNotFoundException") => Ok(false),
+            Ok(out) => Ok(Some(
+                out.stack_set()
+                    .map(|s| s.tags())
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|t| t.key() == Some(PROJECT_TAG))
+                    .and_then(|t| t.value().map(str::to_owned)),
+            )),
+            Err(e) if e.code() == Some("StackSetNotFoundException") => Ok(None),
             Err(e) => Err(Error::aws("cloudformation:DescribeStackSet", e)),
         }
     }
@@ -207,6 +216,12 @@ impl Aws {
             .administration_role_arn(&config.administration_role_arn.0)
             .execution_role_name(&config.execution_role_name)
             .client_request_token(name)
+            .tags(
+                Tag::builder()
+                    .key(PROJECT_TAG)
+                    .value(&config.stack_set_prefix)
+                    .build(),
+            )
             .send()
             .await;
         match result {

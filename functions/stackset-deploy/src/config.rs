@@ -174,9 +174,7 @@ impl Config {
             project: env
                 .get("PROJECT_NAME")
                 .unwrap_or_else(|| "secure-mlops".into()),
-            stack_set_prefix: env
-                .get("STACK_SET_PREFIX")
-                .unwrap_or_else(|| "secure-mlops".into()),
+            stack_set_prefix: shared::deploy::stack_set_prefix(env.get("STACK_SET_PREFIX"))?,
             template_url,
             administration_role_arn,
             execution_role_name: env

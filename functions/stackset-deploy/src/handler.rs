@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 use shared::Error;
-use shared::deploy::{MODEL_PACKAGE_PARAMETER, endpoint_name, group_of, stack_set_name};
+use shared::deploy::{
+    MODEL_PACKAGE_PARAMETER, PROJECT_TAG, endpoint_name, group_of, stack_set_name,
+};
 use tracing::{info, warn};
 
 use crate::aws::{Aws, Started};
@@ -217,17 +219,30 @@ impl Handler {
         // Exactly the template version the pipeline names, never "whatever the object is now".
         let template = self.config.template_url(&params.template_version);
         let name = deployed.stack_set;
-        if self.aws.stack_set_exists(name).await? {
-            return Ok(
-                match self
-                    .aws
-                    .update_stack_set(&self.config, name, &template, &values, op)
-                    .await?
-                {
-                    Started::Operation(id) => Step::Continue(Progress::Update { operation_id: id }),
-                    Started::Busy => Step::Continue(Progress::Start),
-                },
-            );
+        let project = &self.config.stack_set_prefix;
+        match self.aws.stack_set_project(name).await? {
+            Some(tag) if tag.as_deref() != Some(project.as_str()) => {
+                return Err(Error::invalid(format!(
+                    "stack set {name} exists but is not this project's (tag {PROJECT_TAG} is {}, expected {project}): not touched; remove or rename it, or deploy under another ProjectName",
+                    tag.map(|t| format!("\"{t}\""))
+                        .unwrap_or_else(|| "missing".into())
+                )));
+            }
+            None => {}
+            Some(_) => {
+                return Ok(
+                    match self
+                        .aws
+                        .update_stack_set(&self.config, name, &template, &values, op)
+                        .await?
+                    {
+                        Started::Operation(id) => {
+                            Step::Continue(Progress::Update { operation_id: id })
+                        }
+                        Started::Busy => Step::Continue(Progress::Start),
+                    },
+                );
+            }
         }
         self.aws
             .create_stack_set(&self.config, name, &template, &values)
@@ -367,7 +382,7 @@ mod mocked {
     use aws_sdk_cloudformation::operation::update_stack_set::UpdateStackSetError;
     use aws_sdk_cloudformation::types::{
         StackSet, StackSetOperation, StackSetOperationResultStatus, StackSetOperationResultSummary,
-        StackSetOperationStatus,
+        StackSetOperationStatus, Tag,
     };
     use aws_sdk_codepipeline::operation::get_job_details::GetJobDetailsOutput;
     use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultOutput;
@@ -493,16 +508,21 @@ mod mocked {
         })
     }
 
-    fn exists() -> Rule {
-        mock!(aws_sdk_cloudformation::Client::describe_stack_set).then_output(|| {
+    /// The stack set exists, tagged with `project` (untagged: `None`).
+    fn exists_as(project: Option<&'static str>) -> Rule {
+        mock!(aws_sdk_cloudformation::Client::describe_stack_set).then_output(move || {
+            let mut set = StackSet::builder().stack_set_name("secure-mlops--churn-staging");
+            if let Some(p) = project {
+                set = set.tags(Tag::builder().key(PROJECT_TAG).value(p).build());
+            }
             DescribeStackSetOutput::builder()
-                .stack_set(
-                    StackSet::builder()
-                        .stack_set_name("secure-mlops-churn-staging")
-                        .build(),
-                )
+                .stack_set(set.build())
                 .build()
         })
+    }
+
+    fn exists() -> Rule {
+        exists_as(Some("secure-mlops"))
     }
 
     fn success_with_token(expected: &'static str) -> Rule {
@@ -686,5 +706,34 @@ mod mocked {
         }
         assert_eq!(failure.num_calls(), 3);
         assert_eq!(success.num_calls(), 0);
+    }
+
+    /// A stack set of the same name that this project did not create (no project tag, or another
+    /// project's) is never updated: the job fails and says why.
+    #[tokio::test]
+    async fn a_stack_set_of_another_project_is_not_touched() {
+        for owner in [None, Some("secure-mlops-prod")] {
+            let update = mock!(aws_sdk_cloudformation::Client::update_stack_set).then_error(|| {
+                UpdateStackSetError::generic(ErrorMetadata::builder().code("Unexpected").build())
+            });
+            let (describe, pkg, job) = (
+                exists_as(owner),
+                package(ModelApprovalStatus::Approved),
+                staging(None),
+            );
+            let failure = mock!(aws_sdk_codepipeline::Client::put_job_failure_result)
+                .match_requests(|r| {
+                    r.failure_details()
+                        .is_some_and(|d| d.message().contains("is not this project's"))
+                })
+                .then_output(|| PutJobFailureResultOutput::builder().build());
+            let h = handler(&[&describe, &update], &[&failure, &job], &[&pkg]);
+            h.handle(event()).await.unwrap();
+            assert_eq!(
+                (failure.num_calls(), update.num_calls()),
+                (1, 0),
+                "{owner:?}"
+            );
+        }
     }
 }

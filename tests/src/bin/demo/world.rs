@@ -22,7 +22,7 @@ use testbed::twin::moto_side::{ec2, efs, studio_network};
 pub const MODEL_BUCKET: &str = "secure-mlops-models";
 pub const ARTIFACTS_BUCKET: &str = "secure-mlops-artifacts";
 pub const PROD_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
-pub const STACK_SETS: [&str; 2] = ["secure-mlops-churn-staging", "secure-mlops-churn-prod"];
+pub const STACK_SETS: [&str; 2] = ["secure-mlops--churn-staging", "secure-mlops--churn-prod"];
 
 pub struct World<'a> {
     pub moto: &'a Moto,
