@@ -20,11 +20,16 @@ use crate::harness::Config;
 
 pub const PIPELINE: &str = "secure-mlops-model-deployment";
 
+/// The test beds' artifacts bucket (the template's `ArtifactsBucket`).
+pub const ARTIFACTS_BUCKET: &str = "artifacts";
+
 /// The endpoint template's key in the artifacts bucket.
 pub const TEMPLATE_KEY: &str = "stacksets/model-endpoint.yaml";
 
-/// Creates the artifacts `bucket` versioned (as the template's `ArtifactsBucket`; CodePipeline's S3
-/// source needs it) and uploads `infra/stacksets/model-endpoint.yaml`; returns its version id.
+/// Creates the artifacts `bucket` as the template's `ArtifactsBucket` — versioned (CodePipeline's S3
+/// source needs it), sending its events to EventBridge — and uploads
+/// `infra/stacksets/model-endpoint.yaml`; returns its version id. (Install the event routes after it
+/// unless this first upload should be delivered too.)
 pub async fn publish_template(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
     let _ = s3.create_bucket().bucket(bucket).send().await;
     s3.put_bucket_versioning()
@@ -37,6 +42,18 @@ pub async fn publish_template(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
         .send()
         .await
         .expect("PutBucketVersioning");
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .event_bridge_configuration(
+                    aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutBucketNotificationConfiguration");
     let template = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../infra")

@@ -278,6 +278,16 @@ pub const TEST_GROUPS: [&str; 1] = ["churn"];
 /// The rules of the project's own `infra/template.yaml`, with the parameters the tests deploy it with.
 pub fn project_routes() -> Vec<Route> {
     let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
-    routes_with(&template, &[("ModelPackageGroups", json!(TEST_GROUPS))])
-        .unwrap_or_else(|e| panic!("infra/template.yaml: {e}"))
+    routes_with(
+        &template,
+        &[
+            ("ModelPackageGroups", json!(TEST_GROUPS)),
+            // `!Ref ArtifactsBucket`: the test beds' artifacts bucket.
+            (
+                "ArtifactsBucket",
+                json!(crate::deployment::ARTIFACTS_BUCKET),
+            ),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("infra/template.yaml: {e}"))
 }

@@ -24,6 +24,7 @@ struct Bed {
     cfn: aws_sdk_cloudformation::Client,
     twin: Twin,
     router: Router,
+    s3: aws_sdk_s3::Client,
     _moto: Moto,
 }
 
@@ -31,6 +32,10 @@ async fn bed() -> Bed {
     let moto = Moto::start().await;
     let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
     let config = moto.sdk_config().await;
+    // The pipeline's source: the endpoint template in a versioned bucket (uploaded before the routes
+    // exist, so this first upload is no event).
+    let s3 = moto.s3().await;
+    testbed::deployment::publish_template(&s3, "artifacts").await;
     let router = Router::install(&moto.endpoint, &project_routes()).await;
     let f = Harness::start(
         Config::new(bins::path("model-approval"), FUNCTION)
@@ -39,14 +44,13 @@ async fn bed() -> Bed {
             .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
             .env("PIPELINE_NAME", PIPELINE)
             .env("MODEL_PACKAGE_GROUPS", "churn")
-            .env("STACK_SET_PREFIX", "secure-mlops"),
+            .env("STACK_SET_PREFIX", "secure-mlops")
+            .env("TEMPLATE_BUCKET", "artifacts"),
     )
     .await;
     let sm = twin.sagemaker(&config);
     let cp = twin.codepipeline(&config);
-    // The deployment pipeline, stopped at its approval so executions stay in progress; its source is
-    // the endpoint template in a versioned bucket.
-    testbed::deployment::publish_template(&moto.s3().await, "artifacts").await;
+    // The deployment pipeline, stopped at its approval so executions stay in progress.
     let pipeline = testbed::deployment::declaration(PIPELINE, "artifacts")
         .stages(
             StageDeclaration::builder()
@@ -103,6 +107,7 @@ async fn bed() -> Bed {
         cfn: aws_sdk_cloudformation::Client::new(&config),
         twin,
         router,
+        s3,
         _moto: moto,
     }
 }
@@ -312,4 +317,62 @@ async fn other_groups_are_ignored_and_malformed_events_fail_clearly() {
         other => panic!("{other:?}"),
     }
     assert!(b.started().await.is_empty());
+}
+
+/// A new version of the endpoint template (S3 `Object Created`, routed by the template's own rule)
+/// redeploys what staging runs, once per event; an upload of another object is ignored.
+#[tokio::test]
+async fn a_new_endpoint_template_redeploys_what_runs() {
+    let b = bed().await;
+    let v1 = b.version("churn").await;
+    b.set(&v1, ModelApprovalStatus::Approved).await;
+    let r = b.deliver_all().await;
+    assert_eq!(r[0]["action"], "started", "{r:?}");
+    b.staging_runs(&v1).await;
+
+    let mut body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/stacksets/model-endpoint.yaml"
+    ))
+    .unwrap();
+    body.extend_from_slice(b"# a new release of the template\n");
+    let version = testbed::deployment::put_template(&b.s3, "artifacts", body).await;
+    let events = b.delivered().await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(
+        events[0]["detail"]["object"]["version-id"],
+        version.as_str()
+    );
+    let r = b.invoke(&events[0]).await;
+    assert_eq!(r["action"], "redeploy", "{r}");
+    assert_eq!(r["started"][0]["version"], v1.as_str(), "{r}");
+    assert_eq!(b.started().await, [v1.clone(), v1.clone()]);
+    // The same event again: the request token gives back the same execution.
+    let again = b.invoke(&events[0]).await;
+    assert_eq!(
+        again["started"][0]["executionId"],
+        r["started"][0]["executionId"]
+    );
+    assert_eq!(b.started().await.len(), 2);
+
+    // Another object in the bucket: the rule does not route it; delivered anyway, it is ignored.
+    b.s3.put_object()
+        .bucket("artifacts")
+        .key("stacksets/notes.txt")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert!(b.delivered().await.is_empty());
+    let mut other = events[0].clone();
+    other["detail"]["object"]["key"] = serde_json::json!("stacksets/notes.txt");
+    let r = b.invoke(&other).await;
+    assert!(
+        r["ignored"]
+            .as_str()
+            .unwrap()
+            .contains("not the endpoint template"),
+        "{r}"
+    );
+    assert_eq!(b.started().await.len(), 2);
 }

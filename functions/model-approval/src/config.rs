@@ -9,6 +9,8 @@ pub struct Config {
     pub groups: Vec<String>,
     pub stack_set_prefix: String,
     pub alert_topic_arn: Option<String>,
+    /// The endpoint template object (bucket, key): writing it redeploys what runs.
+    pub template: Option<(String, String)>,
 }
 
 impl Config {
@@ -29,6 +31,12 @@ impl Config {
             groups,
             stack_set_prefix: shared::deploy::stack_set_prefix(env.get("STACK_SET_PREFIX"))?,
             alert_topic_arn: env.get("ALERT_TOPIC_ARN"),
+            template: env.get("TEMPLATE_BUCKET").map(|bucket| {
+                let key = env
+                    .get("TEMPLATE_KEY")
+                    .unwrap_or_else(|| "stacksets/model-endpoint.yaml".into());
+                (bucket, key)
+            }),
         })
     }
 }

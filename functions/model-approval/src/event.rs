@@ -1,5 +1,6 @@
-//! The EventBridge event `SageMaker Model Package State Change`: only its group matters (the state is
-//! read from the registry), but it must be what it says it is.
+//! The two events this function reacts to, each checked to be what it says it is: `SageMaker Model
+//! Package State Change` (only its group matters: the state is read from the registry) and S3's
+//! `Object Created` for the endpoint template (a new template version redeploys what runs).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -31,6 +32,65 @@ pub struct Change {
     pub group: String,
     pub package: Option<String>,
     pub status: Option<String>,
+}
+
+/// The endpoint template was written (S3 EventBridge notification `Object Created`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateWritten {
+    pub event_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub version: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    Registry(Change),
+    Template(TemplateWritten),
+}
+
+#[derive(Debug, Deserialize)]
+struct S3Envelope {
+    id: String,
+    detail: S3Detail,
+}
+
+#[derive(Debug, Deserialize)]
+struct S3Detail {
+    bucket: S3Bucket,
+    object: S3Object,
+}
+
+#[derive(Debug, Deserialize)]
+struct S3Bucket {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct S3Object {
+    key: String,
+    #[serde(rename = "version-id", default)]
+    version: Option<String>,
+}
+
+/// Which of the two events `payload` is; anything else is an error naming what it got.
+pub fn trigger(payload: &Value) -> Result<Trigger, Error> {
+    if payload["source"] == "aws.s3" && payload["detail-type"] == "Object Created" {
+        let e: S3Envelope = serde_path_to_error::deserialize(payload).map_err(|err| {
+            Error::invalid(format!(
+                "not an S3 Object Created event: field `{}`: {}",
+                err.path(),
+                err.inner()
+            ))
+        })?;
+        return Ok(Trigger::Template(TemplateWritten {
+            event_id: e.id,
+            bucket: e.detail.bucket.name,
+            key: e.detail.object.key,
+            version: e.detail.object.version,
+        }));
+    }
+    parse(payload).map(Trigger::Registry)
 }
 
 pub fn parse(payload: &Value) -> Result<Change, Error> {
@@ -71,6 +131,23 @@ mod tests {
             e.contains("detail") && e.contains("ModelPackageGroupName"),
             "{e}"
         );
+        let t = trigger(&json!({"id": "s", "detail-type": "Object Created", "source": "aws.s3",
+            "detail": {"bucket": {"name": "artifacts"}, "object": {"key": "stacksets/model-endpoint.yaml", "version-id": "v7"}}})).unwrap();
+        assert_eq!(
+            t,
+            Trigger::Template(TemplateWritten {
+                event_id: "s".into(),
+                bucket: "artifacts".into(),
+                key: "stacksets/model-endpoint.yaml".into(),
+                version: Some("v7".into())
+            })
+        );
+        let e = trigger(
+            &json!({"id": "s", "detail-type": "Object Created", "source": "aws.s3", "detail": {}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("missing field `bucket`"), "{e}");
         let e = parse(&json!({"id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {"ModelPackageGroupName": "x"}})).unwrap_err().to_string();
         assert!(e.contains("expected source aws.sagemaker"), "{e}");
     }

@@ -1,7 +1,8 @@
 //! `model-approval` — reacts to any change in the SageMaker Model Registry of a configured model package
 //! group: the desired state is the group's latest Approved version; when staging does not run it and no
 //! pipeline execution is already deploying it, starts the deployment pipeline for it (a rejected version
-//! thus rolls back to the newest one still approved). Duplicate events start nothing new.
+//! thus rolls back to the newest one still approved). Duplicate events start nothing new. A new version
+//! of the endpoint template (S3 `Object Created`) redeploys each group's staging version with it.
 //!
 //! Wiring only: logging, configuration, SDK clients (once per cold start), the handler.
 
@@ -9,70 +10,15 @@ mod aws;
 mod config;
 mod decide;
 mod event;
+mod handler;
 
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use shared::Error;
-use tracing::{info, warn};
+use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::config::Config;
-use crate::decide::{Decision, Observed, decide};
-
-/// `clientRequestToken` from the event id: a second delivery of the event starts nothing new.
-fn request_token(event_id: &str) -> String {
-    let digest = Sha256::digest(event_id.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("model-approval-{hex}")
-}
-
-async fn handle(config: &Config, aws: &Aws, payload: Value) -> Result<Value, Error> {
-    let change = event::parse(&payload)?;
-    if !config.groups.contains(&change.group) {
-        info!(event_id = %change.event_id, group = %change.group, "ignored: not a configured model package group");
-        return Ok(json!({"ignored": format!("group {} is not configured", change.group)}));
-    }
-    let stack_set =
-        shared::deploy::stack_set_name(&config.stack_set_prefix, &change.group, "staging");
-    let (deployed, settled) = aws.deployed(&stack_set).await?.unzip();
-    let observed = Observed {
-        latest_approved: aws.latest_approved(&change.group).await?,
-        deployed,
-        settled: settled.unwrap_or(false),
-        in_flight: aws.in_flight(&config.pipeline_name).await?,
-    };
-    let decision = decide(&observed);
-    info!(event_id = %change.event_id, group = %change.group, package = ?change.package,
-          status = ?change.status, ?observed, ?decision, "decided");
-    match decision {
-        Decision::Nothing(reason) => Ok(json!({"action": "none", "reason": reason})),
-        Decision::Deploy {
-            version,
-            rollback,
-            retry,
-        } => {
-            let token = request_token(&change.event_id);
-            let execution = aws.start(&config.pipeline_name, &version, &token).await?;
-            info!(%execution, %version, rollback, retry, "pipeline started");
-            Ok(
-                json!({"action": "started", "version": version, "rollback": rollback, "retry": retry, "executionId": execution}),
-            )
-        }
-        Decision::Alert(reason) => {
-            warn!(group = %change.group, %reason, "nothing approved left");
-            if let Some(topic) = &config.alert_topic_arn {
-                let subject = format!("Model group {}: no approved version left", change.group);
-                let body = json!({"source": "secure-mlops model-approval", "group": change.group,
-                    "deployed": observed.deployed, "eventId": change.event_id, "reason": reason});
-                aws.alert(topic, &subject, &body).await?;
-            }
-            Ok(json!({"action": "alert", "reason": reason}))
-        }
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -89,128 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Arc::new(config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (config, aws) = (Arc::clone(&config), Arc::clone(&aws));
-        async move { handle(&config, &aws, event.payload).await }
+        async move { handler::handle(&config, &aws, event.payload).await }
     }))
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_deterministic_and_valid() {
-        let t = request_token("7bf73129-1428-4cd3-a780-95db273d1602");
-        assert_eq!(t, request_token("7bf73129-1428-4cd3-a780-95db273d1602"));
-        assert_ne!(t, request_token("other"));
-        assert!(t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    }
-
-    /// A staging deployment of v2 that failed (an instance `OUTDATED`: CloudFormation's state for a
-    /// stack a failed or stopped operation did not bring up to date) is retried by the next event for
-    /// v2; once every instance is `CURRENT`, the same event starts nothing. moto reports every instance
-    /// `CURRENT`, so this state comes from aws-smithy-mocks.
-    mod failed_deployments {
-        use aws_sdk_cloudformation::operation::describe_stack_set::DescribeStackSetOutput;
-        use aws_sdk_cloudformation::operation::list_stack_instances::ListStackInstancesOutput;
-        use aws_sdk_cloudformation::types::{
-            Parameter, StackInstanceStatus, StackInstanceSummary, StackSet,
-        };
-        use aws_sdk_codepipeline::operation::list_pipeline_executions::ListPipelineExecutionsOutput;
-        use aws_sdk_codepipeline::operation::start_pipeline_execution::StartPipelineExecutionOutput;
-        use aws_sdk_sagemaker::operation::list_model_packages::ListModelPackagesOutput;
-        use aws_sdk_sagemaker::types::ModelPackageSummary;
-        use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-
-        use super::*;
-
-        const V2: &str = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/2";
-
-        async fn run(statuses: &'static [StackInstanceStatus]) -> (Value, usize) {
-            let latest = mock!(aws_sdk_sagemaker::Client::list_model_packages).then_output(|| {
-                ListModelPackagesOutput::builder()
-                    .model_package_summary_list(
-                        ModelPackageSummary::builder().model_package_arn(V2).build(),
-                    )
-                    .build()
-            });
-            let stack_set =
-                mock!(aws_sdk_cloudformation::Client::describe_stack_set).then_output(|| {
-                    DescribeStackSetOutput::builder()
-                        .stack_set(
-                            StackSet::builder()
-                                .parameters(
-                                    Parameter::builder()
-                                        .parameter_key("ModelPackageArn")
-                                        .parameter_value(V2)
-                                        .build(),
-                                )
-                                .build(),
-                        )
-                        .build()
-                });
-            let instances: Rule = mock!(aws_sdk_cloudformation::Client::list_stack_instances)
-                .then_output(move || {
-                    let mut out = ListStackInstancesOutput::builder();
-                    for (i, s) in statuses.iter().enumerate() {
-                        out = out.summaries(
-                            StackInstanceSummary::builder()
-                                .account(format!("11111111111{i}"))
-                                .region("us-east-1")
-                                .status(s.clone())
-                                .build(),
-                        );
-                    }
-                    out.build()
-                });
-            let executions = mock!(aws_sdk_codepipeline::Client::list_pipeline_executions)
-                .then_output(|| ListPipelineExecutionsOutput::builder().build());
-            let start =
-                mock!(aws_sdk_codepipeline::Client::start_pipeline_execution).then_output(|| {
-                    StartPipelineExecutionOutput::builder()
-                        .pipeline_execution_id("exec-2")
-                        .build()
-                });
-            let aws = Aws {
-                sagemaker: mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&latest]),
-                cloudformation: mock_client!(
-                    aws_sdk_cloudformation,
-                    RuleMode::MatchAny,
-                    &[&stack_set, &instances]
-                ),
-                codepipeline: mock_client!(
-                    aws_sdk_codepipeline,
-                    RuleMode::MatchAny,
-                    &[&executions, &start]
-                ),
-                sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[]),
-            };
-            let config = Config {
-                pipeline_name: "secure-mlops-model-deployment".into(),
-                groups: vec!["churn".into()],
-                stack_set_prefix: "secure-mlops".into(),
-                alert_topic_arn: None,
-            };
-            let event = json!({"id": "event-7", "detail-type": "SageMaker Model Package State Change",
-                "source": "aws.sagemaker", "detail": {"ModelPackageGroupName": "churn",
-                "ModelApprovalStatus": "Approved", "ModelPackageArn": V2}});
-            let out = handle(&config, &aws, event).await.unwrap();
-            (out, start.num_calls())
-        }
-
-        #[tokio::test]
-        async fn an_outdated_instance_means_the_version_does_not_run_yet() {
-            let (out, starts) =
-                run(&[StackInstanceStatus::Current, StackInstanceStatus::Outdated]).await;
-            assert_eq!(
-                (out["action"].as_str(), starts),
-                (Some("started"), 1),
-                "{out}"
-            );
-            assert_eq!(out["retry"], true);
-            let (out, starts) =
-                run(&[StackInstanceStatus::Current, StackInstanceStatus::Current]).await;
-            assert_eq!((out["action"].as_str(), starts), (Some("none"), 0), "{out}");
-        }
-    }
 }

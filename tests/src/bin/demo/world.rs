@@ -20,7 +20,7 @@ use testbed::twin::Twin;
 use testbed::twin::moto_side::{ec2, efs, studio_network};
 
 pub const MODEL_BUCKET: &str = "secure-mlops-models";
-pub const ARTIFACTS_BUCKET: &str = "secure-mlops-artifacts";
+pub use testbed::deployment::ARTIFACTS_BUCKET;
 pub const PROD_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 pub const STACK_SETS: [&str; 2] = ["secure-mlops--churn-staging", "secure-mlops--churn-prod"];
 
@@ -67,10 +67,10 @@ impl<'a> World<'a> {
         twin.set_duration("pipeline.continuation", 0.2);
         twin.set_duration("job", 300.0);
         let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
-        let router = Router::install(&moto.endpoint, &project_routes()).await;
         let s3 = moto.s3().await;
         let _ = s3.create_bucket().bucket(MODEL_BUCKET).send().await;
         deployment::publish_template(&s3, ARTIFACTS_BUCKET).await;
+        let router = Router::install(&moto.endpoint, &project_routes()).await;
         let key_arn = aws_sdk_kms::Client::new(&config)
             .create_key()
             .description("model artifacts")
