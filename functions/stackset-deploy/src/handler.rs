@@ -194,6 +194,19 @@ impl Handler {
                 stage.name
             )));
         }
+        // Executions run in parallel (one per approval): an older one must not overwrite a newer
+        // version. Only the group's latest Approved version is deployed; a rejected newer version
+        // makes an older one the latest again (a rollback).
+        let latest = self.aws.latest_approved(&package.group).await?;
+        if latest.as_deref() != Some(package.arn.as_str()) {
+            return Err(Error::invalid(format!(
+                "superseded: {} is the latest Approved version of group {}; {} (an older execution) is not deployed to {}",
+                latest.as_deref().unwrap_or("nothing"),
+                package.group,
+                package.arn,
+                stage.name
+            )));
+        }
         if package.image.is_empty() {
             return Err(Error::invalid(format!(
                 "model package {} has no inference container image (InferenceSpecification.Containers[0].Image)",
@@ -392,6 +405,8 @@ mod mocked {
         JobDetails, PipelineContext, StageContext,
     };
     use aws_sdk_sagemaker::operation::describe_model_package::DescribeModelPackageOutput;
+    use aws_sdk_sagemaker::operation::list_model_packages::ListModelPackagesOutput;
+    use aws_sdk_sagemaker::types::ModelPackageSummary;
     use aws_sdk_sagemaker::types::{
         InferenceSpecification, ModelApprovalStatus, ModelPackageContainerDefinition,
     };
@@ -509,6 +524,19 @@ mod mocked {
     }
 
     /// The stack set exists, tagged with `project` (untagged: `None`).
+    /// `ListModelPackages`: the group's latest Approved version is `arn`.
+    fn latest(arn: &'static str) -> Rule {
+        mock!(aws_sdk_sagemaker::Client::list_model_packages).then_output(move || {
+            ListModelPackagesOutput::builder()
+                .model_package_summary_list(
+                    ModelPackageSummary::builder()
+                        .model_package_arn(arn)
+                        .build(),
+                )
+                .build()
+        })
+    }
+
     fn exists_as(project: Option<&'static str>) -> Rule {
         mock!(aws_sdk_cloudformation::Client::describe_stack_set).then_output(move || {
             let mut set = StackSet::builder().stack_set_name("secure-mlops--churn-staging");
@@ -549,7 +577,8 @@ mod mocked {
             success_with_token("staging-exec-1"),
         );
         let job = staging(None);
-        let h = handler(&[&describe, &update], &[&ok, &job], &[&pkg]);
+        let newest = latest(ARN);
+        let h = handler(&[&describe, &update], &[&ok, &job], &[&pkg, &newest]);
         let out = h.handle(event()).await.unwrap();
         assert_eq!(
             out["continue"],
@@ -575,7 +604,8 @@ mod mocked {
             success_with_token("start"),
         );
         let job = staging(None);
-        let h = handler(&[&describe, &update], &[&ok, &job], &[&pkg]);
+        let newest = latest(ARN);
+        let h = handler(&[&describe, &update], &[&ok, &job], &[&pkg, &newest]);
         let out = h.handle(event()).await.unwrap();
         assert_eq!(out["continue"], json!({"phase": "start"}), "{out}");
     }
@@ -644,7 +674,8 @@ mod mocked {
             })
             .then_output(|| PutJobFailureResultOutput::builder().build());
         let job = staging(None);
-        let h = handler(&[], &[&failure, &job], &[&pkg]);
+        let newest = latest(ARN);
+        let h = handler(&[], &[&failure, &job], &[&pkg, &newest]);
         h.handle(event()).await.unwrap();
         assert_eq!(failure.num_calls(), 1);
     }
@@ -727,7 +758,8 @@ mod mocked {
                         .is_some_and(|d| d.message().contains("is not this project's"))
                 })
                 .then_output(|| PutJobFailureResultOutput::builder().build());
-            let h = handler(&[&describe, &update], &[&failure, &job], &[&pkg]);
+            let newest = latest(ARN);
+            let h = handler(&[&describe, &update], &[&failure, &job], &[&pkg, &newest]);
             h.handle(event()).await.unwrap();
             assert_eq!(
                 (failure.num_calls(), update.num_calls()),
@@ -735,5 +767,23 @@ mod mocked {
                 "{owner:?}"
             );
         }
+    }
+
+    /// Executions run in parallel: an execution of an older version, once a newer one is Approved,
+    /// fails with the reason and touches no stack set (the newer execution deploys).
+    #[tokio::test]
+    async fn an_older_version_is_superseded_not_deployed() {
+        let (pkg, job) = (package(ModelApprovalStatus::Approved), staging(None));
+        let newest = latest("arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/4");
+        let failure = mock!(aws_sdk_codepipeline::Client::put_job_failure_result)
+            .match_requests(|r| {
+                r.failure_details().is_some_and(|d| {
+                    d.message().starts_with("superseded: arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/4 is the latest Approved version")
+                })
+            })
+            .then_output(|| PutJobFailureResultOutput::builder().build());
+        let h = handler(&[], &[&failure, &job], &[&pkg, &newest]);
+        h.handle(event()).await.unwrap();
+        assert_eq!(failure.num_calls(), 1);
     }
 }
