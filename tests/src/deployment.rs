@@ -169,7 +169,11 @@ pub async fn create_pipeline(cp: &Client, function: &str, bucket: &str, approval
         Some("ModelPackageArn"),
         "the template's pipeline variables changed: update declaration()"
     );
-    let mut pipeline = declaration(PIPELINE, bucket);
+    let mut pipeline = declaration(PIPELINE, bucket).set_execution_mode(
+        props["ExecutionMode"]
+            .as_str()
+            .map(aws_sdk_codepipeline::types::ExecutionMode::from),
+    );
     for stage in props["Stages"].as_sequence().expect("Stages") {
         // `!If [UseApprovalGate, <stage>, !Ref AWS::NoValue]`
         let stage = match stage {

@@ -63,7 +63,8 @@ async fn bed() -> Bed {
         .env("STAGING_REGIONS", "us-east-1")
         .env("PROD_REGIONS", "us-east-1,eu-west-1")
         // A second pipeline of ours, built by hand below with parameters the template never writes.
-        .env("PIPELINE_NAMES", format!("{PIPELINE},{HAND_MADE}")),
+        .env("PIPELINE_NAMES", format!("{PIPELINE},{HAND_MADE}"))
+        .env("MODEL_PACKAGE_GROUPS", "churn,ranking"),
     )
     .await;
     twin.register_lambda("secure-mlops-stackset-deploy", f.endpoint());
@@ -610,5 +611,120 @@ async fn production_deploys_the_template_version_staging_ran() {
     assert_eq!(
         b.outputs(&execution, "Production")["TemplateVersion"],
         ran.as_str()
+    );
+}
+
+/// The execution (status, summary) of `id` in the twin.
+fn execution(b: &Bed, id: &str) -> (String, String) {
+    let w = b.twin.lock();
+    let e = w.cp.executions.iter().find(|e| e.id == id).unwrap();
+    (e.status.clone(), e.summary.clone().unwrap_or_default())
+}
+
+async fn until_at_approval(b: &Bed, id: &str) -> String {
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(t) = b.twin.lock().cp.approval_token(id) {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{id} never reached its approval: {:?}",
+            execution(b, id)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The template's pipeline runs in PARALLEL mode: two groups approved in quick succession each reach
+/// production while the other waits at its approval; three quick approvals of one group end with the
+/// latest version in both stages, and each older execution fails with a reason naming the newer version
+/// — none is superseded without a word.
+#[tokio::test]
+async fn no_deployment_is_lost_or_held_back_by_another() {
+    let b = bed().await;
+    b.sm.create_model_package_group()
+        .model_package_group_name("ranking")
+        .send()
+        .await
+        .unwrap();
+    let churn1 = b.version(ModelApprovalStatus::Approved).await;
+    let a = deployment::start(&b.cp, &churn1).await;
+    let token_a = until_at_approval(&b, &a).await;
+    let ranking1 = deployment::register_version(
+        &b.sm,
+        "ranking",
+        "s3://models/ranking/model.tar.gz",
+        ModelApprovalStatus::Approved,
+    )
+    .await;
+    let r = deployment::start(&b.cp, &ranking1).await;
+    // Ranking reaches its own approval while churn's waits, and production before churn's approval.
+    let token_r = until_at_approval(&b, &r).await;
+    deployment::approve(&b.cp, &token_r, true).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &r, Duration::from_secs(30)).await,
+        Some(PipelineExecutionStatus::Succeeded)
+    );
+    assert_eq!(
+        b.parameter("secure-mlops--ranking-prod", "ModelPackageArn")
+            .await
+            .as_deref(),
+        Some(ranking1.as_str())
+    );
+    assert_eq!(
+        execution(&b, &a).0,
+        "InProgress",
+        "churn still waits for its own approval"
+    );
+    deployment::approve(&b.cp, &token_a, true).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &a, Duration::from_secs(30)).await,
+        Some(PipelineExecutionStatus::Succeeded)
+    );
+
+    // Three quick approvals of churn.
+    let mut versions = Vec::new();
+    for _ in 0..3 {
+        versions.push(b.version(ModelApprovalStatus::Approved).await);
+    }
+    let mut executions = Vec::new();
+    for v in &versions {
+        executions.push(deployment::start(&b.cp, v).await);
+    }
+    let latest = versions[2].clone();
+    let token = until_at_approval(&b, &executions[2]).await;
+    deployment::approve(&b.cp, &token, true).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &executions[2], Duration::from_secs(30)).await,
+        Some(PipelineExecutionStatus::Succeeded)
+    );
+    for stage in ["staging", "prod"] {
+        assert_eq!(
+            b.parameter(&format!("secure-mlops--churn-{stage}"), "ModelPackageArn")
+                .await
+                .as_deref(),
+            Some(latest.as_str()),
+            "{stage} runs the latest version"
+        );
+    }
+    for e in &executions[..2] {
+        let (status, summary) = execution(&b, e);
+        assert_eq!(status, "Failed", "{summary}");
+        assert!(
+            summary.starts_with(&format!(
+                "superseded: {latest} is the latest Approved version"
+            )),
+            "{summary}"
+        );
+    }
+    assert!(
+        b.twin
+            .lock()
+            .cp
+            .executions
+            .iter()
+            .all(|e| e.status != "Superseded"),
+        "no execution is superseded silently"
     );
 }

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_codepipeline::Client;
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
 use aws_sdk_codepipeline::types::{
-    ActionCategory, ActionDeclaration, ApprovalResult, ApprovalStatus, InputArtifact,
-    OutputArtifact, PipelineExecutionStatus, PipelineVariable, StageDeclaration,
+    ActionCategory, ActionDeclaration, ApprovalResult, ApprovalStatus, ExecutionMode,
+    InputArtifact, OutputArtifact, PipelineExecutionStatus, PipelineType, PipelineVariable,
+    StageDeclaration,
 };
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use serde_json::Value;
@@ -101,6 +102,10 @@ fn stage(name: &str, action: ActionDeclaration) -> StageDeclaration {
 
 /// Source → DeployStaging (continues twice) → ApproveProduction → DeployProduction.
 async fn create(b: &Bed, name: &str, staging_params: &str) {
+    create_in_mode(b, name, staging_params, None).await
+}
+
+async fn create_in_mode(b: &Bed, name: &str, staging_params: &str, mode: Option<ExecutionMode>) {
     let source = action(
         "Source",
         ActionCategory::Source,
@@ -115,6 +120,7 @@ async fn create(b: &Bed, name: &str, staging_params: &str) {
         .build()
         .unwrap();
     let pipeline = testbed::deployment::declaration(name, "artifacts")
+        .set_execution_mode(mode)
         .stages(stage("Source", source))
         .stages(stage(
             "DeployStaging",
@@ -563,4 +569,143 @@ async fn get_job_details_describes_the_job_as_codepipeline_ran_it() {
                 .into_service_error();
         assert_eq!(e.code(), Some(code), "{id}");
     }
+}
+
+/// Where execution `id` is: its status and the status of each stage ("" = not entered).
+fn whereabouts(b: &Bed, id: &str) -> (String, Vec<String>) {
+    let w = b.twin.lock();
+    let e = w.cp.executions.iter().find(|e| e.id == id).unwrap();
+    (
+        e.status.clone(),
+        e.stages.iter().map(|s| s.status.clone()).collect(),
+    )
+}
+
+/// Polls until `f` holds for execution `id`'s whereabouts.
+async fn until(b: &Bed, id: &str, what: &str, f: impl Fn(&str, &[String]) -> bool) {
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, stages) = whereabouts(b, id);
+        if f(&status, &stages) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{id} never {what}: {status} {stages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until `id` waits at the approval (its token is out), then returns the token.
+async fn waiting_for_approval(b: &Bed, id: &str) -> String {
+    until(b, id, "reached the approval", |_, _| {
+        b.twin.lock().cp.approval_token(id).is_some()
+    })
+    .await;
+    b.twin.lock().cp.approval_token(id).unwrap()
+}
+
+async fn approve(b: &Bed, name: &str, token: &str) {
+    b.cp.put_approval_result()
+        .pipeline_name(name)
+        .stage_name("ApproveProduction")
+        .action_name("Approve")
+        .token(token)
+        .result(
+            ApprovalResult::builder()
+                .status(ApprovalStatus::Approved)
+                .summary("ok")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Staged and waiting to enter the locked approval stage.
+fn staged_waiting(status: &str, stages: &[String]) -> bool {
+    status == "InProgress" && stages[1] == "Succeeded" && stages[2].is_empty()
+}
+
+/// Execution modes as "How pipeline executions work" (CodePipeline User Guide) defines them, with three
+/// executions and the first waiting at the manual approval. SUPERSEDED: a stage holds one execution at
+/// a time, later ones wait at its entrance, and a more recent waiting execution supersedes an older
+/// one. QUEUED: they wait and enter in the order they queued. PARALLEL: nobody waits.
+#[tokio::test]
+async fn execution_modes_decide_who_waits_and_who_is_superseded() {
+    let b = bed().await;
+    for mode in [
+        ExecutionMode::Superseded,
+        ExecutionMode::Queued,
+        ExecutionMode::Parallel,
+    ] {
+        let name = format!("modes-{}", mode.as_str().to_lowercase());
+        create_in_mode(&b, &name, "{}", Some(mode.clone())).await;
+        let e1 = start(&b, &name, "e1").await;
+        let t1 = waiting_for_approval(&b, &e1).await;
+        let e2 = start(&b, &name, "e2").await;
+        if mode == ExecutionMode::Parallel {
+            let t2 = waiting_for_approval(&b, &e2).await;
+            let e3 = start(&b, &name, "e3").await;
+            let t3 = waiting_for_approval(&b, &e3).await;
+            for t in [&t3, &t1, &t2] {
+                approve(&b, &name, t).await;
+            }
+            for e in [&e1, &e2, &e3] {
+                wait_status(&b, &name, e, PipelineExecutionStatus::Succeeded).await;
+            }
+            continue;
+        }
+        until(&b, &e2, "waited at the approval", staged_waiting).await;
+        let e3 = start(&b, &name, "e3").await;
+        until(&b, &e3, "waited at the approval", staged_waiting).await;
+        if mode == ExecutionMode::Superseded {
+            until(&b, &e2, "was superseded", |s, _| s == "Superseded").await;
+            assert_eq!(
+                status(&b, &name, &e2).await,
+                PipelineExecutionStatus::Superseded
+            );
+            approve(&b, &name, &t1).await;
+            let t3 = waiting_for_approval(&b, &e3).await;
+            approve(&b, &name, &t3).await;
+            wait_status(&b, &name, &e3, PipelineExecutionStatus::Succeeded).await;
+        } else {
+            approve(&b, &name, &t1).await;
+            let t2 = waiting_for_approval(&b, &e2).await;
+            assert!(staged_waiting(
+                &whereabouts(&b, &e3).0,
+                &whereabouts(&b, &e3).1
+            ));
+            approve(&b, &name, &t2).await;
+            let t3 = waiting_for_approval(&b, &e3).await;
+            approve(&b, &name, &t3).await;
+            for e in [&e2, &e3] {
+                wait_status(&b, &name, e, PipelineExecutionStatus::Succeeded).await;
+            }
+        }
+        wait_status(&b, &name, &e1, PipelineExecutionStatus::Succeeded).await;
+    }
+
+    // QUEUED and PARALLEL need a V2 pipeline.
+    let v1 = testbed::deployment::declaration("v1-queued", "artifacts")
+        .pipeline_type(PipelineType::V1)
+        .execution_mode(ExecutionMode::Queued)
+        .stages(stage(
+            "Approve",
+            action("Approve", ActionCategory::Approval, "Manual", &[])
+                .build()
+                .unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let e =
+        b.cp.create_pipeline()
+            .pipeline(v1)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert_eq!(e.code(), Some("InvalidStructureException"));
 }

@@ -4,6 +4,12 @@
 //! delay, without one completes the action with its output variables; `PutJobFailureResult` fails the
 //! execution; manual approvals wait for `PutApprovalResult`. Pipeline variables (`#{variables.X}`) and
 //! action output variables (`#{Namespace.X}`) are resolved in action configurations.
+//!
+//! Execution modes, as "How pipeline executions work" (CodePipeline User Guide) defines them:
+//! SUPERSEDED (the default) and QUEUED lock each stage while one execution is in it, and a later
+//! execution waits at the stage's entrance; in SUPERSEDED mode a newer waiting execution supersedes an
+//! older one waiting at the same stage (status `Superseded`), in QUEUED mode they enter in the order they
+//! queued; PARALLEL executions never wait for each other. QUEUED and PARALLEL need pipeline type V2.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -43,6 +49,8 @@ pub struct StageState {
 pub struct Execution {
     pub id: String,
     pub pipeline: String,
+    /// The pipeline's execution mode when the execution started.
+    pub mode: String,
     pub version: u64,
     pub status: String,
     pub summary: Option<String>,
@@ -54,8 +62,14 @@ pub struct Execution {
     pub updated: f64,
 }
 
-/// A manual approval waiting for `PutApprovalResult`: (pipeline, stage, action, reply).
-pub type Approval = (String, String, String, oneshot::Sender<(bool, String)>);
+/// A manual approval waiting for `PutApprovalResult`.
+pub struct Approval {
+    pub pipeline: String,
+    pub stage: String,
+    pub action: String,
+    pub execution: String,
+    pub reply: oneshot::Sender<(bool, String)>,
+}
 
 #[derive(Default)]
 pub struct CodePipeline {
@@ -67,6 +81,11 @@ pub struct CodePipeline {
     pub job_details: HashMap<String, Value>,
     /// Pending manual approvals by token.
     pub approvals: HashMap<String, Approval>,
+    /// (pipeline, stage index) → the execution in that stage (SUPERSEDED and QUEUED modes).
+    pub locks: HashMap<(String, usize), String>,
+    /// Executions waiting to enter a locked stage, oldest first; told `true` when they enter, `false`
+    /// when superseded.
+    pub waiting: HashMap<(String, usize), Vec<(String, oneshot::Sender<bool>)>>,
     seq: u64,
 }
 
@@ -87,6 +106,14 @@ impl CodePipeline {
         self.pipelines
             .get(name)
             .ok_or_else(|| missing_pipeline(name))
+    }
+
+    /// The token of the approval execution `execution` waits at (what its SNS notification carries).
+    pub fn approval_token(&self, execution: &str) -> Option<String> {
+        self.approvals
+            .iter()
+            .find(|(_, a)| a.execution == execution)
+            .map(|(token, _)| token.clone())
     }
 
     fn execution(&mut self, id: &str) -> Option<&mut Execution> {
@@ -116,8 +143,24 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
                     format!("Pipeline name {name} is already in use"),
                 ));
             }
+            let mode = decl["executionMode"]
+                .as_str()
+                .unwrap_or("SUPERSEDED")
+                .to_owned();
+            if !["SUPERSEDED", "QUEUED", "PARALLEL"].contains(&mode.as_str()) {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{mode}' at 'pipeline.executionMode' failed to satisfy constraint: Member must satisfy enum value set: [QUEUED, SUPERSEDED, PARALLEL]"
+                )));
+            }
+            if mode != "SUPERSEDED" && decl["pipelineType"].as_str() != Some("V2") {
+                return Err(ApiError::new(
+                    "InvalidStructureException",
+                    format!("Execution mode {mode} requires pipeline type V2"),
+                ));
+            }
             let mut decl = decl;
             decl["version"] = json!(1);
+            decl["executionMode"] = json!(mode);
             w.cp.pipelines.insert(name, (decl.clone(), now_secs()));
             Ok(json!({"pipeline": decl}))
         }
@@ -145,7 +188,7 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
                     })?;
             let mut out = json!({
                 "pipelineName": e.pipeline, "pipelineVersion": e.version, "pipelineExecutionId": e.id,
-                "status": e.status, "executionMode": "QUEUED", "executionType": "STANDARD",
+                "status": e.status, "executionMode": e.mode, "executionType": "STANDARD",
                 "trigger": {"triggerType": "StartPipelineExecution"},
                 "variables": e.variables.iter().map(|(n, v)| json!({"name": n, "resolvedValue": v})).collect::<Vec<_>>(),
             });
@@ -225,7 +268,13 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
                 s(p, "stageName")?,
                 s(p, "actionName")?,
             );
-            let Some((pl, st, ac, _)) = w.cp.approvals.get(&token) else {
+            let Some(Approval {
+                pipeline: pl,
+                stage: st,
+                action: ac,
+                ..
+            }) = w.cp.approvals.get(&token)
+            else {
                 return Err(ApiError::new(
                     "InvalidApprovalTokenException",
                     format!("The approval token {token} is not valid"),
@@ -250,8 +299,8 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            if let Some((_, _, _, tx)) = w.cp.approvals.remove(&token) {
-                let _ = tx.send((approved, summary));
+            if let Some(a) = w.cp.approvals.remove(&token) {
+                let _ = a.reply.send((approved, summary));
             }
             Ok(json!({"approvedAt": now_secs()}))
         }
@@ -340,6 +389,10 @@ fn start(world: &Shared, p: &Value) -> ApiResult {
     let now = now_secs();
     w.cp.executions.push(Execution {
         id: id.clone(),
+        mode: decl["executionMode"]
+            .as_str()
+            .unwrap_or("SUPERSEDED")
+            .to_owned(),
         pipeline: name,
         version: decl["version"].as_u64().unwrap_or(1),
         status: "InProgress".into(),
@@ -475,7 +528,22 @@ fn resolve(world: &Shared, exec: &str, text: &str) -> Result<String, String> {
 
 async fn run(world: Shared, exec: String, decl: Value) {
     let stages = decl["stages"].as_array().cloned().unwrap_or_default();
+    let mode = decl["executionMode"]
+        .as_str()
+        .unwrap_or("SUPERSEDED")
+        .to_owned();
+    let pipeline = decl["name"].as_str().unwrap_or_default().to_owned();
     for (si, stage) in stages.iter().enumerate() {
+        if mode != "PARALLEL" && !enter(&world, &pipeline, si, &exec, &mode).await {
+            finish(
+                &world,
+                &exec,
+                None,
+                "Superseded",
+                Some("superseded by a more recent execution".into()),
+            );
+            return;
+        }
         let mut actions: Vec<(usize, Value)> = stage["actions"]
             .as_array()
             .cloned()
@@ -497,16 +565,63 @@ async fn run(world: Shared, exec: String, decl: Value) {
                         a.error = Some(message.clone());
                     });
                     finish(&world, &exec, Some(si), "Failed", Some(message));
+                    leave(&world, &pipeline, si);
                     return;
                 }
             }
         }
-        let mut w = world.lock().expect("twin state");
-        if let Some(st) = w.cp.execution(&exec).and_then(|e| e.stages.get_mut(si)) {
-            st.status = "Succeeded".into();
+        {
+            let mut w = world.lock().expect("twin state");
+            if let Some(st) = w.cp.execution(&exec).and_then(|e| e.stages.get_mut(si)) {
+                st.status = "Succeeded".into();
+            }
+        }
+        if mode != "PARALLEL" {
+            leave(&world, &pipeline, si);
         }
     }
     finish(&world, &exec, None, "Succeeded", None);
+}
+
+/// Waits until `exec` may enter stage `si` (the stage is free, or handed over); `false` when a more
+/// recent execution superseded it while it waited (SUPERSEDED mode).
+async fn enter(world: &Shared, pipeline: &str, si: usize, exec: &str, mode: &str) -> bool {
+    let key = (pipeline.to_owned(), si);
+    let rx = {
+        let mut w = world.lock().expect("twin state");
+        if !w.cp.locks.contains_key(&key) {
+            w.cp.locks.insert(key, exec.to_owned());
+            return true;
+        }
+        let (tx, rx) = oneshot::channel();
+        let queue = w.cp.waiting.entry(key).or_default();
+        if mode == "SUPERSEDED" {
+            // Rule 3: a waiting execution is superseded by a more recent one.
+            for (_, older) in queue.drain(..) {
+                let _ = older.send(false);
+            }
+        }
+        queue.push((exec.to_owned(), tx));
+        rx
+    };
+    rx.await.unwrap_or(false)
+}
+
+/// `exec` leaves stage `si`: the next waiting execution (the only one in SUPERSEDED mode, the oldest
+/// in QUEUED mode) enters it.
+fn leave(world: &Shared, pipeline: &str, si: usize) {
+    let key = (pipeline.to_owned(), si);
+    let mut w = world.lock().expect("twin state");
+    w.cp.locks.remove(&key);
+    let next =
+        w.cp.waiting
+            .get_mut(&key)
+            .filter(|q| !q.is_empty())
+            .map(|q| q.remove(0));
+    if let Some((id, tx)) = next {
+        w.cp.locks.insert(key, id);
+        let _ = tx.send(true);
+    }
 }
 
 async fn run_action(
@@ -584,8 +699,16 @@ async fn run_action(
                         .map(|s| s.name.clone())
                         .unwrap_or_default();
                 let name = action["name"].as_str().unwrap_or_default().to_owned();
-                w.cp.approvals
-                    .insert(token.clone(), (pipeline, stage, name, tx));
+                w.cp.approvals.insert(
+                    token.clone(),
+                    Approval {
+                        pipeline,
+                        stage,
+                        action: name,
+                        execution: exec.to_owned(),
+                        reply: tx,
+                    },
+                );
                 token
             };
             set_action(world, exec, si, ai, |a| a.token = Some(token));
