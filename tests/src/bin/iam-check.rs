@@ -87,6 +87,11 @@ const ONLY_REAL_AWS_NEEDS: &[(Option<&str>, &str, &str)] = &[
         "s3:GetObject",
         "CloudFormation reads the stack set's TemplateURL with the caller's permissions",
     ),
+    (
+        Some("stackset-deploy"),
+        "s3:GetObjectVersion",
+        "the TemplateURL names an object version (?versionId=): CloudFormation reads it with the caller's permissions",
+    ),
     // Calls the code makes on paths no harness test reaches yet; the unit tests prove them with
     // aws-smithy-mocks, whose calls do not pass the harness.
     (

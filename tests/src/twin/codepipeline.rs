@@ -62,6 +62,9 @@ pub struct Execution {
     pub updated: f64,
 }
 
+/// Executions waiting to enter one stage, oldest first, each with the channel that lets it in.
+pub type Waiting = Vec<(String, oneshot::Sender<bool>)>;
+
 /// A manual approval waiting for `PutApprovalResult`.
 pub struct Approval {
     pub pipeline: String,
@@ -85,7 +88,7 @@ pub struct CodePipeline {
     pub locks: HashMap<(String, usize), String>,
     /// Executions waiting to enter a locked stage, oldest first; told `true` when they enter, `false`
     /// when superseded.
-    pub waiting: HashMap<(String, usize), Vec<(String, oneshot::Sender<bool>)>>,
+    pub waiting: HashMap<(String, usize), Waiting>,
     seq: u64,
 }
 
@@ -589,8 +592,8 @@ async fn enter(world: &Shared, pipeline: &str, si: usize, exec: &str, mode: &str
     let key = (pipeline.to_owned(), si);
     let rx = {
         let mut w = world.lock().expect("twin state");
-        if !w.cp.locks.contains_key(&key) {
-            w.cp.locks.insert(key, exec.to_owned());
+        if let std::collections::hash_map::Entry::Vacant(free) = w.cp.locks.entry(key.clone()) {
+            free.insert(exec.to_owned());
             return true;
         }
         let (tx, rx) = oneshot::channel();
