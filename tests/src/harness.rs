@@ -49,6 +49,8 @@ pub struct Config {
     /// Where recorded AWS calls are passed on, by signing name (`sagemaker`, …; `*` for any other).
     /// Empty: calls are only recorded and answered with HTTP 500.
     pub forward: Vec<(String, String)>,
+    /// AWS operations at which the harness kills the function (a crash mid-invocation), and how often.
+    pub crash_on: Vec<(String, usize)>,
 }
 
 impl Config {
@@ -61,7 +63,15 @@ impl Config {
             retry_delay: Duration::from_millis(200),
             args: Vec::new(),
             forward: Vec::new(),
+            crash_on: Vec::new(),
         }
+    }
+
+    /// Kills the function process the next `times` times it calls `operation` (before the call
+    /// reaches AWS): a crash between two of its steps, as a sandbox failure would.
+    pub fn crash_on(mut self, operation: &str, times: usize) -> Self {
+        self.crash_on.push((operation.to_owned(), times));
+        self
     }
 
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
@@ -144,6 +154,8 @@ struct Inner {
     aws_calls: Vec<String>,
     /// (operation, request body) of every AWS call, for what the answer cannot show.
     aws_requests: Vec<(String, String)>,
+    /// How often each `crash_on` operation has crashed the function.
+    crashes: HashMap<String, usize>,
     logs: Vec<String>,
     spawned_at: Option<Instant>,
     init_times: Vec<Duration>,
@@ -731,12 +743,35 @@ async fn aws_call(
     let signed = service.unwrap_or("?");
     let operation = crate::calls::operation(signed, &method, &uri, &headers, &body);
     crate::calls::record(&shared.config.binary, signed, &operation);
-    shared
-        .inner
-        .lock()
-        .expect("harness state")
-        .aws_requests
-        .push((operation, String::from_utf8_lossy(&body).into_owned()));
+    let crash = {
+        let mut inner = shared.inner.lock().expect("harness state");
+        inner.aws_requests.push((
+            operation.clone(),
+            String::from_utf8_lossy(&body).into_owned(),
+        ));
+        let spent = &mut inner.crashes;
+        let budget = shared
+            .config
+            .crash_on
+            .iter()
+            .find(|(op, _)| *op == operation)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        let used = spent.entry(operation.clone()).or_insert(0);
+        let crash = *used < budget;
+        if crash {
+            *used += 1;
+        }
+        crash
+    };
+    if crash {
+        let _ = shared.kill.send(());
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the harness crashed the function at {operation}"),
+        )
+            .into_response();
+    }
     let forward = &shared.config.forward;
     let upstream = forward
         .iter()

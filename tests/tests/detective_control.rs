@@ -41,6 +41,11 @@ struct Bed {
 }
 
 async fn bed(mode: &str) -> Bed {
+    bed_with(mode, |c| c).await
+}
+
+/// The bed, with the function's harness configuration adjusted by `adjust`.
+async fn bed_with(mode: &str, adjust: impl FnOnce(Config) -> Config) -> Bed {
     let moto = Moto::start().await;
     let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
     twin.set_duration("job", 120.0);
@@ -48,7 +53,7 @@ async fn bed(mode: &str) -> Bed {
     let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
     moto.key_table("idempotency").await;
     let router = Router::install(&moto.endpoint, &project_routes()).await;
-    let control = Harness::start(
+    let control = Harness::start(adjust(
         Config::new(
             bins::path("detective-control"),
             "secure-mlops-detective-control",
@@ -59,7 +64,7 @@ async fn bed(mode: &str) -> Bed {
         .env("ALERT_TOPIC_ARN", &inbox.topic_arn)
         .env("SECURITY_HUB", "true")
         .env("IDEMPOTENCY_TABLE", "idempotency"),
-    )
+    ))
     .await;
     Bed {
         control,
@@ -340,6 +345,114 @@ async fn a_failed_stop_still_alerts_with_the_failure() {
         alerts[0].body
     );
     assert_eq!(bed.status("stubborn"), "InProgress");
+}
+
+/// The process dies between the stop and the alert (the harness kills it at SNS Publish): the event's
+/// record stays "in progress" only `IN_PROGRESS_SECONDS`, so Lambda's retry acts and alerts — exactly
+/// once — instead of finding the event "handled" and staying silent for a day.
+#[tokio::test]
+async fn a_crash_between_action_and_alert_is_retried_and_alerted_once() {
+    let bed = bed_with("enforce", |mut c| {
+        c.retry_delay = Duration::from_millis(1500);
+        c.crash_on("Publish", 1).env("IN_PROGRESS_SECONDS", "1")
+    })
+    .await;
+    bed.training_job("crashy", false).await;
+    let events = bed.delivered(1).await;
+    bed.control.invoke_async(&events[0]);
+    let alerts = bed.inbox.alerts(1, Duration::from_secs(15)).await;
+    assert_eq!(alerts.len(), 1);
+    // The retry stops again; SageMaker answers that the first stop is under way.
+    assert!(
+        alerts[0].subject.contains(": crashy [") && alerts[0].body["action"] == "stop",
+        "{} {}",
+        alerts[0].subject,
+        alerts[0].body
+    );
+    bed.control.idle(Duration::from_millis(500)).await;
+    let outcomes: Vec<Outcome> = bed
+        .control
+        .invocations()
+        .into_iter()
+        .map(|i| i.outcome)
+        .collect();
+    // The crash; retries that came while the record was still in progress (DynamoDB TTLs count in
+    // whole seconds) fail and are retried; the last one acts and alerts.
+    assert_eq!(outcomes[0], Outcome::Crash, "{outcomes:?}");
+    let (last, middle) = outcomes[1..].split_last().expect("a retry");
+    assert!(
+        matches!(last, Outcome::Response(r) if r["findings"][0]["action"] == "stop"),
+        "{outcomes:?}"
+    );
+    assert!(
+        middle.iter().all(|o| matches!(o, Outcome::Error(e)
+            if e["errorMessage"].as_str().unwrap_or_default().contains("being handled by another invocation"))),
+        "{outcomes:?}"
+    );
+    assert!(matches!(
+        bed.status("crashy").as_str(),
+        "Stopping" | "Stopped"
+    ));
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "exactly one alert"
+    );
+}
+
+/// A stop refused with AccessDenied: the event alerts the failure; each sweep tries again while the
+/// job runs, without alerting the same failure again; once the stop works, one alert says so; after
+/// that the stopped job is left alone.
+#[tokio::test]
+async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
+    let bed = bed("enforce").await;
+    bed.training_job("denied", false).await;
+    let events = bed.delivered(1).await;
+    bed.twin.inject("StopTrainingJob", Fault::AccessDenied, 3);
+    let response = bed.invoke(&events[0]).await;
+    assert_eq!(response["findings"][0]["result"], "failed", "{response}");
+    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    assert!(
+        alerts[0].body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDeniedException")
+    );
+
+    let mut sweep = fixture("scheduled-sweep");
+    sweep["time"] = json!(now_rfc3339());
+    for _ in 0..2 {
+        let response = bed.invoke(&sweep).await;
+        assert_eq!(response["findings"], json!([]), "{response}");
+    }
+    assert_eq!(bed.count("StopTrainingJob"), 3, "each sweep tried again");
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "the same failure is not alerted again"
+    );
+    // The permission is fixed (no more faults): the next sweep stops it and says so, once.
+    let response = bed.invoke(&sweep).await;
+    assert_eq!(response["findings"][0]["result"], "done", "{response}");
+    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    assert!(
+        alerts[0]
+            .subject
+            .starts_with("SageMaker training job stopped: denied")
+    );
+    assert_eq!(bed.count("StopTrainingJob"), 4);
+    let response = bed.invoke(&sweep).await;
+    assert_eq!(response["findings"], json!([]), "{response}");
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]

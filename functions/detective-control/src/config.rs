@@ -26,6 +26,8 @@ pub struct Config {
     /// DynamoDB table that records handled events, so a duplicate delivery does nothing.
     pub idempotency_table: Option<String>,
     pub idempotency_ttl: Duration,
+    /// How long an event's record stays "in progress" before a retry may act (after a crash).
+    pub in_progress: Duration,
     /// How far back a sweep looks for new models and endpoint configs.
     pub sweep_lookback: Duration,
 }
@@ -73,6 +75,8 @@ impl Config {
             idempotency_ttl: Duration::from_secs(
                 env.number("IDEMPOTENCY_TTL_HOURS", 24, 1..=8760)? * 3600,
             ),
+            // Shorter than Lambda's first retry of an asynchronous event (about a minute).
+            in_progress: Duration::from_secs(env.number("IN_PROGRESS_SECONDS", 30, 1..=900)?),
             sweep_lookback: Duration::from_secs(
                 env.number("SWEEP_LOOKBACK_MINUTES", 70, 1..=10080)? * 60,
             ),

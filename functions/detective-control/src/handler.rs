@@ -12,7 +12,7 @@ use tracing::info;
 use crate::alert::{Context, Report};
 use crate::checks;
 use crate::config::Config;
-use crate::idempotency::Idempotency;
+use crate::idempotency::{Claim, Idempotency};
 use crate::notify::Notifier;
 use crate::resource::{Kind, Observed, Place, Resource};
 use crate::respond::{self, Action, Taken};
@@ -87,9 +87,30 @@ impl Handler {
             place: call.place,
         };
         let key = format!("event#{}", call.event_id);
-        match self.once(&key, &context, resource, failed, status).await? {
-            Some(summary) => Ok(json!({"findings": [summary]})),
-            None => Ok(json!({"duplicate": call.event_id})),
+        match self.idempotency.claim(&key).await? {
+            Claim::Completed => {
+                info!(key, arn = %resource.arn, "duplicate: handled already");
+                return Ok(json!({"duplicate": call.event_id}));
+            }
+            Claim::InProgress => {
+                // Lambda retries the event; by then the other invocation finished, or crashed and
+                // its record expired.
+                return Err(Error::other(format!(
+                    "event {} is being handled by another invocation: retry later",
+                    call.event_id
+                )));
+            }
+            Claim::Acquired => {}
+        }
+        match self.handle_one(&context, resource, failed, status).await {
+            Ok(summary) => {
+                self.idempotency.complete(&key).await;
+                Ok(json!({"findings": [summary]}))
+            }
+            Err(e) => {
+                self.idempotency.release(&key).await;
+                Err(e)
+            }
         }
     }
 
@@ -128,14 +149,10 @@ impl Handler {
             if failed.is_empty() {
                 continue;
             }
-            // A sweep alerts once per resource and state (a Pending notebook alerts again when stopped).
-            let key = format!(
-                "sweep#{}#{}",
-                found.resource.arn,
-                found.status.as_deref().unwrap_or("-")
-            );
+            // A sweep acts on every non-compliant resource it finds (a stop that failed is tried
+            // again) but alerts once per state of the resource, not once per sweep.
             match self
-                .once(&key, &context, found.resource, failed, found.status)
+                .sweep_one(&context, found.resource, failed, found.status)
                 .await
             {
                 Ok(Some(summary)) => findings.push(summary),
@@ -162,21 +179,49 @@ impl Handler {
         Ok(json!({"examined": candidates.len(), "findings": findings}))
     }
 
-    /// Acts and alerts unless `key` was handled already (`None`). A failure to alert releases the claim
-    /// so Lambda's retry tries again.
-    async fn once(
+    /// Acts and alerts (the event path, once its claim is ours); records the state alerted.
+    async fn handle_one(
         &self,
-        key: &str,
+        context: &Context,
+        resource: Resource,
+        failed: Vec<&'static checks::Rule>,
+        status: Option<String>,
+    ) -> Result<Value, Error> {
+        let taken = self.respond(&resource, status.as_deref()).await;
+        self.alert(context, resource, failed, taken, status).await
+    }
+
+    /// The sweep path: acts, then alerts only when the resource's state (status and outcome) differs
+    /// from the one last alerted; a resource no longer running that was alerted on before is left alone.
+    async fn sweep_one(
+        &self,
         context: &Context,
         resource: Resource,
         failed: Vec<&'static checks::Rule>,
         status: Option<String>,
     ) -> Result<Option<Value>, Error> {
-        if !self.idempotency.claim(key).await? {
-            info!(key, arn = %resource.arn, "duplicate: handled already");
+        let last = self.idempotency.last_state(&resource.arn).await?;
+        if last.is_some() && already(resource.kind, Action::Stop, status.as_deref()).is_some() {
             return Ok(None);
         }
         let taken = self.respond(&resource, status.as_deref()).await;
+        if last.as_deref() == Some(state(status.as_deref(), &taken).as_str()) {
+            info!(arn = %resource.arn, result = ?taken.result, "state alerted already");
+            return Ok(None);
+        }
+        self.alert(context, resource, failed, taken, status)
+            .await
+            .map(Some)
+    }
+
+    async fn alert(
+        &self,
+        context: &Context,
+        resource: Resource,
+        failed: Vec<&'static checks::Rule>,
+        taken: Taken,
+        status: Option<String>,
+    ) -> Result<Value, Error> {
         let report = Report {
             context,
             resource,
@@ -184,10 +229,13 @@ impl Handler {
             taken,
             mode: self.config.mode,
         };
-        if let Err(e) = self.notifier.send(&report).await {
-            self.idempotency.release(key).await;
-            return Err(e);
-        }
+        self.notifier.send(&report).await?;
+        self.idempotency
+            .record_state(
+                &report.resource.arn,
+                &state(status.as_deref(), &report.taken),
+            )
+            .await;
         let summary = json!({
             "arn": report.resource.arn,
             "checks": report.checks(),
@@ -204,7 +252,7 @@ impl Handler {
             detail = %report.taken.detail,
             "non-compliant resource handled"
         );
-        Ok(Some(summary))
+        Ok(summary)
     }
 
     async fn respond(&self, resource: &Resource, status: Option<&str>) -> Taken {
@@ -217,6 +265,15 @@ impl Handler {
         }
         self.sagemaker.act(action, resource).await
     }
+}
+
+/// The state an alert reports: the outcome of the action (`failed`, `done`, `deferred`, …). A sweep
+/// alerts again only when it changes.
+fn state(_status: Option<&str>, taken: &Taken) -> String {
+    serde_json::to_value(taken.result)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// When the current status is known (described), a stop that cannot apply is not attempted.
@@ -244,6 +301,8 @@ fn already(kind: Kind, action: Action, status: Option<&str>) -> Option<Taken> {
 mod tests {
     use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
     use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
     use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
     use aws_sdk_sagemaker::operation::stop_training_job::{
         StopTrainingJobError, StopTrainingJobOutput,
@@ -280,6 +339,7 @@ mod tests {
                 mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, ddb),
                 Some("idempotency".into()),
                 config.idempotency_ttl,
+                config.in_progress,
             ),
             config,
         }
@@ -327,9 +387,12 @@ mod tests {
                     && r.subject().is_some_and(|s| s.contains("STOP FAILED"))
             })
             .then_output(|| PublishOutput::builder().message_id("m").build());
-        let h = handler(&[&stop], &[&publish], &[&claim]);
+        let complete = mock!(aws_sdk_dynamodb::Client::update_item)
+            .then_output(|| UpdateItemOutput::builder().build());
+        let h = handler(&[&stop], &[&publish], &[&claim, &complete]);
         let out = h.handle(event()).await.unwrap();
         assert_eq!(out["findings"][0]["result"], "failed");
+        assert_eq!(complete.num_calls(), 1, "the event is marked handled");
         assert_eq!(publish.num_calls(), 1);
     }
 
@@ -349,5 +412,26 @@ mod tests {
         assert!(out["duplicate"].is_string(), "{out}");
         assert_eq!(stop.num_calls(), 0);
         assert_eq!(publish.num_calls(), 0);
+    }
+
+    /// Another invocation holds the event (its record is in progress and not expired): this one acts
+    /// on nothing and fails, so Lambda retries it later.
+    #[tokio::test]
+    async fn an_event_in_progress_elsewhere_is_retried_later() {
+        let busy = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .item("status", AttributeValue::S("IN_PROGRESS".into()))
+                    .build(),
+            )
+        });
+        let stop = mock!(aws_sdk_sagemaker::Client::stop_training_job)
+            .then_output(|| StopTrainingJobOutput::builder().build());
+        let publish =
+            mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().build());
+        let h = handler(&[&stop], &[&publish], &[&busy]);
+        let e = h.handle(event()).await.unwrap_err().to_string();
+        assert!(e.contains("being handled by another invocation"), "{e}");
+        assert_eq!((stop.num_calls(), publish.num_calls()), (0, 0));
     }
 }

@@ -44,6 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             aws_sdk_dynamodb::Client::new(&aws),
             config.idempotency_table.clone(),
             config.idempotency_ttl,
+            config.in_progress,
         ),
         config,
     });

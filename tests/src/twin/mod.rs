@@ -93,6 +93,8 @@ pub struct Call {
 pub enum Fault {
     Throttle,
     Server,
+    /// `AccessDeniedException` (HTTP 400): the caller's role may not make the call.
+    AccessDenied,
 }
 
 /// Everything the twin knows. One lock: requests are tiny and tests are small.
@@ -319,6 +321,13 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
         Some(Fault::Throttle) => {
             return ApiError::new("ThrottlingException", "Rate exceeded").into_response();
         }
+        Some(Fault::AccessDenied) => {
+            return ApiError::new(
+                "AccessDeniedException",
+                "User is not authorized to perform this operation because no identity-based policy allows it",
+            )
+            .into_response();
+        }
         Some(Fault::Server) => {
             let mut e = ApiError::new(
                 "InternalFailure",
@@ -373,7 +382,12 @@ async fn set_fault(
     let fault = match body["kind"].as_str() {
         Some("throttle") => Fault::Throttle,
         Some("server") => Fault::Server,
-        _ => return Err(ApiError::validation("kind: throttle or server")),
+        Some("access-denied") => Fault::AccessDenied,
+        _ => {
+            return Err(ApiError::validation(
+                "kind: throttle, server or access-denied",
+            ));
+        }
     };
     let count = body["count"].as_u64().unwrap_or(1) as usize;
     world
