@@ -620,6 +620,103 @@ async fn malformed_events_fail_with_the_field_named() {
     );
 }
 
+/// CloudTrail's `requestParameters` (camelCase, nulls for absent members) as the API's JSON (PascalCase).
+fn api_shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| {
+                    let mut key = k.clone();
+                    if let Some(first) = key.get(0..1) {
+                        key.replace_range(0..1, &first.to_ascii_uppercase());
+                    }
+                    (key, api_shape(v))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(api_shape).collect()),
+        other => other.clone(),
+    }
+}
+
+impl Bed {
+    /// Makes in the twin the resource a fixture's record says was created (its request replayed), and
+    /// dates the record now: what a live event would find when the function describes it.
+    async fn replay(&self, event: &mut Value) {
+        let d = &event["detail"];
+        let resp = reqwest::Client::new()
+            .post(&self.twin.endpoint)
+            .header("X-Amz-Target", format!("SageMaker.{}", d["eventName"].as_str().unwrap()))
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sagemaker/aws4_request, SignedHeaders=host, Signature=0")
+            .body(api_shape(&d["requestParameters"]).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "{}: {}",
+            d["eventName"],
+            resp.text().await.unwrap_or_default()
+        );
+        event["detail"]["eventTime"] = json!(now_rfc3339());
+    }
+}
+
+/// A `CreateModel` record delivered late (EventBridge retries for an hour): the model of that name
+/// was deleted and created again since — compliant, or not: either way it is not the model the record
+/// speaks of (created after the event, beyond the skew), so nothing is deleted and no one is alerted.
+#[tokio::test]
+async fn a_late_create_event_never_touches_a_newer_resource_of_the_same_name() {
+    let bed = bed("enforce").await;
+    let event = fixture("model-late-event-recreated");
+    for compliant in [true, false] {
+        let mut model = bed
+            .sm
+            .create_model()
+            .model_name("churn-model-late")
+            .execution_role_arn("arn:aws:iam::123456789012:role/SageMakerExecution")
+            .primary_container(
+                aws_sdk_sagemaker::types::ContainerDefinition::builder()
+                    .image("123.dkr.ecr/xgb:1")
+                    .build(),
+            );
+        if compliant {
+            model = model.enable_network_isolation(true).vpc_config(
+                VpcConfig::builder()
+                    .subnets("subnet-0a1b2c3d")
+                    .security_group_ids("sg-0a1b2c3d")
+                    .build(),
+            );
+        }
+        model.send().await.unwrap();
+        let mut late = event.clone();
+        late["detail"]["eventID"] = json!(format!("late-{compliant}"));
+        let deletes = bed.count("DeleteModel");
+        let response = bed.invoke(&late).await;
+        assert!(
+            response["skipped"]
+                .as_str()
+                .is_some_and(|s| s.contains("a newer resource has the name")),
+            "{response}"
+        );
+        assert_eq!(bed.count("DeleteModel"), deletes, "nothing deleted");
+        bed.sm
+            .delete_model()
+            .model_name("churn-model-late")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+}
+
 /// The fixture table: event → checks failed → action → alert fields, through the real binary.
 #[tokio::test]
 async fn fixture_table() {
@@ -723,7 +820,12 @@ async fn fixture_table() {
     let bed = bed("enforce").await;
     let mut alerts_expected = 0;
     for (name, expect) in table {
-        let event = fixture(name);
+        let mut event = fixture(name);
+        // What the function acts on must exist, as the record says it was created (domains are judged
+        // from the request: never acted on).
+        if matches!(expect, Findings(_, action) if *action != "none") {
+            bed.replay(&mut event).await;
+        }
         let calls_before = bed.twin.calls().len();
         let response = bed.invoke(&event).await;
         match expect {

@@ -28,6 +28,8 @@ pub struct Config {
     pub idempotency_ttl: Duration,
     /// How long an event's record stays "in progress" before a retry may act (after a crash).
     pub in_progress: Duration,
+    /// The clock difference allowed between a CloudTrail event's time and SageMaker's creation time.
+    pub creation_skew: Duration,
     /// How far back a sweep looks for new models and endpoint configs.
     pub sweep_lookback: Duration,
 }
@@ -77,6 +79,11 @@ impl Config {
             ),
             // Shorter than Lambda's first retry of an asynchronous event (about a minute).
             in_progress: Duration::from_secs(env.number("IN_PROGRESS_SECONDS", 30, 1..=900)?),
+            creation_skew: Duration::from_secs(env.number(
+                "CREATION_SKEW_SECONDS",
+                120,
+                0..=3600,
+            )?),
             sweep_lookback: Duration::from_secs(
                 env.number("SWEEP_LOOKBACK_MINUTES", 70, 1..=10080)? * 60,
             ),

@@ -16,7 +16,7 @@ use crate::idempotency::{Claim, Idempotency};
 use crate::notify::Notifier;
 use crate::resource::{Kind, Observed, Place, Resource};
 use crate::respond::{self, Action, Taken};
-use crate::sagemaker::SageMaker;
+use crate::sagemaker::{Found, SageMaker};
 use crate::trigger::{self, ApiCall, Trigger};
 
 pub struct Handler {
@@ -60,32 +60,14 @@ impl Handler {
                 kind.label()
             )));
         };
-        // An update carries only what changed: judge the resource as it is now.
-        let (resource, observed, status) = if update {
-            match self.sagemaker.describe(kind, &resource.name).await? {
-                Some(f) => (f.resource, f.observed, f.status),
-                None => {
-                    info!(event_id = %call.event_id, arn = %resource.arn, "skipped: the resource no longer exists");
-                    return Ok(json!({"skipped": "the resource no longer exists"}));
-                }
+        // A create is judged from its request first: a compliant one costs no AWS call.
+        if !update {
+            let requested = Observed::from_request(kind, &call.request);
+            if checks::failed(kind, &requested, &self.config.rules).is_empty() {
+                info!(event_id = %call.event_id, arn = %resource.arn, "compliant");
+                return Ok(json!({"compliant": resource.arn}));
             }
-        } else {
-            (resource, Observed::from_request(kind, &call.request), None)
-        };
-        let failed = checks::failed(kind, &observed, &self.config.rules);
-        if failed.is_empty() {
-            info!(event_id = %call.event_id, arn = %resource.arn, "compliant");
-            return Ok(json!({"compliant": resource.arn}));
         }
-        let context = Context {
-            trigger: "event",
-            event_id: call.event_id.clone(),
-            event_name: call.event_name,
-            event_time: call.event_time,
-            principal: call.principal,
-            source_ip: call.source_ip,
-            place: call.place,
-        };
         let key = format!("event#{}", call.event_id);
         match self.idempotency.claim(&key).await? {
             Claim::Completed => {
@@ -102,16 +84,77 @@ impl Handler {
             }
             Claim::Acquired => {}
         }
-        match self.handle_one(&context, resource, failed, status).await {
-            Ok(summary) => {
+        match self.examine(call, kind, update, resource).await {
+            Ok(answer) => {
                 self.idempotency.complete(&key).await;
-                Ok(json!({"findings": [summary]}))
+                Ok(answer)
             }
             Err(e) => {
                 self.idempotency.release(&key).await;
                 Err(e)
             }
         }
+    }
+
+    /// A claimed event: the resource as it is now — an update carries only what changed, and a late or
+    /// retried create event must not touch a newer resource that took the name (domains are never acted
+    /// on: judged from the request) — then act and alert.
+    async fn examine(
+        &self,
+        call: ApiCall,
+        kind: Kind,
+        update: bool,
+        resource: Resource,
+    ) -> Result<Value, Error> {
+        let (resource, observed, status) = if update || kind != Kind::Domain {
+            let found = match self.sagemaker.describe(kind, &resource.name).await? {
+                Some(f) => f,
+                None => {
+                    info!(event_id = %call.event_id, arn = %resource.arn, "skipped: the resource no longer exists");
+                    return Ok(json!({"skipped": "the resource no longer exists"}));
+                }
+            };
+            if !update && let Some(why) = self.newer_than_event(&found, call.event_time.as_deref())
+            {
+                info!(event_id = %call.event_id, arn = %found.resource.arn, reason = %why, "skipped: not the resource the event created");
+                return Ok(json!({"skipped": why}));
+            }
+            (found.resource, found.observed, found.status)
+        } else {
+            (resource, Observed::from_request(kind, &call.request), None)
+        };
+        let failed = checks::failed(kind, &observed, &self.config.rules);
+        if failed.is_empty() {
+            info!(event_id = %call.event_id, arn = %resource.arn, "compliant as it is now");
+            return Ok(json!({"compliant": resource.arn}));
+        }
+        let context = Context {
+            trigger: "event",
+            event_id: call.event_id.clone(),
+            event_name: call.event_name,
+            event_time: call.event_time,
+            principal: call.principal,
+            source_ip: call.source_ip,
+            place: call.place,
+        };
+        let summary = self.handle_one(&context, resource, failed, status).await?;
+        Ok(json!({"findings": [summary]}))
+    }
+
+    /// Why `found` is not the resource an event of `event_time` created: it was created later than the
+    /// event (beyond `CREATION_SKEW_SECONDS` of clock difference), so the name was reused since.
+    fn newer_than_event(&self, found: &Found, event_time: Option<&str>) -> Option<String> {
+        let event = DateTime::from_str(event_time?, Format::DateTime).ok()?;
+        let created = found.created?;
+        let skew = self.config.creation_skew.as_secs() as i64;
+        (created.secs() > event.secs() + skew).then(|| {
+            format!(
+                "a newer resource has the name: {} was created at {}, after the event ({}, skew {skew} s)",
+                found.resource.arn,
+                created.fmt(Format::DateTime).unwrap_or_default(),
+                event_time.unwrap_or_default()
+            )
+        })
     }
 
     async fn sweep(
@@ -304,9 +347,11 @@ mod tests {
     use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
     use aws_sdk_dynamodb::types::AttributeValue;
     use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_sdk_sagemaker::operation::describe_training_job::DescribeTrainingJobOutput;
     use aws_sdk_sagemaker::operation::stop_training_job::{
         StopTrainingJobError, StopTrainingJobOutput,
     };
+    use aws_sdk_sagemaker::types::TrainingJobStatus;
     use aws_sdk_sns::operation::publish::{PublishError, PublishOutput};
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
@@ -321,6 +366,22 @@ mod tests {
         )
         .unwrap();
         serde_json::from_str(&text).unwrap()
+    }
+
+    /// `DescribeTrainingJob` of the fixture's job: running, created when the event says.
+    fn running() -> Rule {
+        mock!(aws_sdk_sagemaker::Client::describe_training_job).then_output(|| {
+            DescribeTrainingJobOutput::builder()
+                .training_job_name("churn-train-1")
+                .training_job_arn(
+                    "arn:aws:sagemaker:us-east-1:123456789012:training-job/churn-train-1",
+                )
+                .training_job_status(TrainingJobStatus::InProgress)
+                .creation_time(
+                    DateTime::from_str("2026-11-23T10:01:00Z", Format::DateTime).unwrap(),
+                )
+                .build()
+        })
     }
 
     fn handler(sm: &[&Rule], sns: &[&Rule], ddb: &[&Rule]) -> Handler {
@@ -361,7 +422,8 @@ mod tests {
                     .build(),
             )
         });
-        let h = handler(&[&stop], &[&publish], &[&claim, &release]);
+        let described = running();
+        let h = handler(&[&stop, &described], &[&publish], &[&claim, &release]);
         let err = h.handle(event()).await.unwrap_err().to_string();
         assert!(err.starts_with("Publish failed: KMSAccessDenied"), "{err}");
         assert_eq!(release.num_calls(), 1);
@@ -389,7 +451,8 @@ mod tests {
             .then_output(|| PublishOutput::builder().message_id("m").build());
         let complete = mock!(aws_sdk_dynamodb::Client::update_item)
             .then_output(|| UpdateItemOutput::builder().build());
-        let h = handler(&[&stop], &[&publish], &[&claim, &complete]);
+        let described = running();
+        let h = handler(&[&stop, &described], &[&publish], &[&claim, &complete]);
         let out = h.handle(event()).await.unwrap();
         assert_eq!(out["findings"][0]["result"], "failed");
         assert_eq!(complete.num_calls(), 1, "the event is marked handled");
@@ -407,7 +470,8 @@ mod tests {
             .then_output(|| StopTrainingJobOutput::builder().build());
         let publish =
             mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().build());
-        let h = handler(&[&stop], &[&publish], &[&claimed]);
+        let described = running();
+        let h = handler(&[&stop, &described], &[&publish], &[&claimed]);
         let out = h.handle(event()).await.unwrap();
         assert!(out["duplicate"].is_string(), "{out}");
         assert_eq!(stop.num_calls(), 0);
@@ -429,7 +493,8 @@ mod tests {
             .then_output(|| StopTrainingJobOutput::builder().build());
         let publish =
             mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().build());
-        let h = handler(&[&stop], &[&publish], &[&busy]);
+        let described = running();
+        let h = handler(&[&stop, &described], &[&publish], &[&busy]);
         let e = h.handle(event()).await.unwrap_err().to_string();
         assert!(e.contains("being handled by another invocation"), "{e}");
         assert_eq!((stop.num_calls(), publish.num_calls()), (0, 0));

@@ -20,6 +20,9 @@ pub struct Found {
     pub resource: Resource,
     pub observed: Observed,
     pub status: Option<String>,
+    /// When SageMaker created it (to tell the resource an event created from a newer one of the
+    /// same name).
+    pub created: Option<DateTime>,
 }
 
 pub struct SageMaker {
@@ -181,7 +184,10 @@ impl SageMaker {
     /// The resource as it is now; `None` when it no longer exists.
     pub async fn describe(&self, kind: Kind, name: &str) -> Result<Option<Found>, Error> {
         let c = &self.client;
-        let make = |arn: Option<&str>, observed: Observed, status: Option<&str>| Found {
+        let make = |arn: Option<&str>,
+                    observed: Observed,
+                    status: Option<&str>,
+                    created: Option<&DateTime>| Found {
             resource: Resource {
                 kind,
                 name: name.to_owned(),
@@ -189,6 +195,7 @@ impl SageMaker {
             },
             observed,
             status: status.map(str::to_owned),
+            created: created.copied(),
         };
         Ok(match kind {
             Kind::TrainingJob => found(
@@ -210,6 +217,7 @@ impl SageMaker {
                     d.training_job_arn(),
                     o,
                     d.training_job_status().map(|s| s.as_str()),
+                    d.creation_time(),
                 )
             }),
             Kind::ProcessingJob => found(
@@ -247,6 +255,7 @@ impl SageMaker {
                     d.processing_job_arn(),
                     o,
                     d.processing_job_status().map(|s| s.as_str()),
+                    d.creation_time(),
                 )
             }),
             Kind::TransformJob => found(
@@ -278,6 +287,7 @@ impl SageMaker {
                     d.transform_job_arn(),
                     o,
                     d.transform_job_status().map(|s| s.as_str()),
+                    d.creation_time(),
                 )
             }),
             Kind::TuningJob => found(
@@ -299,6 +309,7 @@ impl SageMaker {
                     d.hyper_parameter_tuning_job_arn(),
                     o,
                     d.hyper_parameter_tuning_job_status().map(|s| s.as_str()),
+                    d.creation_time(),
                 )
             }),
             Kind::Model => found(
@@ -311,7 +322,7 @@ impl SageMaker {
                     network_isolation: d.enable_network_isolation(),
                     ..Observed::default()
                 };
-                make(d.model_arn(), o, None)
+                make(d.model_arn(), o, None, d.creation_time())
             }),
             Kind::NotebookInstance => found(
                 "DescribeNotebookInstance",
@@ -339,6 +350,7 @@ impl SageMaker {
                     d.notebook_instance_arn(),
                     o,
                     d.notebook_instance_status().map(|s| s.as_str()),
+                    d.creation_time(),
                 )
             }),
             Kind::EndpointConfig => found(
@@ -359,7 +371,7 @@ impl SageMaker {
                         .collect(),
                     ..Observed::default()
                 };
-                make(d.endpoint_config_arn(), o, None)
+                make(d.endpoint_config_arn(), o, None, d.creation_time())
             }),
             Kind::Domain => found(
                 "DescribeDomain",
@@ -373,7 +385,12 @@ impl SageMaker {
                         .map(|v| v.as_str().to_owned()),
                     ..Observed::default()
                 };
-                make(d.domain_arn(), o, d.status().map(|s| s.as_str()))
+                make(
+                    d.domain_arn(),
+                    o,
+                    d.status().map(|s| s.as_str()),
+                    d.creation_time(),
+                )
             }),
         })
     }
