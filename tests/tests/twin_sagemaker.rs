@@ -810,6 +810,136 @@ async fn models_and_endpoint_configs_are_unique_and_deletable() {
     );
 }
 
+/// Endpoints (API reference: CreateEndpoint, DescribeEndpoint, UpdateEndpoint): an endpoint needs an
+/// existing endpoint config, is `Creating` then `InService`, an update needs an `InService` endpoint
+/// and moves it through `Updating`; a missing one is "Could not find endpoint". SageMaker does not stop
+/// anyone from deleting the model or endpoint config a running endpoint uses (the endpoint keeps
+/// serving): the twin does not either.
+#[tokio::test]
+async fn endpoints_run_a_config_and_do_not_protect_what_they_use() {
+    use aws_sdk_sagemaker::types::{ContainerDefinition, EndpointStatus, ProductionVariant};
+    let b = bed().await;
+    b.twin.set_duration("endpoint.create", 0.2);
+    b.twin.set_duration("endpoint.update", 0.2);
+    let e =
+        b.sm.create_endpoint()
+            .endpoint_name("ep")
+            .endpoint_config_name("missing")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert!(
+        code(&e).starts_with("ValidationException: Could not find endpoint configuration"),
+        "{}",
+        code(&e)
+    );
+    b.sm.create_model()
+        .model_name("m")
+        .execution_role_arn("arn:aws:iam::123456789012:role/Exec")
+        .primary_container(ContainerDefinition::builder().image("img").build())
+        .send()
+        .await
+        .unwrap();
+    for config in ["c1", "c2"] {
+        b.sm.create_endpoint_config()
+            .endpoint_config_name(config)
+            .production_variants(
+                ProductionVariant::builder()
+                    .variant_name("v")
+                    .model_name("m")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    b.sm.create_endpoint()
+        .endpoint_name("ep")
+        .endpoint_config_name("c1")
+        .send()
+        .await
+        .unwrap();
+    let d =
+        b.sm.describe_endpoint()
+            .endpoint_name("ep")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(d.endpoint_status(), Some(&EndpointStatus::Creating));
+    assert_eq!(d.endpoint_config_name(), Some("c1"));
+    let e =
+        b.sm.update_endpoint()
+            .endpoint_name("ep")
+            .endpoint_config_name("c2")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert!(
+        code(&e).contains("Cannot update in-progress endpoint"),
+        "{}",
+        code(&e)
+    );
+    until(|| async {
+        let d =
+            b.sm.describe_endpoint()
+                .endpoint_name("ep")
+                .send()
+                .await
+                .unwrap();
+        (d.endpoint_status() == Some(&EndpointStatus::InService)).then_some(())
+    })
+    .await;
+    b.sm.update_endpoint()
+        .endpoint_name("ep")
+        .endpoint_config_name("c2")
+        .send()
+        .await
+        .unwrap();
+    let d =
+        b.sm.describe_endpoint()
+            .endpoint_name("ep")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(d.endpoint_status(), Some(&EndpointStatus::Updating));
+    assert_eq!(d.endpoint_config_name(), Some("c2"));
+    assert_eq!(
+        b.sm.list_endpoints()
+            .send()
+            .await
+            .unwrap()
+            .endpoints()
+            .len(),
+        1
+    );
+    // Nothing protects what the endpoint uses.
+    b.sm.delete_endpoint_config()
+        .endpoint_config_name("c2")
+        .send()
+        .await
+        .unwrap();
+    b.sm.delete_model().model_name("m").send().await.unwrap();
+    b.sm.delete_endpoint()
+        .endpoint_name("ep")
+        .send()
+        .await
+        .unwrap();
+    let e =
+        b.sm.describe_endpoint()
+            .endpoint_name("ep")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert!(
+        code(&e).starts_with("ValidationException: Could not find endpoint"),
+        "{}",
+        code(&e)
+    );
+}
+
 /// Model registry: versions count up per group; ListModelPackages filters by approval status and
 /// sorts by CreationTime or Name in either order; UpdateModelPackage changes the approval.
 #[tokio::test]

@@ -78,6 +78,7 @@ pub const RULES: [Rule; 8] = [
             TuningJob,
             NotebookInstance,
             EndpointConfig,
+            Endpoint,
         ],
         severity: Severity::Medium,
         security_hub: &[],

@@ -306,6 +306,29 @@ impl Handler {
         if let Some(taken) = already(resource.kind, action, status) {
             return taken;
         }
+        if action == Action::Delete {
+            // A model or endpoint config an endpoint uses is never deleted (SageMaker would leave the
+            // endpoint serving on it); if that cannot be checked, nothing is deleted either.
+            match self.sagemaker.users(resource.kind, &resource.name).await {
+                Ok(users) if !users.is_empty() => {
+                    return Taken::not_taken(&format!(
+                        "in use by endpoint {}: deleting it would leave the endpoint serving on what is gone; update the endpoint to a compliant {}, then delete this one",
+                        users.join(", "),
+                        resource.kind.label()
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Taken {
+                        action,
+                        result: respond::Outcome::Failed,
+                        detail: format!(
+                            "not deleted: could not check which endpoints use it ({e})"
+                        ),
+                    };
+                }
+            }
+        }
         self.sagemaker.act(action, resource).await
     }
 }

@@ -14,12 +14,14 @@ pub enum Kind {
     Model,
     NotebookInstance,
     EndpointConfig,
+    /// Judged by its endpoint config; alerted on, never deleted (it serves traffic).
+    Endpoint,
     Domain,
 }
 
 impl Kind {
     #[cfg(test)]
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::TrainingJob,
         Kind::ProcessingJob,
         Kind::TransformJob,
@@ -27,6 +29,7 @@ impl Kind {
         Kind::Model,
         Kind::NotebookInstance,
         Kind::EndpointConfig,
+        Kind::Endpoint,
         Kind::Domain,
     ];
 
@@ -42,6 +45,8 @@ impl Kind {
             "CreateNotebookInstance" => (Kind::NotebookInstance, false),
             "UpdateNotebookInstance" => (Kind::NotebookInstance, true),
             "CreateEndpointConfig" => (Kind::EndpointConfig, false),
+            // The request names only the endpoint config: judged as described, like an update.
+            "CreateEndpoint" | "UpdateEndpoint" => (Kind::Endpoint, true),
             "CreateDomain" => (Kind::Domain, false),
             "UpdateDomain" => (Kind::Domain, true),
             _ => return None,
@@ -58,6 +63,7 @@ impl Kind {
             Kind::Model => "model",
             Kind::NotebookInstance => "notebook instance",
             Kind::EndpointConfig => "endpoint config",
+            Kind::Endpoint => "endpoint",
             Kind::Domain => "Studio domain",
         }
     }
@@ -72,6 +78,7 @@ impl Kind {
             Kind::Model => "modelName",
             Kind::NotebookInstance => "notebookInstanceName",
             Kind::EndpointConfig => "endpointConfigName",
+            Kind::Endpoint => "endpointName",
             Kind::Domain => "domainName",
         }
     }
@@ -86,6 +93,7 @@ impl Kind {
             Kind::Model => "modelArn",
             Kind::NotebookInstance => "notebookInstanceArn",
             Kind::EndpointConfig => "endpointConfigArn",
+            Kind::Endpoint => "endpointArn",
             Kind::Domain => "domainArn",
         }
     }
@@ -100,6 +108,7 @@ impl Kind {
             Kind::Model => "model",
             Kind::NotebookInstance => "notebook-instance",
             Kind::EndpointConfig => "endpoint-config",
+            Kind::Endpoint => "endpoint",
             Kind::Domain => "domain",
         }
     }
@@ -295,6 +304,8 @@ impl Observed {
                     .unwrap_or_default(),
                 ..Observed::default()
             },
+            // Judged from its endpoint config, as described.
+            Kind::Endpoint => Observed::default(),
             Kind::Domain => Observed {
                 subnets: list(p, &["subnetIds"]),
                 app_network_access_type: text(p, &["appNetworkAccessType"]),

@@ -28,6 +28,12 @@ pub fn plan(kind: Kind, mode: Mode) -> (Action, Option<&'static str>) {
             Action::None,
             Some("a Studio domain is never deleted by this control: it holds user data"),
         ),
+        Kind::Endpoint => (
+            Action::None,
+            Some(
+                "an endpoint is never deleted by this control: it serves traffic; update it to a compliant endpoint config",
+            ),
+        ),
         Kind::Model | Kind::EndpointConfig => (Action::Delete, None),
         Kind::TrainingJob
         | Kind::ProcessingJob

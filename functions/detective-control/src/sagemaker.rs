@@ -124,7 +124,9 @@ impl SageMaker {
         let c = &self.client;
         let n = r.name.as_str();
         let result = match (action, r.kind) {
-            (Action::None, _) | (_, Kind::Domain) => return Taken::not_taken("nothing to do"),
+            (Action::None, _) | (_, Kind::Domain | Kind::Endpoint) => {
+                return Taken::not_taken("nothing to do");
+            }
             (_, Kind::TrainingJob) => c
                 .stop_training_job()
                 .training_job_name(n)
@@ -179,6 +181,72 @@ impl SageMaker {
             Ok(()) => Taken::done(action),
             Err((code, message)) => Taken::from_error(r.kind, action, code.as_deref(), &message),
         }
+    }
+
+    /// The endpoints that use a model or endpoint config (an endpoint config through the one it runs,
+    /// or the one an update is deploying; a model through any variant of those configs). SageMaker
+    /// lets both be deleted under a running endpoint, which then keeps serving on what is gone.
+    pub async fn users(&self, kind: Kind, name: &str) -> Result<Vec<String>, Error> {
+        let c = &self.client;
+        let endpoints = c
+            .list_endpoints()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| Error::aws("ListEndpoints", e))?;
+        let mut users = Vec::new();
+        for e in endpoints {
+            let Some(endpoint) = e.endpoint_name() else {
+                continue;
+            };
+            let Some(d) = found(
+                "DescribeEndpoint",
+                c.describe_endpoint().endpoint_name(endpoint).send().await,
+            )?
+            else {
+                continue;
+            };
+            let mut configs: Vec<String> = d
+                .endpoint_config_name()
+                .map(str::to_owned)
+                .into_iter()
+                .collect();
+            if let Some(pending) = d
+                .pending_deployment_summary()
+                .and_then(|p| p.endpoint_config_name())
+            {
+                configs.push(pending.to_owned());
+            }
+            let uses = match kind {
+                Kind::EndpointConfig => configs.iter().any(|c| c == name),
+                Kind::Model => {
+                    let mut any = false;
+                    for config in &configs {
+                        if let Some(cfg) = found(
+                            "DescribeEndpointConfig",
+                            c.describe_endpoint_config()
+                                .endpoint_config_name(config)
+                                .send()
+                                .await,
+                        )? {
+                            any |= cfg
+                                .production_variants()
+                                .iter()
+                                .chain(cfg.shadow_production_variants())
+                                .any(|v| v.model_name() == Some(name));
+                        }
+                    }
+                    any
+                }
+                _ => false,
+            };
+            if uses {
+                users.push(endpoint.to_owned());
+            }
+        }
+        Ok(users)
     }
 
     /// The resource as it is now; `None` when it no longer exists.
@@ -373,6 +441,29 @@ impl SageMaker {
                 };
                 make(d.endpoint_config_arn(), o, None, d.creation_time())
             }),
+            Kind::Endpoint => {
+                let Some(d) = found(
+                    "DescribeEndpoint",
+                    c.describe_endpoint().endpoint_name(name).send().await,
+                )?
+                else {
+                    return Ok(None);
+                };
+                // An endpoint is as compliant as the endpoint config it runs.
+                let config = match d.endpoint_config_name() {
+                    Some(config) => Box::pin(self.describe(Kind::EndpointConfig, config))
+                        .await?
+                        .map(|f| f.observed)
+                        .unwrap_or_default(),
+                    None => Observed::default(),
+                };
+                Some(make(
+                    d.endpoint_arn(),
+                    config,
+                    d.endpoint_status().map(|s| s.as_str()),
+                    d.creation_time(),
+                ))
+            }
             Kind::Domain => found(
                 "DescribeDomain",
                 c.describe_domain().domain_id(name).send().await,

@@ -77,6 +77,7 @@ pub struct SageMaker {
     pub notebooks: BTreeMap<String, Resource>,
     pub models: BTreeMap<String, Resource>,
     pub endpoint_configs: BTreeMap<String, Resource>,
+    pub endpoints: BTreeMap<String, Resource>,
     pub groups: BTreeMap<String, Resource>,
     pub packages: BTreeMap<(String, u64), Resource>,
     pub tags: HashMap<String, Vec<Value>>,
@@ -138,6 +139,7 @@ impl SageMaker {
         tick_all(&mut self.apps, now);
         tick_all(&mut self.jobs, now);
         tick_all(&mut self.notebooks, now);
+        tick_all(&mut self.endpoints, now);
     }
 
     fn store_tags(&mut self, arn: &str, p: &Value) {
@@ -265,7 +267,7 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
 }
 
 /// The calls the detective controls watch; each emits its CloudTrail event (also when it fails).
-pub const CLOUDTRAIL_EVENTS: [&str; 10] = [
+pub const CLOUDTRAIL_EVENTS: [&str; 12] = [
     "CreateTrainingJob",
     "CreateProcessingJob",
     "CreateTransformJob",
@@ -274,6 +276,8 @@ pub const CLOUDTRAIL_EVENTS: [&str; 10] = [
     "CreateNotebookInstance",
     "UpdateNotebookInstance",
     "CreateEndpointConfig",
+    "CreateEndpoint",
+    "UpdateEndpoint",
     "CreateDomain",
     "UpdateDomain",
 ];
@@ -963,6 +967,33 @@ fn hosting(w: &mut World, op: &str, p: &Value) -> Option<ApiResult> {
         }
         "DeleteEndpointConfig" => delete_simple(w, p, "EndpointConfig", "endpoint configuration"),
         "ListEndpointConfigs" => list_simple(w, p, "EndpointConfig", "EndpointConfigs"),
+        "CreateEndpoint" => create_endpoint(w, p),
+        "DescribeEndpoint" => endpoint(w, p).map(|r| r.describe("EndpointStatus")),
+        "UpdateEndpoint" => update_endpoint(w, p),
+        "DeleteEndpoint" => {
+            let name = match endpoint(w, p) {
+                Ok(_) => s(p, "EndpointName").map(str::to_owned),
+                Err(e) => Err(e),
+            };
+            name.map(|n| {
+                w.sm.endpoints.remove(&n);
+                json!({})
+            })
+        }
+        "ListEndpoints" => {
+            let contains = p["NameContains"].as_str().unwrap_or("");
+            let status = p["StatusEquals"].as_str();
+            let items =
+                w.sm.endpoints
+                    .iter()
+                    .filter(|(n, r)| n.contains(contains) && status.is_none_or(|s| s == r.status))
+                    .map(|(n, r)| {
+                        json!({"EndpointName": n, "EndpointArn": r.arn, "EndpointStatus": r.status,
+                    "CreationTime": r.created, "LastModifiedTime": r.modified})
+                    })
+                    .collect();
+            page(items, p, "Endpoints", 10)
+        }
         _ => return None,
     })
 }
@@ -1014,6 +1045,61 @@ fn create_notebook(w: &mut World, p: &Value) -> ApiResult {
     w.sm.store_tags(&nb_arn, p);
     w.sm.notebooks.insert(name, r);
     Ok(json!({"NotebookInstanceArn": nb_arn}))
+}
+
+/// The endpoint `EndpointName` names ("Could not find endpoint" otherwise, as SageMaker says).
+fn endpoint<'a>(w: &'a mut World, p: &Value) -> Result<&'a mut Resource, ApiError> {
+    let name = s(p, "EndpointName")?.to_owned();
+    let res_arn = arn(&format!("endpoint/{}", name.to_lowercase()));
+    w.sm.endpoints
+        .get_mut(&name)
+        .ok_or_else(|| ApiError::validation(format!("Could not find endpoint \"{res_arn}\".")))
+}
+
+/// The endpoint config `EndpointConfigName` names must exist for an endpoint to use it.
+fn known_config(w: &mut World, p: &Value) -> Result<String, ApiError> {
+    let config = s(p, "EndpointConfigName")?.to_owned();
+    if !w.sm.endpoint_configs.contains_key(&config) {
+        return Err(ApiError::validation(format!(
+            "Could not find endpoint configuration \"{}\".",
+            arn(&format!("endpoint-config/{}", config.to_lowercase()))
+        )));
+    }
+    Ok(config)
+}
+
+/// CreateEndpoint: `Creating`, then `InService` (after `endpoint.create`).
+fn create_endpoint(w: &mut World, p: &Value) -> ApiResult {
+    let name = s(p, "EndpointName")?.to_owned();
+    let config = known_config(w, p)?;
+    let res_arn = arn(&format!("endpoint/{}", name.to_lowercase()));
+    if w.sm.endpoints.contains_key(&name) {
+        return Err(ApiError::validation(format!(
+            "Cannot create already existing endpoint \"{res_arn}\"."
+        )));
+    }
+    let body = json!({"EndpointName": name, "EndpointArn": res_arn, "EndpointConfigName": config});
+    w.sm.store_tags(&res_arn, p);
+    let mut r = Resource::new(res_arn.clone(), body, "Creating");
+    r.transition("Creating", w.duration("endpoint.create"), "InService");
+    w.sm.endpoints.insert(name, r);
+    Ok(json!({"EndpointArn": res_arn}))
+}
+
+/// UpdateEndpoint: only an `InService` endpoint, to an existing config; `Updating`, then `InService`.
+fn update_endpoint(w: &mut World, p: &Value) -> ApiResult {
+    let config = known_config(w, p)?;
+    let after = w.duration("endpoint.update");
+    let r = endpoint(w, p)?;
+    if r.status != "InService" {
+        return Err(ApiError::validation(format!(
+            "Cannot update in-progress endpoint \"{}\".",
+            r.arn
+        )));
+    }
+    r.body["EndpointConfigName"] = json!(config);
+    r.transition("Updating", after, "InService");
+    Ok(json!({"EndpointArn": r.arn}))
 }
 
 fn simple_map<'a>(w: &'a mut World, prefix: &str) -> &'a mut BTreeMap<String, Resource> {
