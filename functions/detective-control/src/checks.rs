@@ -81,7 +81,7 @@ pub const RULES: [Rule; 8] = [
             Endpoint,
         ],
         severity: Severity::Medium,
-        security_hub: &[],
+        security_hub: &[(NotebookInstance, "SageMaker.21")],
         passes: |o| o.volume_encrypted(),
     },
     Rule {
