@@ -455,6 +455,73 @@ async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
     );
 }
 
+/// A model created three days ago, before anything listened: the hourly sweep (new resources only)
+/// does not see it, the daily full sweep does — and a sweep that runs out of time goes on in a new
+/// invocation until every candidate is handled (here: a reserve longer than the invocation, so each
+/// invocation handles one candidate and hands on the rest).
+#[tokio::test]
+async fn the_full_sweep_finds_old_models_and_continues_when_out_of_time() {
+    let bed = bed_with("enforce", |c| {
+        c.timeout(Duration::from_secs(5))
+            .env("SWEEP_RESERVE_SECONDS", "10")
+    })
+    .await;
+    for name in ["old-model-a", "old-model-b"] {
+        bed.sm
+            .create_model()
+            .model_name(name)
+            .execution_role_arn("arn:aws:iam::123456789012:role/SageMakerExecution")
+            .primary_container(
+                aws_sdk_sagemaker::types::ContainerDefinition::builder()
+                    .image("123.dkr.ecr/xgb:1")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        bed.twin.lock().sm.models.get_mut(name).unwrap().created -= 3.0 * 86_400.0;
+    }
+    bed.delivered(2).await; // their events were missed
+    let mut hourly = fixture("scheduled-sweep");
+    hourly["time"] = json!(now_rfc3339());
+    let response = bed.invoke(&hourly).await;
+    assert_eq!(response["examined"], 0, "{response}");
+
+    let mut daily = hourly.clone();
+    daily["resources"] =
+        json!(["arn:aws:events:us-east-1:123456789012:rule/secure-mlops-full-sweep"]);
+    let response = bed.invoke(&daily).await;
+    assert_eq!(response["continued"], "model/old-model-a", "{response}");
+    assert_eq!(response["findings"][0]["action"], "delete", "{response}");
+    // The continuation (an asynchronous invocation of the function by itself) handles the second.
+    let alerts = bed.inbox.alerts(2, Duration::from_secs(10)).await;
+    assert_eq!(
+        alerts.len(),
+        2,
+        "{:#?}\n{:#?}",
+        bed.control
+            .invocations()
+            .iter()
+            .map(|i| (&i.payload["detail-type"], &i.outcome))
+            .collect::<Vec<_>>(),
+        bed.control.logs()
+    );
+    assert!(alerts.iter().all(|a| a.body["eventName"] == "FullSweep"));
+    assert_eq!(bed.count("DeleteModel"), 2);
+    bed.control.idle(Duration::from_millis(300)).await;
+    let continued: Vec<_> = bed
+        .control
+        .invocations()
+        .into_iter()
+        .filter(|i| i.payload["detail-type"] == "Sweep Continuation")
+        .collect();
+    assert_eq!(continued.len(), 1, "{continued:#?}");
+    assert_eq!(
+        continued[0].payload["detail"],
+        json!({"full": true, "after": "model/old-model-a"})
+    );
+}
+
 #[tokio::test]
 async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
     let bed = bed("enforce").await;

@@ -30,6 +30,8 @@ pub struct Config {
     pub in_progress: Duration,
     /// The clock difference allowed between a CloudTrail event's time and SageMaker's creation time.
     pub creation_skew: Duration,
+    /// The time a sweep keeps for itself: with less left it continues in a new invocation.
+    pub sweep_reserve: Duration,
     /// How far back a sweep looks for new models and endpoint configs.
     pub sweep_lookback: Duration,
 }
@@ -84,6 +86,7 @@ impl Config {
                 120,
                 0..=3600,
             )?),
+            sweep_reserve: Duration::from_secs(env.number("SWEEP_RESERVE_SECONDS", 30, 1..=890)?),
             sweep_lookback: Duration::from_secs(
                 env.number("SWEEP_LOOKBACK_MINUTES", 70, 1..=10080)? * 60,
             ),

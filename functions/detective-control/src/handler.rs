@@ -12,6 +12,7 @@ use tracing::info;
 use crate::alert::{Context, Report};
 use crate::checks;
 use crate::config::Config;
+use crate::continuation::Continuation;
 use crate::idempotency::{Claim, Idempotency};
 use crate::notify::Notifier;
 use crate::resource::{Kind, Observed, Place, Resource};
@@ -19,15 +20,38 @@ use crate::respond::{self, Action, Taken};
 use crate::sagemaker::{Found, SageMaker};
 use crate::trigger::{self, ApiCall, Trigger};
 
+/// One sweep run (or its continuation).
+struct Sweep {
+    event_id: String,
+    time: Option<String>,
+    place: Place,
+    full: bool,
+    /// The last candidate an earlier invocation of this sweep handled.
+    after: Option<String>,
+}
+
 pub struct Handler {
     pub config: Config,
+    /// Where a sweep that runs out of time sends its continuation (this function, asynchronously).
+    pub continuation: Continuation,
     pub sagemaker: SageMaker,
     pub notifier: Notifier,
     pub idempotency: Idempotency,
 }
 
 impl Handler {
+    /// One invocation without a deadline (tests).
+    #[cfg(test)]
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        self.handle_until(payload, None).await
+    }
+
+    /// `deadline`: when the invocation ends (a sweep hands what is left to a new invocation before).
+    pub async fn handle_until(
+        &self,
+        payload: Value,
+        deadline: Option<SystemTime>,
+    ) -> Result<Value, Error> {
         match trigger::parse(&payload)? {
             Trigger::Other(why) => {
                 info!(reason = %why, "ignored");
@@ -38,7 +62,18 @@ impl Handler {
                 event_id,
                 time,
                 place,
-            } => self.sweep(event_id, time, place).await,
+                full,
+                after,
+            } => {
+                let sweep = Sweep {
+                    event_id,
+                    time,
+                    place,
+                    full,
+                    after,
+                };
+                self.sweep(sweep, deadline).await
+            }
         }
     }
 
@@ -157,29 +192,62 @@ impl Handler {
         })
     }
 
-    async fn sweep(
-        &self,
-        event_id: String,
-        time: Option<String>,
-        place: Place,
-    ) -> Result<Value, Error> {
+    async fn sweep(&self, sweep: Sweep, deadline: Option<SystemTime>) -> Result<Value, Error> {
+        let Sweep {
+            event_id,
+            time,
+            place,
+            full,
+            after,
+        } = sweep;
         let at = time
             .as_deref()
             .and_then(|t| DateTime::from_str(t, Format::DateTime).ok())
             .unwrap_or_else(|| DateTime::from(SystemTime::now()));
-        let since = DateTime::from_secs(at.secs() - self.config.sweep_lookback.as_secs() as i64);
+        // The daily full sweep looks at every model and endpoint config, the hourly one at the new.
+        let since = (!full)
+            .then(|| DateTime::from_secs(at.secs() - self.config.sweep_lookback.as_secs() as i64));
         let context = Context {
             trigger: "sweep",
             event_id: event_id.clone(),
-            event_name: "ScheduledSweep".into(),
+            event_name: if full { "FullSweep" } else { "ScheduledSweep" }.into(),
             event_time: at.fmt(Format::DateTime).ok(),
             principal: None,
             source_ip: None,
-            place,
+            place: place.clone(),
         };
-        let candidates = self.sagemaker.sweep_candidates(since).await?;
+        // In a stable order (`<arn type>/<name>`), so a continuation goes on after the last one
+        // handled, whatever was deleted meanwhile.
+        let mut candidates: Vec<(String, Kind, String)> = self
+            .sagemaker
+            .sweep_candidates(since)
+            .await?
+            .into_iter()
+            .map(|(kind, name)| (format!("{}/{name}", kind.arn_type()), kind, name))
+            .filter(|(key, _, _)| after.as_ref().is_none_or(|a| key > a))
+            .collect();
+        candidates.sort();
         let (mut findings, mut errors) = (Vec::new(), Vec::new());
-        for (kind, name) in &candidates {
+        for (i, (_, kind, name)) in candidates.iter().enumerate() {
+            // At least one candidate per invocation, so a sweep always moves on.
+            let out_of_time = i > 0
+                && deadline.is_some_and(|d| {
+                    d.duration_since(SystemTime::now()).unwrap_or_default()
+                        < self.config.sweep_reserve
+                });
+            if out_of_time {
+                let last = &candidates[i - 1].0;
+                let next = trigger::continuation(&event_id, time.as_deref(), &place, full, last);
+                self.continuation.send(&next).await?;
+                info!(
+                    event_id,
+                    handled = i,
+                    after = %last,
+                    left = candidates.len() - i,
+                    "sweep continues in a new invocation"
+                );
+                return Ok(json!({"examined": i, "findings": findings, "continued": last}));
+            }
             let found = match self.sagemaker.describe(*kind, name).await {
                 Ok(Some(f)) => f,
                 Ok(None) => continue, // gone since it was listed
@@ -203,23 +271,24 @@ impl Handler {
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        let examined = candidates.len();
         info!(
             event_id,
-            examined = candidates.len(),
+            full,
+            examined,
             findings = findings.len(),
             errors = errors.len(),
             "sweep done"
         );
         if !errors.is_empty() {
-            // Lambda retries the sweep; what was handled is not handled twice.
+            // Lambda retries the sweep; what was alerted is not alerted twice.
             return Err(Error::other(format!(
-                "sweep {event_id}: {} of {} resources could not be handled: {}",
+                "sweep {event_id}: {} of {examined} resources could not be handled: {}",
                 errors.len(),
-                candidates.len(),
                 errors.join("; ")
             )));
         }
-        Ok(json!({"examined": candidates.len(), "findings": findings}))
+        Ok(json!({"examined": examined, "findings": findings}))
     }
 
     /// Acts and alerts (the event path, once its claim is ours); records the state alerted.
@@ -413,6 +482,15 @@ mod tests {
         })
         .unwrap();
         Handler {
+            continuation: Continuation::new(
+                aws_sdk_lambda::Client::from_conf(
+                    aws_sdk_lambda::Config::builder()
+                        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+                        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+                        .build(),
+                ),
+                None,
+            ),
             sagemaker: SageMaker::new(mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, sm)),
             notifier: Notifier::new(
                 mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns),

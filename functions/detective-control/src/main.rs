@@ -8,6 +8,7 @@
 mod alert;
 mod checks;
 mod config;
+mod continuation;
 mod handler;
 mod idempotency;
 mod notify;
@@ -32,6 +33,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     })?;
     let aws = shared::aws::config().await;
     let handler = Arc::new(handler::Handler {
+        continuation: continuation::Continuation::new(
+            aws_sdk_lambda::Client::new(&aws),
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
+        ),
         sagemaker: sagemaker::SageMaker::new(aws_sdk_sagemaker::Client::new(&aws)),
         notifier: notify::Notifier::new(
             aws_sdk_sns::Client::new(&aws),
@@ -50,7 +55,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
-        async move { handler.handle(event.payload).await }
+        let deadline =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
+        async move { handler.handle_until(event.payload, Some(deadline)).await }
     }))
     .await
 }

@@ -488,7 +488,12 @@ impl SageMaker {
 
     /// Names of what a sweep looks at: running jobs, running or starting notebooks, and models and
     /// endpoint configs created after `since`.
-    pub async fn sweep_candidates(&self, since: DateTime) -> Result<Vec<(Kind, String)>, Error> {
+    /// What a sweep looks at: running jobs and notebooks, and the models and endpoint configs created
+    /// after `since` (all of them when `None`: the full sweep).
+    pub async fn sweep_candidates(
+        &self,
+        since: Option<DateTime>,
+    ) -> Result<Vec<(Kind, String)>, Error> {
         let c = &self.client;
         let mut out = Vec::new();
         macro_rules! collect {
@@ -549,13 +554,13 @@ impl SageMaker {
         collect!(
             "ListModels",
             Kind::Model,
-            c.list_models().creation_time_after(since),
+            c.list_models().set_creation_time_after(since),
             model_name
         );
         collect!(
             "ListEndpointConfigs",
             Kind::EndpointConfig,
-            c.list_endpoint_configs().creation_time_after(since),
+            c.list_endpoint_configs().set_creation_time_after(since),
             endpoint_config_name
         );
         Ok(out)

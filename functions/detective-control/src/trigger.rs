@@ -8,6 +8,27 @@ use shared::Error;
 
 use crate::resource::Place;
 
+/// The daily schedule's rule name ends with this: its sweeps look at every model and endpoint config.
+pub const FULL_SWEEP_RULE_SUFFIX: &str = "-full-sweep";
+
+/// A sweep that ran out of time goes on in a new invocation with this event (the function invokes
+/// itself; anyone else sending it only starts a sweep).
+pub const CONTINUATION_SOURCE: &str = "secure-mlops.detective-control";
+pub const CONTINUATION_TYPE: &str = "Sweep Continuation";
+
+/// The event that continues sweep `event_id` after the candidate `after` (`<arn type>/<name>`).
+pub fn continuation(
+    event_id: &str,
+    time: Option<&str>,
+    place: &Place,
+    full: bool,
+    after: &str,
+) -> Value {
+    serde_json::json!({"version": "0", "id": event_id, "source": CONTINUATION_SOURCE,
+        "detail-type": CONTINUATION_TYPE, "time": time, "account": place.account, "region": place.region,
+        "resources": [], "detail": {"full": full, "after": after}})
+}
+
 /// An EventBridge event, as Lambda receives it from a rule target.
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -21,6 +42,8 @@ struct Envelope {
     account: Option<String>,
     #[serde(default)]
     region: Option<String>,
+    #[serde(default)]
+    resources: Value,
     #[serde(default)]
     detail: Value,
 }
@@ -87,6 +110,11 @@ pub enum Trigger {
         /// The schedule's time (RFC 3339), when it has one.
         time: Option<String>,
         place: Place,
+        /// Every model and endpoint config, not only those created within the lookback (the daily
+        /// schedule, rule `<ProjectName>-full-sweep`).
+        full: bool,
+        /// The last candidate (`<arn type>/<name>`) an earlier invocation of this sweep handled.
+        after: Option<String>,
     },
     /// An event this function does not handle (another source or type): logged and ignored.
     Other(String),
@@ -115,6 +143,21 @@ pub fn parse(payload: &Value) -> Result<Trigger, Error> {
             event_id: envelope.id.clone(),
             time: envelope.time.clone(),
             place: place(None, None, None),
+            full: envelope
+                .resources
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .any(|r| r.ends_with(FULL_SWEEP_RULE_SUFFIX)),
+            after: None,
+        }),
+        (CONTINUATION_SOURCE, CONTINUATION_TYPE) => Ok(Trigger::Sweep {
+            event_id: envelope.id.clone(),
+            time: envelope.time.clone(),
+            place: place(None, None, None),
+            full: envelope.detail["full"].as_bool().unwrap_or(false),
+            after: envelope.detail["after"].as_str().map(str::to_owned),
         }),
         ("aws.sagemaker", "AWS API Call via CloudTrail") => {
             let record: Record =
