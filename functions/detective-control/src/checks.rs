@@ -15,6 +15,8 @@ pub struct Rule {
     pub severity: Severity,
     /// AWS Security Hub (AWS Foundational Security Best Practices) control for some kinds.
     pub security_hub: &'static [(Kind, &'static str)],
+    /// Never a reason to stop or delete (availability, not security): alerted only.
+    pub alert_only: bool,
     pub passes: fn(&Observed) -> bool,
 }
 
@@ -35,7 +37,7 @@ impl Severity {
 
 use Kind::*;
 
-pub const RULES: [Rule; 8] = [
+pub const RULES: [Rule; 9] = [
     Rule {
         id: "vpc",
         requires: "runs in a VPC (VpcConfig with subnets; SubnetId for notebooks)",
@@ -48,6 +50,7 @@ pub const RULES: [Rule; 8] = [
         ],
         severity: Severity::High,
         security_hub: &[(NotebookInstance, "SageMaker.2")],
+        alert_only: false,
         passes: |o| !o.subnets.is_empty(),
     },
     Rule {
@@ -56,6 +59,7 @@ pub const RULES: [Rule; 8] = [
         applies_to: &[TrainingJob, Model],
         severity: Severity::High,
         security_hub: &[(Model, "SageMaker.5")],
+        alert_only: false,
         passes: |o| o.network_isolation == Some(true),
     },
     Rule {
@@ -65,6 +69,7 @@ pub const RULES: [Rule; 8] = [
         applies_to: &[TrainingJob, ProcessingJob, TuningJob],
         severity: Severity::Medium,
         security_hub: &[],
+        alert_only: false,
         passes: |o| o.inter_container_traffic_protected(),
     },
     Rule {
@@ -82,6 +87,7 @@ pub const RULES: [Rule; 8] = [
         ],
         severity: Severity::Medium,
         security_hub: &[(NotebookInstance, "SageMaker.21")],
+        alert_only: false,
         passes: |o| o.volume_encrypted(),
     },
     Rule {
@@ -90,6 +96,7 @@ pub const RULES: [Rule; 8] = [
         applies_to: &[TrainingJob, ProcessingJob, TransformJob],
         severity: Severity::Medium,
         security_hub: &[],
+        alert_only: false,
         passes: |o| o.output_kms_key.is_some(),
     },
     Rule {
@@ -98,6 +105,7 @@ pub const RULES: [Rule; 8] = [
         applies_to: &[NotebookInstance],
         severity: Severity::High,
         security_hub: &[(NotebookInstance, "SageMaker.1")],
+        alert_only: false,
         passes: |o| o.direct_internet_access.as_deref() == Some("Disabled"),
     },
     Rule {
@@ -106,6 +114,7 @@ pub const RULES: [Rule; 8] = [
         applies_to: &[NotebookInstance],
         severity: Severity::High,
         security_hub: &[(NotebookInstance, "SageMaker.3")],
+        alert_only: false,
         passes: |o| o.root_access.as_deref() == Some("Disabled"),
     },
     Rule {
@@ -114,7 +123,20 @@ pub const RULES: [Rule; 8] = [
         applies_to: &[Domain],
         severity: Severity::High,
         security_hub: &[],
+        alert_only: false,
         passes: |o| o.app_network_access_type.as_deref() == Some("VpcOnly"),
+    },
+    Rule {
+        id: "endpoint-instance-count",
+        requires: "every instance-based production variant of a production endpoint starts with two \
+                   instances or more (SageMaker then spreads them over Availability Zones); an \
+                   endpoint or config is production when a hyphen-separated part of its name is \
+                   `prod` or `production`",
+        applies_to: &[EndpointConfig, Endpoint],
+        severity: Severity::Medium,
+        security_hub: &[(EndpointConfig, "SageMaker.4")],
+        alert_only: true,
+        passes: |o| !o.production || o.variant_instance_counts.iter().all(|n| *n > 1),
     },
 ];
 
@@ -197,6 +219,30 @@ mod tests {
         assert_eq!(ids(failed(Domain, &o, &all())), ["domain-vpc-only"]);
     }
 
+    /// SageMaker.4: production endpoints' instance-based variants start with two instances or more;
+    /// a non-production endpoint on one instance is legitimate (staging), and a serverless variant has
+    /// no instance count at all.
+    #[test]
+    fn production_endpoints_need_two_instances() {
+        let count = [Rule::by_id("endpoint-instance-count").unwrap()];
+        let o = |production, counts: &[i64]| Observed {
+            production,
+            variant_instance_counts: counts.to_vec(),
+            ..Observed::default()
+        };
+        assert_eq!(
+            ids(failed(EndpointConfig, &o(true, &[1, 2]), &count)),
+            ["endpoint-instance-count"]
+        );
+        assert!(failed(EndpointConfig, &o(true, &[2, 3]), &count).is_empty());
+        assert!(failed(Endpoint, &o(false, &[1]), &count).is_empty());
+        assert!(failed(EndpointConfig, &o(true, &[]), &count).is_empty());
+        assert!(count[0].alert_only);
+        assert!(crate::resource::is_production("secure-mlops-churn-prod"));
+        assert!(crate::resource::is_production("Production_ep"));
+        assert!(!crate::resource::is_production("products-ep"));
+    }
+
     #[test]
     fn a_compliant_resource_passes_and_disabled_rules_do_not_run() {
         let o = Observed {
@@ -210,6 +256,8 @@ mod tests {
             app_network_access_type: Some("VpcOnly".into()),
             instance_types: vec!["ml.m5.xlarge".into()],
             instance_count: Some(4),
+            variant_instance_counts: vec![2],
+            production: true,
         };
         for kind in Kind::ALL {
             assert!(failed(kind, &o, &all()).is_empty(), "{kind:?}");

@@ -299,7 +299,7 @@ impl Handler {
         failed: Vec<&'static checks::Rule>,
         status: Option<String>,
     ) -> Result<Value, Error> {
-        let taken = self.respond(&resource, status.as_deref()).await;
+        let taken = self.respond(&resource, &failed, status.as_deref()).await;
         self.alert(context, resource, failed, taken, status).await
     }
 
@@ -316,7 +316,7 @@ impl Handler {
         if last.is_some() && already(resource.kind, Action::Stop, status.as_deref()).is_some() {
             return Ok(None);
         }
-        let taken = self.respond(&resource, status.as_deref()).await;
+        let taken = self.respond(&resource, &failed, status.as_deref()).await;
         if last.as_deref() == Some(state(status.as_deref(), &taken).as_str()) {
             info!(arn = %resource.arn, result = ?taken.result, "state alerted already");
             return Ok(None);
@@ -367,10 +367,20 @@ impl Handler {
         Ok(summary)
     }
 
-    async fn respond(&self, resource: &Resource, status: Option<&str>) -> Taken {
+    async fn respond(
+        &self,
+        resource: &Resource,
+        failed: &[&'static checks::Rule],
+        status: Option<&str>,
+    ) -> Taken {
         let (action, reason) = respond::plan(resource.kind, self.config.mode);
         if let Some(reason) = reason {
             return Taken::not_taken(reason);
+        }
+        if failed.iter().all(|r| r.alert_only) {
+            return Taken::not_taken(
+                "only alert-only checks failed (availability, not security): nothing is stopped or deleted for them",
+            );
         }
         if let Some(taken) = already(resource.kind, action, status) {
             return taken;

@@ -182,6 +182,18 @@ pub struct Observed {
     pub instance_types: Vec<String>,
     /// How many instances run together (the sum over a training job's instance groups).
     pub instance_count: Option<i64>,
+    /// The initial instance count of each instance-based production variant (serverless ones have none).
+    pub variant_instance_counts: Vec<i64>,
+    /// Named as production (see [`is_production`]).
+    pub production: bool,
+}
+
+/// A resource is production when a hyphen-separated part of its name is `prod` or `production`
+/// (`churn-prod`, `prod-churn-ep`; the deployment pipeline names its endpoints `<project>-<group>-prod`).
+pub fn is_production(name: &str) -> bool {
+    name.to_ascii_lowercase()
+        .split(['-', '_'])
+        .any(|part| part == "prod" || part == "production")
 }
 
 impl Observed {
@@ -294,6 +306,16 @@ impl Observed {
             },
             Kind::EndpointConfig => Observed {
                 volume_kms_key: text(p, &["kmsKeyId"]),
+                variant_instance_counts: at(p, &["productionVariants"])
+                    .and_then(Value::as_array)
+                    .map(|v| {
+                        v.iter()
+                            .filter(|pv| at(pv, &["serverlessConfig"]).is_none_or(Value::is_null))
+                            .map(|pv| number(pv, &["initialInstanceCount"]).unwrap_or(1))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                production: text(p, &["endpointConfigName"]).is_some_and(|n| is_production(&n)),
                 instance_types: at(p, &["productionVariants"])
                     .and_then(Value::as_array)
                     .map(|v| {
@@ -355,6 +377,9 @@ impl Observed {
                 Vec::new()
             },
             output_kms_key: a.output_kms_key.and(b.output_kms_key),
+            variant_instance_counts: [a.variant_instance_counts, b.variant_instance_counts]
+                .concat(),
+            production: a.production || b.production,
             direct_internet_access: both(a.direct_internet_access, b.direct_internet_access),
             root_access: both(a.root_access, b.root_access),
             app_network_access_type: both(a.app_network_access_type, b.app_network_access_type),

@@ -431,6 +431,13 @@ impl SageMaker {
             .map(|d| {
                 let o = Observed {
                     volume_kms_key: owned(d.kms_key_id()),
+                    variant_instance_counts: d
+                        .production_variants()
+                        .iter()
+                        .filter(|v| v.serverless_config().is_none())
+                        .map(|v| v.initial_instance_count().map(i64::from).unwrap_or(1))
+                        .collect(),
+                    production: crate::resource::is_production(name),
                     instance_types: d
                         .production_variants()
                         .iter()
@@ -449,14 +456,16 @@ impl SageMaker {
                 else {
                     return Ok(None);
                 };
-                // An endpoint is as compliant as the endpoint config it runs.
-                let config = match d.endpoint_config_name() {
+                // An endpoint is as compliant as the endpoint config it runs; it is production by
+                // its own name.
+                let mut config = match d.endpoint_config_name() {
                     Some(config) => Box::pin(self.describe(Kind::EndpointConfig, config))
                         .await?
                         .map(|f| f.observed)
                         .unwrap_or_default(),
                     None => Observed::default(),
                 };
+                config.production = crate::resource::is_production(name);
                 Some(make(
                     d.endpoint_arn(),
                     config,
