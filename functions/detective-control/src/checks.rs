@@ -180,7 +180,7 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), RULES.len());
-        for kind in Kind::ALL {
+        for kind in Kind::all() {
             assert!(
                 RULES.iter().any(|r| r.applies_to.contains(&kind)),
                 "{kind:?}"
@@ -259,7 +259,7 @@ mod tests {
             variant_instance_counts: vec![2],
             production: true,
         };
-        for kind in Kind::ALL {
+        for kind in Kind::all() {
             assert!(failed(kind, &o, &all()).is_empty(), "{kind:?}");
         }
         let only_vpc = vec![Rule::by_id("vpc").unwrap()];

@@ -132,8 +132,7 @@ impl Handler {
     }
 
     /// A claimed event: the resource as it is now — an update carries only what changed, and a late or
-    /// retried create event must not touch a newer resource that took the name (domains are never acted
-    /// on: judged from the request) — then act and alert.
+    /// retried create event must not touch a newer resource that took the name — then act and alert.
     async fn examine(
         &self,
         call: ApiCall,
@@ -141,7 +140,8 @@ impl Handler {
         update: bool,
         resource: Resource,
     ) -> Result<Value, Error> {
-        let (resource, observed, status) = if update || kind != Kind::Domain {
+        // What is never acted on (domains, monitoring job definitions) is judged from its request.
+        let (resource, observed, status) = if update || kind.spec().action != Action::None {
             let found = match self.sagemaker.describe(kind, &resource.name).await? {
                 Some(f) => f,
                 None => {
@@ -424,14 +424,8 @@ fn state(_status: Option<&str>, taken: &Taken) -> String {
 /// When the current status is known (described), a stop that cannot apply is not attempted.
 fn already(kind: Kind, action: Action, status: Option<&str>) -> Option<Taken> {
     let status = status?;
-    let running = match kind {
-        Kind::NotebookInstance => status == "InService" || status == "Pending",
-        Kind::TrainingJob | Kind::ProcessingJob | Kind::TransformJob | Kind::TuningJob => {
-            status == "InProgress"
-        }
-        _ => return None,
-    };
-    if running {
+    let running = kind.spec().running;
+    if running.is_empty() || running.contains(&status) {
         return None;
     }
     Some(Taken {

@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::respond::Action;
+
 /// The SageMaker resources the control watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -19,106 +21,204 @@ pub enum Kind {
     Domain,
 }
 
+/// One row per watched kind: everything about it that is not a judgement (the rules, `checks.rs`) or
+/// an SDK call (`sagemaker.rs`). A new kind is one row here, its request facts in
+/// [`Observed::from_request`], and its describe/act calls.
+pub struct Spec {
+    pub kind: Kind,
+    /// Words for humans (alert subjects).
+    pub label: &'static str,
+    /// The CloudTrail event names, each with whether the resource is judged as described (an update,
+    /// or a call whose parameters do not hold the facts) rather than from the request.
+    pub events: &'static [(&'static str, bool)],
+    /// The request member that names the resource, as CloudTrail spells it.
+    pub name_member: &'static str,
+    /// The response member with the resource's ARN.
+    pub arn_member: &'static str,
+    /// The resource type in its ARN (`arn:…:sagemaker:region:account:<type>/<name>`).
+    pub arn_type: &'static str,
+    /// The AWS Security Finding Format resource type.
+    pub asff_type: &'static str,
+    /// What `enforce` mode does about a non-compliant one.
+    pub action: Action,
+    /// Why nothing is done about it, when `action` is `None`.
+    pub never: Option<&'static str>,
+    /// The statuses in which a stop applies (empty: the kind has no such status).
+    pub running: &'static [&'static str],
+    /// Its findings are archived once the action is done (a stopped notebook can start again: no).
+    pub resolved_by_action: bool,
+}
+
+const JOB_RUNNING: &[&str] = &["InProgress"];
+
+pub const KINDS: [Spec; 9] = [
+    Spec {
+        kind: Kind::TrainingJob,
+        label: "training job",
+        events: &[("CreateTrainingJob", false)],
+        name_member: "trainingJobName",
+        arn_member: "trainingJobArn",
+        arn_type: "training-job",
+        asff_type: "Other",
+        action: Action::Stop,
+        never: None,
+        running: JOB_RUNNING,
+        resolved_by_action: true,
+    },
+    Spec {
+        kind: Kind::ProcessingJob,
+        label: "processing job",
+        events: &[("CreateProcessingJob", false)],
+        name_member: "processingJobName",
+        arn_member: "processingJobArn",
+        arn_type: "processing-job",
+        asff_type: "Other",
+        action: Action::Stop,
+        never: None,
+        running: JOB_RUNNING,
+        resolved_by_action: true,
+    },
+    Spec {
+        kind: Kind::TransformJob,
+        label: "transform job",
+        events: &[("CreateTransformJob", false)],
+        name_member: "transformJobName",
+        arn_member: "transformJobArn",
+        arn_type: "transform-job",
+        asff_type: "Other",
+        action: Action::Stop,
+        never: None,
+        running: JOB_RUNNING,
+        resolved_by_action: true,
+    },
+    Spec {
+        kind: Kind::TuningJob,
+        label: "hyperparameter tuning job",
+        events: &[("CreateHyperParameterTuningJob", false)],
+        name_member: "hyperParameterTuningJobName",
+        arn_member: "hyperParameterTuningJobArn",
+        arn_type: "hyper-parameter-tuning-job",
+        asff_type: "Other",
+        action: Action::Stop,
+        never: None,
+        running: JOB_RUNNING,
+        resolved_by_action: true,
+    },
+    Spec {
+        kind: Kind::Model,
+        label: "model",
+        events: &[("CreateModel", false)],
+        name_member: "modelName",
+        arn_member: "modelArn",
+        arn_type: "model",
+        asff_type: "Other",
+        action: Action::Delete,
+        never: None,
+        running: &[],
+        resolved_by_action: true,
+    },
+    Spec {
+        kind: Kind::NotebookInstance,
+        label: "notebook instance",
+        events: &[
+            ("CreateNotebookInstance", false),
+            ("UpdateNotebookInstance", true),
+        ],
+        name_member: "notebookInstanceName",
+        arn_member: "notebookInstanceArn",
+        arn_type: "notebook-instance",
+        asff_type: "AwsSageMakerNotebookInstance",
+        action: Action::Stop,
+        never: None,
+        running: &["InService", "Pending"],
+        resolved_by_action: false,
+    },
+    Spec {
+        kind: Kind::EndpointConfig,
+        label: "endpoint config",
+        events: &[("CreateEndpointConfig", false)],
+        name_member: "endpointConfigName",
+        arn_member: "endpointConfigArn",
+        arn_type: "endpoint-config",
+        asff_type: "Other",
+        action: Action::Delete,
+        never: None,
+        running: &[],
+        resolved_by_action: true,
+    },
+    Spec {
+        kind: Kind::Endpoint,
+        label: "endpoint",
+        // The request names only the endpoint config: judged as described.
+        events: &[("CreateEndpoint", true), ("UpdateEndpoint", true)],
+        name_member: "endpointName",
+        arn_member: "endpointArn",
+        arn_type: "endpoint",
+        asff_type: "Other",
+        action: Action::None,
+        never: Some(
+            "an endpoint is never deleted by this control: it serves traffic; update it to a compliant endpoint config",
+        ),
+        running: &[],
+        resolved_by_action: false,
+    },
+    Spec {
+        kind: Kind::Domain,
+        label: "Studio domain",
+        events: &[("CreateDomain", false), ("UpdateDomain", true)],
+        name_member: "domainName",
+        arn_member: "domainArn",
+        arn_type: "domain",
+        asff_type: "Other",
+        action: Action::None,
+        never: Some("a Studio domain is never deleted by this control: it holds user data"),
+        running: &[],
+        resolved_by_action: false,
+    },
+];
+
 impl Kind {
     #[cfg(test)]
-    pub const ALL: [Kind; 9] = [
-        Kind::TrainingJob,
-        Kind::ProcessingJob,
-        Kind::TransformJob,
-        Kind::TuningJob,
-        Kind::Model,
-        Kind::NotebookInstance,
-        Kind::EndpointConfig,
-        Kind::Endpoint,
-        Kind::Domain,
-    ];
+    pub fn all() -> impl Iterator<Item = Kind> {
+        KINDS.iter().map(|s| s.kind)
+    }
 
-    /// The watched CloudTrail event names: the resource kind, and whether the call changed an existing
-    /// resource (its parameters then hold only what changed, so the resource is described instead).
+    /// The kind's row of [`KINDS`].
+    pub fn spec(self) -> &'static Spec {
+        KINDS
+            .iter()
+            .find(|s| s.kind == self)
+            .expect("every kind has a row in KINDS")
+    }
+
+    /// The kind a watched CloudTrail event name is about, and whether it is judged as described.
     pub fn from_event_name(name: &str) -> Option<(Kind, bool)> {
-        Some(match name {
-            "CreateTrainingJob" => (Kind::TrainingJob, false),
-            "CreateProcessingJob" => (Kind::ProcessingJob, false),
-            "CreateTransformJob" => (Kind::TransformJob, false),
-            "CreateHyperParameterTuningJob" => (Kind::TuningJob, false),
-            "CreateModel" => (Kind::Model, false),
-            "CreateNotebookInstance" => (Kind::NotebookInstance, false),
-            "UpdateNotebookInstance" => (Kind::NotebookInstance, true),
-            "CreateEndpointConfig" => (Kind::EndpointConfig, false),
-            // The request names only the endpoint config: judged as described, like an update.
-            "CreateEndpoint" | "UpdateEndpoint" => (Kind::Endpoint, true),
-            "CreateDomain" => (Kind::Domain, false),
-            "UpdateDomain" => (Kind::Domain, true),
-            _ => return None,
+        KINDS.iter().find_map(|s| {
+            s.events
+                .iter()
+                .find(|(event, _)| *event == name)
+                .map(|(_, described)| (s.kind, *described))
         })
     }
 
-    /// Words for humans (alert subjects).
     pub fn label(self) -> &'static str {
-        match self {
-            Kind::TrainingJob => "training job",
-            Kind::ProcessingJob => "processing job",
-            Kind::TransformJob => "transform job",
-            Kind::TuningJob => "hyperparameter tuning job",
-            Kind::Model => "model",
-            Kind::NotebookInstance => "notebook instance",
-            Kind::EndpointConfig => "endpoint config",
-            Kind::Endpoint => "endpoint",
-            Kind::Domain => "Studio domain",
-        }
+        self.spec().label
     }
 
-    /// The API member that names the resource (`TrainingJobName`, …), as CloudTrail spells it.
     fn name_member(self) -> &'static str {
-        match self {
-            Kind::TrainingJob => "trainingJobName",
-            Kind::ProcessingJob => "processingJobName",
-            Kind::TransformJob => "transformJobName",
-            Kind::TuningJob => "hyperParameterTuningJobName",
-            Kind::Model => "modelName",
-            Kind::NotebookInstance => "notebookInstanceName",
-            Kind::EndpointConfig => "endpointConfigName",
-            Kind::Endpoint => "endpointName",
-            Kind::Domain => "domainName",
-        }
+        self.spec().name_member
     }
 
-    /// The response member with the resource's ARN.
     fn arn_member(self) -> &'static str {
-        match self {
-            Kind::TrainingJob => "trainingJobArn",
-            Kind::ProcessingJob => "processingJobArn",
-            Kind::TransformJob => "transformJobArn",
-            Kind::TuningJob => "hyperParameterTuningJobArn",
-            Kind::Model => "modelArn",
-            Kind::NotebookInstance => "notebookInstanceArn",
-            Kind::EndpointConfig => "endpointConfigArn",
-            Kind::Endpoint => "endpointArn",
-            Kind::Domain => "domainArn",
-        }
+        self.spec().arn_member
     }
 
-    /// The resource type in its ARN (`arn:…:sagemaker:region:account:<type>/<name>`).
     pub fn arn_type(self) -> &'static str {
-        match self {
-            Kind::TrainingJob => "training-job",
-            Kind::ProcessingJob => "processing-job",
-            Kind::TransformJob => "transform-job",
-            Kind::TuningJob => "hyper-parameter-tuning-job",
-            Kind::Model => "model",
-            Kind::NotebookInstance => "notebook-instance",
-            Kind::EndpointConfig => "endpoint-config",
-            Kind::Endpoint => "endpoint",
-            Kind::Domain => "domain",
-        }
+        self.spec().arn_type
     }
 
-    /// The AWS Security Finding Format resource type.
     pub fn asff_type(self) -> &'static str {
-        match self {
-            Kind::NotebookInstance => "AwsSageMakerNotebookInstance",
-            _ => "Other",
-        }
+        self.spec().asff_type
     }
 }
 

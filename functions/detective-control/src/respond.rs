@@ -23,24 +23,8 @@ pub fn plan(kind: Kind, mode: Mode) -> (Action, Option<&'static str>) {
             Some("MODE is alert: the resource was left as it is"),
         );
     }
-    match kind {
-        Kind::Domain => (
-            Action::None,
-            Some("a Studio domain is never deleted by this control: it holds user data"),
-        ),
-        Kind::Endpoint => (
-            Action::None,
-            Some(
-                "an endpoint is never deleted by this control: it serves traffic; update it to a compliant endpoint config",
-            ),
-        ),
-        Kind::Model | Kind::EndpointConfig => (Action::Delete, None),
-        Kind::TrainingJob
-        | Kind::ProcessingJob
-        | Kind::TransformJob
-        | Kind::TuningJob
-        | Kind::NotebookInstance => (Action::Stop, None),
-    }
+    let spec = kind.spec();
+    (spec.action, spec.never)
 }
 
 /// SageMaker's ways of saying a resource does not exist (`ResourceNotFound`, or a `ValidationException`
@@ -142,8 +126,7 @@ impl Taken {
     /// True when the resource no longer exists or can no longer run: its findings are archived.
     pub fn resolves(&self, kind: Kind) -> bool {
         matches!(self.result, Outcome::Done | Outcome::AlreadyInactive)
-            && kind != Kind::NotebookInstance
-            && kind != Kind::Domain
+            && kind.spec().resolved_by_action
     }
 }
 
@@ -157,7 +140,7 @@ mod tests {
         assert_eq!(plan(Kind::Model, Mode::Enforce).0, Action::Delete);
         assert_eq!(plan(Kind::EndpointConfig, Mode::Enforce).0, Action::Delete);
         assert_eq!(plan(Kind::Domain, Mode::Enforce).0, Action::None);
-        for kind in Kind::ALL {
+        for kind in Kind::all() {
             assert_eq!(plan(kind, Mode::Alert).0, Action::None);
         }
     }
