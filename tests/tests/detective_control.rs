@@ -977,6 +977,60 @@ async fn fixture_table() {
         ),
         ("domain-compliant", Compliant),
         ("domain-update", Skipped), // the domain does not exist in this account
+        // Model Monitor job definitions (SageMaker.9–.13, .15, .20, .25): alerted, never deleted.
+        (
+            "data-quality-job-definition-noncompliant",
+            Findings(
+                &[
+                    "vpc",
+                    "network-isolation",
+                    "inter-container-encryption",
+                    "volume-kms",
+                    "output-kms",
+                ],
+                "none",
+            ),
+        ),
+        (
+            "model-quality-job-definition-noncompliant",
+            Findings(
+                &[
+                    "vpc",
+                    "network-isolation",
+                    "inter-container-encryption",
+                    "volume-kms",
+                    "output-kms",
+                ],
+                "none",
+            ),
+        ),
+        (
+            "model-bias-job-definition-noncompliant",
+            Findings(
+                &[
+                    "vpc",
+                    "network-isolation",
+                    "inter-container-encryption",
+                    "volume-kms",
+                    "output-kms",
+                ],
+                "none",
+            ),
+        ),
+        (
+            "model-explainability-job-definition-noncompliant",
+            Findings(
+                &[
+                    "vpc",
+                    "network-isolation",
+                    "inter-container-encryption",
+                    "volume-kms",
+                    "output-kms",
+                ],
+                "none",
+            ),
+        ),
+        ("model-explainability-job-definition-compliant", Compliant),
         ("read-only-call", Ignored),
     ];
     let bed = bed("enforce").await;
@@ -985,7 +1039,10 @@ async fn fixture_table() {
         let mut event = fixture(name);
         // What the function acts on must exist, as the record says it was created (domains are judged
         // from the request: never acted on).
-        if matches!(expect, Findings(..)) && !name.starts_with("domain") {
+        if matches!(expect, Findings(..))
+            && !name.starts_with("domain")
+            && !name.contains("job-definition")
+        {
             bed.replay(&mut event).await;
         }
         let calls_before = bed.twin.calls().len();
@@ -1030,9 +1087,9 @@ async fn fixture_table() {
             .await
             .is_empty()
     );
-    assert_eq!(alerts_expected, 10);
-    // 5 + 5 + 4 + 2 + 3 + 2 + 4 + 1 + 1 + 1 findings, one per (resource, check)
-    assert_eq!(bed.inbox.findings().await.len(), 28);
+    assert_eq!(alerts_expected, 14);
+    // 5 + 5 + 4 + 2 + 3 + 2 + 4 + 1 + 1 + 1 + 4 × 5 findings, one per (resource, check)
+    assert_eq!(bed.inbox.findings().await.len(), 48);
 }
 
 fn now_rfc3339() -> String {

@@ -19,6 +19,11 @@ pub enum Kind {
     /// Judged by its endpoint config; alerted on, never deleted (it serves traffic).
     Endpoint,
     Domain,
+    /// Model Monitor job definitions: alerted on, never deleted (schedules may use them).
+    DataQualityJobDefinition,
+    ModelQualityJobDefinition,
+    ModelBiasJobDefinition,
+    ModelExplainabilityJobDefinition,
 }
 
 /// One row per watched kind: everything about it that is not a judgement (the rules, `checks.rs`) or
@@ -51,7 +56,7 @@ pub struct Spec {
 
 const JOB_RUNNING: &[&str] = &["InProgress"];
 
-pub const KINDS: [Spec; 9] = [
+pub const KINDS: [Spec; 13] = [
     Spec {
         kind: Kind::TrainingJob,
         label: "training job",
@@ -175,7 +180,55 @@ pub const KINDS: [Spec; 9] = [
         running: &[],
         resolved_by_action: false,
     },
+    monitoring_definition(
+        Kind::DataQualityJobDefinition,
+        "data quality job definition",
+        &[("CreateDataQualityJobDefinition", false)],
+        "data-quality-job-definition",
+    ),
+    monitoring_definition(
+        Kind::ModelQualityJobDefinition,
+        "model quality job definition",
+        &[("CreateModelQualityJobDefinition", false)],
+        "model-quality-job-definition",
+    ),
+    monitoring_definition(
+        Kind::ModelBiasJobDefinition,
+        "model bias job definition",
+        &[("CreateModelBiasJobDefinition", false)],
+        "model-bias-job-definition",
+    ),
+    monitoring_definition(
+        Kind::ModelExplainabilityJobDefinition,
+        "model explainability job definition",
+        &[("CreateModelExplainabilityJobDefinition", false)],
+        "model-explainability-job-definition",
+    ),
 ];
+
+/// The four Model Monitor job definitions differ only in names: one row each, built alike.
+const fn monitoring_definition(
+    kind: Kind,
+    label: &'static str,
+    events: &'static [(&'static str, bool)],
+    arn_type: &'static str,
+) -> Spec {
+    Spec {
+        kind,
+        label,
+        events,
+        name_member: "jobDefinitionName",
+        arn_member: "jobDefinitionArn",
+        arn_type,
+        asff_type: "Other",
+        action: Action::None,
+        never: Some(
+            "a monitoring job definition is alerted on, not deleted: monitoring schedules may use it; create a compliant one and point the schedules at it",
+        ),
+        running: &[],
+        resolved_by_action: false,
+    }
+}
 
 impl Kind {
     #[cfg(test)]
@@ -428,6 +481,32 @@ impl Observed {
             },
             // Judged from its endpoint config, as described.
             Kind::Endpoint => Observed::default(),
+            Kind::DataQualityJobDefinition
+            | Kind::ModelQualityJobDefinition
+            | Kind::ModelBiasJobDefinition
+            | Kind::ModelExplainabilityJobDefinition => {
+                // `<dataQuality|modelQuality|modelBias|modelExplainability>JobOutputConfig`.
+                let output = p.as_object().and_then(|m| {
+                    m.iter()
+                        .find(|(k, _)| k.ends_with("JobOutputConfig"))
+                        .map(|(_, v)| v)
+                });
+                Observed {
+                    subnets: list(p, &["networkConfig", "vpcConfig", "subnets"]),
+                    network_isolation: flag(p, &["networkConfig", "enableNetworkIsolation"]),
+                    inter_container_encryption: flag(
+                        p,
+                        &["networkConfig", "enableInterContainerTrafficEncryption"],
+                    ),
+                    volume_kms_key: text(p, &["jobResources", "clusterConfig", "volumeKmsKeyId"]),
+                    output_kms_key: output.and_then(|o| text(o, &["kmsKeyId"])),
+                    instance_types: text(p, &["jobResources", "clusterConfig", "instanceType"])
+                        .into_iter()
+                        .collect(),
+                    instance_count: number(p, &["jobResources", "clusterConfig", "instanceCount"]),
+                    ..Observed::default()
+                }
+            }
             Kind::Domain => Observed {
                 subnets: list(p, &["subnetIds"]),
                 app_network_access_type: text(p, &["appNetworkAccessType"]),

@@ -124,9 +124,17 @@ impl SageMaker {
         let c = &self.client;
         let n = r.name.as_str();
         let result = match (action, r.kind) {
-            (Action::None, _) | (_, Kind::Domain | Kind::Endpoint) => {
-                return Taken::not_taken("nothing to do");
-            }
+            // Kinds whose row in KINDS says they are never acted on.
+            (Action::None, _)
+            | (
+                _,
+                Kind::Domain
+                | Kind::Endpoint
+                | Kind::DataQualityJobDefinition
+                | Kind::ModelQualityJobDefinition
+                | Kind::ModelBiasJobDefinition
+                | Kind::ModelExplainabilityJobDefinition,
+            ) => return Taken::not_taken("nothing to do"),
             (_, Kind::TrainingJob) => c
                 .stop_training_job()
                 .training_job_name(n)
@@ -472,6 +480,16 @@ impl SageMaker {
                     d.endpoint_status().map(|s| s.as_str()),
                     d.creation_time(),
                 ))
+            }
+            // Never acted on, not swept: judged from their requests only.
+            Kind::DataQualityJobDefinition
+            | Kind::ModelQualityJobDefinition
+            | Kind::ModelBiasJobDefinition
+            | Kind::ModelExplainabilityJobDefinition => {
+                return Err(Error::invalid(format!(
+                    "a {} is judged from its request, never described",
+                    kind.label()
+                )));
             }
             Kind::Domain => found(
                 "DescribeDomain",
