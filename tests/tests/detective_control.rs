@@ -1031,6 +1031,16 @@ async fn fixture_table() {
             ),
         ),
         ("model-explainability-job-definition-compliant", Compliant),
+        // A schedule with its own job definition is judged by it (one instance: no inter-container
+        // traffic); one that names a definition is judged through that definition's event.
+        (
+            "monitoring-schedule-inline-noncompliant",
+            Findings(
+                &["vpc", "network-isolation", "volume-kms", "output-kms"],
+                "none",
+            ),
+        ),
+        ("monitoring-schedule-by-definition", Compliant),
         ("read-only-call", Ignored),
     ];
     let bed = bed("enforce").await;
@@ -1042,6 +1052,7 @@ async fn fixture_table() {
         if matches!(expect, Findings(..))
             && !name.starts_with("domain")
             && !name.contains("job-definition")
+            && !name.starts_with("monitoring-schedule")
         {
             bed.replay(&mut event).await;
         }
@@ -1087,9 +1098,9 @@ async fn fixture_table() {
             .await
             .is_empty()
     );
-    assert_eq!(alerts_expected, 14);
-    // 5 + 5 + 4 + 2 + 3 + 2 + 4 + 1 + 1 + 1 + 4 × 5 findings, one per (resource, check)
-    assert_eq!(bed.inbox.findings().await.len(), 48);
+    assert_eq!(alerts_expected, 15);
+    // 5 + 5 + 4 + 2 + 3 + 2 + 4 + 1 + 1 + 1 + 4 × 5 + 4 findings, one per (resource, check)
+    assert_eq!(bed.inbox.findings().await.len(), 52);
 }
 
 fn now_rfc3339() -> String {

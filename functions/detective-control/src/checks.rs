@@ -51,6 +51,7 @@ pub const RULES: [Rule; 9] = [
             ModelQualityJobDefinition,
             ModelBiasJobDefinition,
             ModelExplainabilityJobDefinition,
+            MonitoringSchedule,
         ],
         severity: Severity::High,
         security_hub: &[(NotebookInstance, "SageMaker.2")],
@@ -67,6 +68,7 @@ pub const RULES: [Rule; 9] = [
             ModelQualityJobDefinition,
             ModelBiasJobDefinition,
             ModelExplainabilityJobDefinition,
+            MonitoringSchedule,
         ],
         severity: Severity::High,
         security_hub: &[
@@ -75,6 +77,7 @@ pub const RULES: [Rule; 9] = [
             (ModelBiasJobDefinition, "SageMaker.12"),
             (ModelExplainabilityJobDefinition, "SageMaker.20"),
             (ModelQualityJobDefinition, "SageMaker.25"),
+            (MonitoringSchedule, "SageMaker.14"),
         ],
         alert_only: false,
         passes: |o| o.network_isolation == Some(true),
@@ -91,6 +94,7 @@ pub const RULES: [Rule; 9] = [
             ModelQualityJobDefinition,
             ModelBiasJobDefinition,
             ModelExplainabilityJobDefinition,
+            MonitoringSchedule,
         ],
         severity: Severity::Medium,
         security_hub: &[
@@ -98,6 +102,7 @@ pub const RULES: [Rule; 9] = [
             (ModelExplainabilityJobDefinition, "SageMaker.10"),
             (ModelQualityJobDefinition, "SageMaker.13"),
             (ModelBiasJobDefinition, "SageMaker.15"),
+            (MonitoringSchedule, "SageMaker.22"),
         ],
         alert_only: false,
         passes: |o| o.inter_container_traffic_protected(),
@@ -118,6 +123,7 @@ pub const RULES: [Rule; 9] = [
             ModelQualityJobDefinition,
             ModelBiasJobDefinition,
             ModelExplainabilityJobDefinition,
+            MonitoringSchedule,
         ],
         severity: Severity::Medium,
         security_hub: &[(NotebookInstance, "SageMaker.21")],
@@ -135,6 +141,7 @@ pub const RULES: [Rule; 9] = [
             ModelQualityJobDefinition,
             ModelBiasJobDefinition,
             ModelExplainabilityJobDefinition,
+            MonitoringSchedule,
         ],
         severity: Severity::Medium,
         security_hub: &[],
@@ -197,6 +204,9 @@ impl Rule {
 
 /// The enabled rules that apply to `kind` and fail for `observed`, in [`RULES`] order.
 pub fn failed(kind: Kind, observed: &Observed, enabled: &[&'static Rule]) -> Vec<&'static Rule> {
+    if observed.judged_elsewhere {
+        return Vec::new();
+    }
     enabled
         .iter()
         .copied()
@@ -300,6 +310,7 @@ mod tests {
             instance_count: Some(4),
             variant_instance_counts: vec![2],
             production: true,
+            judged_elsewhere: false,
         };
         for kind in Kind::all() {
             assert!(failed(kind, &o, &all()).is_empty(), "{kind:?}");

@@ -24,6 +24,9 @@ pub enum Kind {
     ModelQualityJobDefinition,
     ModelBiasJobDefinition,
     ModelExplainabilityJobDefinition,
+    /// Judged by its inline job definition (one it names is judged on its own); alerted on, never
+    /// stopped (that would stop the monitoring).
+    MonitoringSchedule,
 }
 
 /// One row per watched kind: everything about it that is not a judgement (the rules, `checks.rs`) or
@@ -56,7 +59,7 @@ pub struct Spec {
 
 const JOB_RUNNING: &[&str] = &["InProgress"];
 
-pub const KINDS: [Spec; 13] = [
+pub const KINDS: [Spec; 14] = [
     Spec {
         kind: Kind::TrainingJob,
         label: "training job",
@@ -204,6 +207,25 @@ pub const KINDS: [Spec; 13] = [
         &[("CreateModelExplainabilityJobDefinition", false)],
         "model-explainability-job-definition",
     ),
+    Spec {
+        kind: Kind::MonitoringSchedule,
+        label: "monitoring schedule",
+        // An update carries the whole schedule configuration: judged from the request too.
+        events: &[
+            ("CreateMonitoringSchedule", false),
+            ("UpdateMonitoringSchedule", false),
+        ],
+        name_member: "monitoringScheduleName",
+        arn_member: "monitoringScheduleArn",
+        arn_type: "monitoring-schedule",
+        asff_type: "Other",
+        action: Action::None,
+        never: Some(
+            "a monitoring schedule is alerted on, not stopped: stopping it would stop the monitoring; update it with a compliant job definition",
+        ),
+        running: &[],
+        resolved_by_action: false,
+    },
 ];
 
 /// The four Model Monitor job definitions differ only in names: one row each, built alike.
@@ -339,6 +361,9 @@ pub struct Observed {
     pub variant_instance_counts: Vec<i64>,
     /// Named as production (see [`is_production`]).
     pub production: bool,
+    /// Judged elsewhere: a monitoring schedule that names its job definition (checked on its own
+    /// event) instead of holding one.
+    pub judged_elsewhere: bool,
 }
 
 /// A resource is production when a hyphen-separated part of its name is `prod` or `production`
@@ -481,6 +506,40 @@ impl Observed {
             },
             // Judged from its endpoint config, as described.
             Kind::Endpoint => Observed::default(),
+            Kind::MonitoringSchedule => {
+                match at(p, &["monitoringScheduleConfig", "monitoringJobDefinition"])
+                    .filter(|d| !d.is_null())
+                {
+                    Some(d) => Observed {
+                        subnets: list(d, &["networkConfig", "vpcConfig", "subnets"]),
+                        network_isolation: flag(d, &["networkConfig", "enableNetworkIsolation"]),
+                        inter_container_encryption: flag(
+                            d,
+                            &["networkConfig", "enableInterContainerTrafficEncryption"],
+                        ),
+                        volume_kms_key: text(
+                            d,
+                            &["monitoringResources", "clusterConfig", "volumeKmsKeyId"],
+                        ),
+                        output_kms_key: text(d, &["monitoringOutputConfig", "kmsKeyId"]),
+                        instance_types: text(
+                            d,
+                            &["monitoringResources", "clusterConfig", "instanceType"],
+                        )
+                        .into_iter()
+                        .collect(),
+                        instance_count: number(
+                            d,
+                            &["monitoringResources", "clusterConfig", "instanceCount"],
+                        ),
+                        ..Observed::default()
+                    },
+                    None => Observed {
+                        judged_elsewhere: true,
+                        ..Observed::default()
+                    },
+                }
+            }
             Kind::DataQualityJobDefinition
             | Kind::ModelQualityJobDefinition
             | Kind::ModelBiasJobDefinition
@@ -559,6 +618,7 @@ impl Observed {
             variant_instance_counts: [a.variant_instance_counts, b.variant_instance_counts]
                 .concat(),
             production: a.production || b.production,
+            judged_elsewhere: a.judged_elsewhere && b.judged_elsewhere,
             direct_internet_access: both(a.direct_internet_access, b.direct_internet_access),
             root_access: both(a.root_access, b.root_access),
             app_network_access_type: both(a.app_network_access_type, b.app_network_access_type),

@@ -133,7 +133,8 @@ impl SageMaker {
                 | Kind::DataQualityJobDefinition
                 | Kind::ModelQualityJobDefinition
                 | Kind::ModelBiasJobDefinition
-                | Kind::ModelExplainabilityJobDefinition,
+                | Kind::ModelExplainabilityJobDefinition
+                | Kind::MonitoringSchedule,
             ) => return Taken::not_taken("nothing to do"),
             (_, Kind::TrainingJob) => c
                 .stop_training_job()
@@ -485,7 +486,8 @@ impl SageMaker {
             Kind::DataQualityJobDefinition
             | Kind::ModelQualityJobDefinition
             | Kind::ModelBiasJobDefinition
-            | Kind::ModelExplainabilityJobDefinition => {
+            | Kind::ModelExplainabilityJobDefinition
+            | Kind::MonitoringSchedule => {
                 return Err(Error::invalid(format!(
                     "a {} is judged from its request, never described",
                     kind.label()
