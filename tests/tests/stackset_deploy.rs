@@ -463,6 +463,26 @@ fn the_endpoint_template_keeps_its_security_settings() {
         text.contains("KmsKeyId: !Ref KmsKeyArn\n          CaptureOptions"),
         "data capture is encrypted"
     );
+    // Deployment guardrails: blue/green with automatic rollback on the template's own two alarms.
+    let config = &r["Endpoint"]["Properties"]["DeploymentConfig"];
+    assert_eq!(
+        config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"].as_str(),
+        Some("ALL_AT_ONCE")
+    );
+    let alarms = config["AutoRollbackConfiguration"]["Alarms"]
+        .as_sequence()
+        .expect("rollback alarms");
+    assert_eq!(alarms.len(), 2);
+    for (alarm, metric) in [
+        ("ErrorsAlarm", "Invocation5XXErrors"),
+        ("LatencyAlarm", "ModelLatency"),
+    ] {
+        assert_eq!(r[alarm]["Properties"]["MetricName"].as_str(), Some(metric));
+        assert!(
+            text.contains(&format!("- AlarmName: !Ref {alarm}")),
+            "{alarm}"
+        );
+    }
     for p in [
         "ModelPackageArn",
         "ImageUri",

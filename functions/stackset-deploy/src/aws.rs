@@ -208,8 +208,11 @@ impl Aws {
             .collect()
     }
 
-    fn preferences(config: &Config) -> StackSetOperationPreferences {
+    /// The rollout: regions one after the other (`REGION_CONCURRENCY=SEQUENTIAL`) in the stage's
+    /// order, a share of each region's accounts at once, and how many may fail before it stops.
+    fn preferences(config: &Config, regions: &[String]) -> StackSetOperationPreferences {
         StackSetOperationPreferences::builder()
+            .set_region_order(Some(regions.to_vec()))
             .max_concurrent_percentage(config.max_concurrent_percentage)
             .failure_tolerance_percentage(config.failure_tolerance_percentage)
             .region_concurrency_type(RegionConcurrencyType::from(
@@ -255,6 +258,7 @@ impl Aws {
     pub async fn update_stack_set(
         &self,
         config: &Config,
+        stage: &Stage,
         name: &str,
         template_url: &str,
         values: &[(&str, String)],
@@ -269,7 +273,7 @@ impl Aws {
             .permission_model(PermissionModels::SelfManaged)
             .administration_role_arn(&config.administration_role_arn.0)
             .execution_role_name(&config.execution_role_name)
-            .operation_preferences(Self::preferences(config))
+            .operation_preferences(Self::preferences(config, &stage.regions))
             .operation_id(operation_id)
             .send()
             .await;
@@ -292,7 +296,7 @@ impl Aws {
             .stack_set_name(name)
             .set_accounts(Some(accounts.to_vec()))
             .set_regions(Some(regions.to_vec()))
-            .operation_preferences(Self::preferences(config))
+            .operation_preferences(Self::preferences(config, regions))
             .operation_id(operation_id)
             .send()
             .await;

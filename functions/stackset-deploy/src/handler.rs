@@ -246,7 +246,7 @@ impl Handler {
                 return Ok(
                     match self
                         .aws
-                        .update_stack_set(&self.config, name, &template, &values, op)
+                        .update_stack_set(&self.config, stage, name, &template, &values, op)
                         .await?
                     {
                         Started::Operation(id) => {
@@ -562,7 +562,13 @@ mod mocked {
     #[tokio::test]
     async fn a_retried_first_call_reuses_its_operation() {
         let update = mock!(aws_sdk_cloudformation::Client::update_stack_set)
-            .match_requests(|r| r.operation_id() == Some("staging-exec-1"))
+            .match_requests(|r| {
+                r.operation_id() == Some("staging-exec-1")
+                    && r.template_url()
+                        .is_some_and(|u| u.ends_with("?versionId=v1"))
+                    && r.operation_preferences()
+                        .is_some_and(|p| p.region_order() == ["us-east-1"])
+            })
             .then_error(|| {
                 UpdateStackSetError::generic(
                     ErrorMetadata::builder()
