@@ -9,3 +9,43 @@ pub use aws_config::SdkConfig;
 pub async fn config() -> SdkConfig {
     aws_config::load_from_env().await
 }
+
+/// The SDK configuration of `config` acting as `role` (one `sts:AssumeRole`), in `region` when given.
+/// The error says which role could not be assumed and that it must trust the caller.
+#[cfg(feature = "assume")]
+pub async fn assume(
+    config: &SdkConfig,
+    sts: &aws_sdk_sts::Client,
+    role: &str,
+    session: &str,
+    region: Option<&str>,
+) -> Result<SdkConfig, crate::Error> {
+    let out = sts
+        .assume_role()
+        .role_arn(role)
+        .role_session_name(session)
+        .send()
+        .await
+        .map_err(|e| {
+            let err = crate::Error::aws("sts:AssumeRole", e);
+            crate::Error::other(format!(
+                "role {role}: {err} — the role must exist and trust this function's role"
+            ))
+        })?;
+    let creds = out
+        .credentials()
+        .ok_or_else(|| crate::Error::other("sts:AssumeRole returned no credentials"))?;
+    let mut builder = config.to_builder().credentials_provider(
+        aws_sdk_sts::config::SharedCredentialsProvider::new(aws_sdk_sts::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_owned()),
+            None,
+            "secure-mlops-assumed-role",
+        )),
+    );
+    if let Some(region) = region {
+        builder = builder.region(aws_config::Region::new(region.to_owned()));
+    }
+    Ok(builder.build())
+}

@@ -1,6 +1,5 @@
 //! The `Custom::OrgAccounts` provider: Create and Update look the accounts up; Delete is a no-op.
 
-use aws_sdk_organizations::config::Credentials;
 use sha2::{Digest, Sha256};
 use shared::Error;
 use shared::cfn::{Ctx, Done, Provider, ProviderResult};
@@ -25,35 +24,18 @@ impl OrgAccounts {
 
     /// An Organizations adapter acting as `role` (one AssumeRole per request).
     async fn assume(&self, role: &RoleArn) -> Result<Organizations, Error> {
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(&role.0)
-            .role_session_name("secure-mlops-org-accounts")
-            .send()
-            .await
-            .map_err(|e| {
-                let err = Error::aws("sts:AssumeRole", e);
-                Error::other(format!(
-                    "AssumeRoleArn {}: {err} — the role must trust this function's role",
-                    role.0
-                ))
-            })?;
-        let creds = out
-            .credentials()
-            .ok_or_else(|| Error::other("sts:AssumeRole returned no credentials"))?;
-        let config = aws_sdk_organizations::config::Builder::from(&self.config)
-            .credentials_provider(Credentials::new(
-                creds.access_key_id(),
-                creds.secret_access_key(),
-                Some(creds.session_token().to_owned()),
-                None,
-                "secure-mlops-assumed-role",
-            ))
-            .build();
-        Ok(Organizations::new(
-            aws_sdk_organizations::Client::from_conf(config),
-        ))
+        let config = shared::aws::assume(
+            &self.config,
+            &self.sts,
+            &role.0,
+            "secure-mlops-org-accounts",
+            None,
+        )
+        .await
+        .map_err(|e| Error::other(format!("AssumeRoleArn {}: {e}", role.0)))?;
+        Ok(Organizations::new(aws_sdk_organizations::Client::new(
+            &config,
+        )))
     }
 
     async fn lookup(&self, props: Properties) -> ProviderResult<()> {
