@@ -1,7 +1,9 @@
 //! The AWS calls each function makes, as the test bed saw them: the harness passes every call of the
 //! function it runs on to the emulator it was meant for (moto or the twin) and appends its IAM action
-//! to `<target>/<profile>/iam-calls/<binary>`. `make test` empties that folder first and checks it
-//! against the roles of `infra/template.yaml` afterwards (`iam-check`).
+//! to `<target>/<profile>/iam-calls/<binary>` — only the calls made with the function's own
+//! credentials (a call made as a role it assumed in another account is that role's business). `make
+//! test` empties that folder first and checks it against the roles of `infra/template.yaml` afterwards
+//! (`iam-check`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,7 @@ pub fn route_through_harness(mut config: Config) -> Config {
             other => match other.strip_prefix("AWS_ENDPOINT_URL_") {
                 None | Some("LAMBDA") => continue,
                 Some("EFS") => "elasticfilesystem".to_owned(),
+                Some("CLOUDWATCH") => "monitoring".to_owned(),
                 Some(service) => service.to_ascii_lowercase(),
             },
         };

@@ -90,6 +90,12 @@ pub fn stackset_deploy(config: Config, bucket: &str, staging: &str, prod: &str) 
         )
         .env("PIPELINE_NAMES", PIPELINE)
         .env("MODEL_PACKAGE_GROUPS", "churn")
+        // The smoke test runs; the bake time is a test's choice (none by default).
+        .env(
+            "SMOKE_PRINCIPAL_ARN",
+            "arn:aws:iam::123456789012:role/secure-mlops-stackset-deploy",
+        )
+        .env("BAKE_SECONDS", "0")
         .env("STAGING_TARGETS", staging)
         .env("PROD_TARGETS", prod)
 }
@@ -405,7 +411,58 @@ pub async fn sagemaker_in(
     aws_sdk_sagemaker::Client::new(&as_account(config, account, "Auditor", region).await)
 }
 
-/// Registers a version of `group` (an XGBoost image and its artifacts) and sets its approval status.
+/// Puts CloudWatch alarm `alarm` of `account` / `region` in ALARM, in moto, as that account. moto's
+/// CloudFormation does not create `AWS::CloudWatch::Alarm`s, so the alarm the endpoint template
+/// declares is made here first (moto's CloudWatch speaks the query protocol only; the SDK's speaks CBOR).
+pub async fn set_alarm(
+    config: &aws_config::SdkConfig,
+    moto: &str,
+    account: &str,
+    region: &str,
+    alarm: &str,
+) {
+    let creds = aws_sdk_sts::Client::new(config)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/Auditor"))
+        .role_session_name("secure-mlops-test-bed")
+        .send()
+        .await
+        .expect("AssumeRole")
+        .credentials
+        .expect("credentials");
+    for body in [
+        format!(
+            "Action=PutMetricAlarm&Version=2010-08-01&AlarmName={alarm}&Namespace=AWS%2FSageMaker&MetricName=Invocation5XXErrors&Statistic=Sum&Period=60&EvaluationPeriods=2&Threshold=1&ComparisonOperator=GreaterThanOrEqualToThreshold"
+        ),
+        format!(
+            "Action=SetAlarmState&Version=2010-08-01&AlarmName={alarm}&StateValue=ALARM&StateReason=test"
+        ),
+    ] {
+        let answer = reqwest::Client::new()
+            .post(format!("{moto}/"))
+            .header(
+                "Authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={}/20260101/{region}/monitoring/aws4_request, SignedHeaders=host, Signature=0",
+                    creds.access_key_id()
+                ),
+            )
+            .header("X-Amz-Security-Token", creds.session_token())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("moto reachable");
+        assert!(
+            answer.status().is_success(),
+            "{}",
+            answer.text().await.unwrap_or_default()
+        );
+    }
+}
+
+/// Registers a version of `group` (an XGBoost image and its artifacts, with a sample request for the
+/// staging smoke test in its customer metadata) and sets its approval status.
 pub async fn register_version(
     sm: &aws_sdk_sagemaker::Client,
     group: &str,
@@ -430,6 +487,7 @@ pub async fn register_version(
                 .supported_response_mime_types("text/csv")
                 .build(),
         )
+        .customer_metadata_properties("secure-mlops:smoke-payload", "5.1,3.5,1.4,0.2")
         .send()
         .await
         .expect("CreateModelPackage")

@@ -16,7 +16,7 @@ use testbed::deployment::{self, PIPELINE};
 use testbed::harness::{Config, Harness};
 use testbed::moto::Moto;
 use testbed::org::{SeededOrg, seed};
-use testbed::twin::Twin;
+use testbed::twin::{Fault, Twin};
 
 struct Bed {
     config: aws_config::SdkConfig,
@@ -27,6 +27,7 @@ struct Bed {
     org: SeededOrg,
     twin: Twin,
     s3: aws_sdk_s3::Client,
+    moto_endpoint: String,
     _moto: Moto,
 }
 
@@ -34,6 +35,11 @@ const PROD: [&str; 2] = ["210987654321", "310987654321"];
 const HAND_MADE: &str = "secure-mlops-hand-made";
 
 async fn bed() -> Bed {
+    bed_with(|c| c).await
+}
+
+/// The bed, with the function's configuration adjusted by `adjust`.
+async fn bed_with(adjust: impl FnOnce(Config) -> Config) -> Bed {
     let moto = Moto::start().await;
     let config = moto.sdk_config().await;
     let org = seed(&config).await;
@@ -47,7 +53,7 @@ async fn bed() -> Bed {
     }
     let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
     twin.set_duration("pipeline.continuation", 0.1);
-    let f = Harness::start(
+    let f = Harness::start(adjust(
         deployment::stackset_deploy(
             Config::new(
                 bins::path("stackset-deploy"),
@@ -60,12 +66,14 @@ async fn bed() -> Bed {
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
         .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
+        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &twin.endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", &twin.endpoint)
         .env("STAGING_REGIONS", "us-east-1")
         .env("PROD_REGIONS", "us-east-1,eu-west-1")
         // A second pipeline of ours, built by hand below with parameters the template never writes.
         .env("PIPELINE_NAMES", format!("{PIPELINE},{HAND_MADE}"))
         .env("MODEL_PACKAGE_GROUPS", "churn,ranking"),
-    )
+    ))
     .await;
     twin.register_lambda("secure-mlops-stackset-deploy", f.endpoint());
     let sm = twin.sagemaker(&config);
@@ -85,6 +93,7 @@ async fn bed() -> Bed {
         org,
         twin,
         s3,
+        moto_endpoint: moto.endpoint.clone(),
         _moto: moto,
     }
 }
@@ -316,6 +325,17 @@ async fn staging_then_approval_then_production() {
     );
     let out = b.outputs(&execution, "Staging");
     assert_eq!(out["EndpointName"], "secure-mlops-churn-staging");
+    // The smoke test: each staging endpoint answered the package's sample request, through the
+    // smoke-test role the stack instance made in its account.
+    assert_eq!(out["SmokeTest"], "passed in 8 accounts/regions");
+    assert_eq!(
+        b.twin
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "InvokeEndpoint")
+            .count(),
+        8
+    );
     assert_eq!(out["StackSetName"], staging);
     // First call started the operation and returned a continuation token; the second saw it SUCCEEDED.
     let calls = b.f.invocations();
@@ -747,4 +767,89 @@ async fn no_deployment_is_lost_or_held_back_by_another() {
             .all(|e| e.status != "Superseded"),
         "no execution is superseded silently"
     );
+}
+
+/// Staging is checked before anyone is asked to approve: an endpoint that answers the sample request
+/// with a 500 fails the stage naming its account; then, with a bake time, a rollback alarm that fires in
+/// one staging account while staging bakes fails it too — the approval is never reached.
+#[tokio::test]
+async fn a_failing_staging_endpoint_or_alarm_fails_the_stage_before_the_approval() {
+    let b = bed_with(|c| c.env("BAKE_SECONDS", "3")).await;
+    let staging: Vec<String> = b.org.expected(&["Staging"], true);
+    // Every attempt of the SDK's standard retry (3) answers 500: one endpoint fails.
+    b.twin.inject("InvokeEndpoint", Fault::Server, 3);
+    let v1 = b.version(ModelApprovalStatus::Approved).await;
+    let execution = deployment::start(&b.cp, &v1).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &execution, Duration::from_secs(30)).await,
+        Some(PipelineExecutionStatus::Failed)
+    );
+    let (_, summary) = execution_of(&b, &execution);
+    assert!(
+        summary.starts_with("smoke test failed: 1 of 8 staging endpoints did not answer"),
+        "{summary}"
+    );
+    assert!(
+        staging
+            .iter()
+            .any(|a| summary.contains(&format!("{a}/us-east-1: "))),
+        "the account is named: {summary}"
+    );
+    assert!(deployment::approval_token(&b.cp).await.is_none());
+
+    // Healthy endpoints and quiet alarms: smoke test and bake pass, the approval is reached.
+    b.twin.set_duration("pipeline.continuation", 0.5);
+    let healthy = b.version(ModelApprovalStatus::Approved).await;
+    let execution = deployment::start(&b.cp, &healthy).await;
+    assert_eq!(
+        deployment::settle(&b.cp, &execution, Duration::from_secs(30)).await,
+        None,
+        "waits at the approval"
+    );
+    assert_eq!(
+        b.outputs(&execution, "Staging")["SmokeTest"],
+        "passed in 8 accounts/regions"
+    );
+
+    // Then an alarm in one account while staging bakes.
+    let bakes = |b: &Bed| b.f.logs().iter().filter(|l| l.contains("Bake")).count();
+    let before = bakes(&b);
+    let v2 = b.version(ModelApprovalStatus::Approved).await;
+    let execution = deployment::start(&b.cp, &v2).await;
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while bakes(&b) == before {
+        assert!(std::time::Instant::now() < end, "never baked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let broken = &staging[3];
+    deployment::set_alarm(
+        &b.config,
+        &b.moto_endpoint,
+        broken,
+        "us-east-1",
+        "secure-mlops-churn-staging-5xx",
+    )
+    .await;
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    let summary = loop {
+        let (status, summary) = execution_of(&b, &execution);
+        if status != "InProgress" {
+            assert_eq!(status, "Failed", "{summary}");
+            break summary;
+        }
+        assert!(std::time::Instant::now() < end, "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        summary,
+        format!(
+            "bake time failed: staging alarms in ALARM: {broken}/us-east-1: secure-mlops-churn-staging-5xx"
+        )
+    );
+}
+
+fn execution_of(b: &Bed, id: &str) -> (String, String) {
+    let w = b.twin.lock();
+    let e = w.cp.executions.iter().find(|e| e.id == id).unwrap();
+    (e.status.clone(), e.summary.clone().unwrap_or_default())
 }

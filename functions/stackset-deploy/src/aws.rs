@@ -3,7 +3,8 @@
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
-    Parameter, PermissionModels, RegionConcurrencyType, StackSetOperationPreferences, Tag,
+    Capability, Parameter, PermissionModels, RegionConcurrencyType, StackSetOperationPreferences,
+    Tag,
 };
 use aws_sdk_codepipeline::types::{FailureDetails, FailureType};
 use aws_sdk_sagemaker::types::{ModelApprovalStatus, ModelPackageSortBy, SortOrder};
@@ -22,6 +23,9 @@ pub struct Package {
     pub approved: Option<String>,
     pub image: String,
     pub model_data_url: Option<String>,
+    /// The sample request its customer metadata names (`secure-mlops:smoke-payload`, and
+    /// `secure-mlops:smoke-content-type`, default the first supported content type).
+    pub sample: Option<crate::probe::Sample>,
 }
 
 /// How a stack-set operation request went.
@@ -34,6 +38,7 @@ pub enum Started {
 }
 
 pub struct Aws {
+    pub probe: crate::probe::Probe,
     pub sagemaker: aws_sdk_sagemaker::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub codepipeline: aws_sdk_codepipeline::Client,
@@ -135,6 +140,22 @@ impl Aws {
             model_data_url: container
                 .and_then(|c| c.model_data_url())
                 .map(str::to_owned),
+            sample: d
+                .customer_metadata_properties()
+                .and_then(|m| m.get("secure-mlops:smoke-payload"))
+                .map(|body| crate::probe::Sample {
+                    content_type: d
+                        .customer_metadata_properties()
+                        .and_then(|m| m.get("secure-mlops:smoke-content-type"))
+                        .cloned()
+                        .or_else(|| {
+                            d.inference_specification()
+                                .and_then(|s| s.supported_content_types().first())
+                                .cloned()
+                        })
+                        .unwrap_or_else(|| "application/json".into()),
+                    body: body.clone(),
+                }),
         })
     }
 
@@ -237,6 +258,8 @@ impl Aws {
             .template_url(template_url)
             .set_parameters(Some(Self::parameters(values)))
             .permission_model(PermissionModels::SelfManaged)
+            // The staging smoke-test role has a name (the endpoint's).
+            .capabilities(Capability::CapabilityNamedIam)
             .administration_role_arn(&config.administration_role_arn.0)
             .execution_role_name(&config.execution_role_name)
             .client_request_token(name)
@@ -271,6 +294,8 @@ impl Aws {
             .template_url(template_url)
             .set_parameters(Some(Self::parameters(values)))
             .permission_model(PermissionModels::SelfManaged)
+            // The staging smoke-test role has a name (the endpoint's).
+            .capabilities(Capability::CapabilityNamedIam)
             .administration_role_arn(&config.administration_role_arn.0)
             .execution_role_name(&config.execution_role_name)
             .operation_preferences(Self::preferences(config, &stage.regions))

@@ -21,6 +21,16 @@ pub struct Stage {
     pub action: (String, String),
 }
 
+/// After staging deploys: invoke every staging endpoint through the smoke-test role the endpoint
+/// template creates (trusting `principal_arn`, this function's role), then watch its rollback alarms
+/// for `bake` before the stage succeeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SmokeTest {
+    pub principal_arn: String,
+    pub role_path: String,
+    pub bake: std::time::Duration,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The pipelines whose jobs this function runs.
@@ -33,6 +43,8 @@ pub struct Config {
     pub administration_role_arn: RoleArn,
     pub execution_role_name: String,
     pub stages: Vec<Stage>,
+    /// The staging checks after a deployment (`None`: `SMOKE_TEST=off`).
+    pub smoke: Option<SmokeTest>,
     pub max_concurrent_percentage: i32,
     pub failure_tolerance_percentage: i32,
     pub region_concurrency: String,
@@ -168,7 +180,21 @@ impl Config {
             )?
             .parse::<RoleArn>()
             .map_err(|e| Error::invalid(format!("ADMINISTRATION_ROLE_ARN: {e}")))?;
+        let smoke = match env.choice("SMOKE_TEST", "on", &["on", "off"])? {
+            "off" => None,
+            _ => Some(SmokeTest {
+                principal_arn: env.required(
+                    "SMOKE_PRINCIPAL_ARN",
+                    "the ARN of this function's role, which the staging smoke-test roles trust (or SMOKE_TEST=off)",
+                )?,
+                role_path: env
+                    .get("SMOKE_ROLE_PATH")
+                    .unwrap_or_else(|| "secure-mlops-smoke".into()),
+                bake: std::time::Duration::from_secs(env.number("BAKE_SECONDS", 900, 0..=86_400)?),
+            }),
+        };
         Ok(Config {
+            smoke,
             pipelines,
             groups,
             project: env
@@ -216,6 +242,10 @@ mod tests {
             ("AWS_REGION", "eu-west-1"),
             ("PIPELINE_NAMES", "p"),
             ("MODEL_PACKAGE_GROUPS", "churn"),
+            (
+                "SMOKE_PRINCIPAL_ARN",
+                "arn:aws:iam::123456789012:role/deploy",
+            ),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

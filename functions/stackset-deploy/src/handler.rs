@@ -146,6 +146,11 @@ impl Handler {
         let (operation_id, phase_update) = match &progress {
             Progress::Update { operation_id } => (operation_id.clone(), true),
             Progress::Instances { operation_id } => (operation_id.clone(), false),
+            Progress::Bake {
+                operation_id,
+                until,
+                smoke,
+            } => return self.bake(&deployed, operation_id, *until, smoke).await,
             Progress::Start => unreachable!("handled above"),
         };
         let status = match self.aws.operation_status(&name, &operation_id).await {
@@ -159,7 +164,7 @@ impl Handler {
                 self.add_instances(stage, &deployed, &op, &operation_id)
                     .await
             }
-            "SUCCEEDED" => Ok(Step::Done(deployed.outputs(&operation_id))),
+            "SUCCEEDED" => self.verify(stage, &deployed, &operation_id).await,
             "FAILED" | "STOPPED" => {
                 let reasons = self.aws.failures(&name, &operation_id).await?;
                 Err(Error::other(format!(
@@ -228,6 +233,29 @@ impl Handler {
                 "InstanceStorage",
                 instance_storage(&stage.instance_type).to_owned(),
             ),
+            // The smoke-test role, in staging only, made once per account (IAM is global): in the
+            // stage's first region.
+            (
+                "SmokeTestPrincipalArn",
+                self.config
+                    .smoke
+                    .as_ref()
+                    .filter(|_| stage.name == "staging")
+                    .map(|s| s.principal_arn.clone())
+                    .unwrap_or_default(),
+            ),
+            (
+                "SmokeRoleRegion",
+                stage.regions.first().cloned().unwrap_or_default(),
+            ),
+            (
+                "SmokeRolePath",
+                self.config
+                    .smoke
+                    .as_ref()
+                    .map(|s| s.role_path.clone())
+                    .unwrap_or_else(|| "secure-mlops-smoke".into()),
+            ),
         ];
         // Exactly the template version the pipeline names, never "whatever the object is now".
         let template = self.config.template_url(&params.template_version);
@@ -292,7 +320,7 @@ impl Handler {
         let existing = self.aws.instances(name).await?;
         let (accounts, regions) = missing(&targets, &stage.regions, &existing);
         if accounts.is_empty() {
-            return Ok(Step::Done(deployed.outputs(done_op)));
+            return self.verify(stage, deployed, done_op).await;
         }
         Ok(
             match self
@@ -315,6 +343,106 @@ impl Handler {
     }
 }
 
+impl Handler {
+    /// A deployment that succeeded: staging is smoke-tested (each endpoint answers the model package's
+    /// sample request) and then baked (its rollback alarms stay OK for `BAKE_SECONDS`); production is
+    /// done.
+    async fn verify(
+        &self,
+        stage: &Stage,
+        deployed: &Deployed<'_>,
+        operation_id: &str,
+    ) -> Result<Step, Error> {
+        let Some(smoke) = self
+            .config
+            .smoke
+            .as_ref()
+            .filter(|_| stage.name == "staging")
+        else {
+            return Ok(Step::Done(deployed.outputs(operation_id, "not run")));
+        };
+        let instances = self.aws.instances(deployed.stack_set).await?;
+        let package = self.aws.package(&deployed.params.model_package_arn).await?;
+        let result = match &package.sample {
+            None => "skipped: the model package names no sample request (customer metadata secure-mlops:smoke-payload)".to_owned(),
+            Some(sample) => {
+                let mut failures = Vec::new();
+                for (account, region) in &instances {
+                    if let Err(e) = self
+                        .aws
+                        .probe
+                        .invoke(account, region, deployed.endpoint, sample)
+                        .await
+                    {
+                        failures.push(format!("{account}/{region}: {e}"));
+                    }
+                }
+                if !failures.is_empty() {
+                    return Err(Error::other(format!(
+                        "smoke test failed: {} of {} staging endpoints did not answer the sample request: {}",
+                        failures.len(),
+                        instances.len(),
+                        failures.join("; ")
+                    )));
+                }
+                format!("passed in {} accounts/regions", instances.len())
+            }
+        };
+        info!(stack_set = %deployed.stack_set, %result, "smoke test");
+        if smoke.bake.is_zero() {
+            return Ok(Step::Done(deployed.outputs(operation_id, &result)));
+        }
+        let until = epoch() + smoke.bake.as_secs();
+        Ok(Step::Continue(Progress::Bake {
+            operation_id: operation_id.to_owned(),
+            until,
+            smoke: result,
+        }))
+    }
+
+    /// While staging bakes: every staging endpoint's rollback alarms must stay out of ALARM.
+    async fn bake(
+        &self,
+        deployed: &Deployed<'_>,
+        operation_id: &str,
+        until: u64,
+        smoke: &str,
+    ) -> Result<Step, Error> {
+        let mut alarms = Vec::new();
+        for (account, region) in self.aws.instances(deployed.stack_set).await? {
+            let firing = self
+                .aws
+                .probe
+                .alarms(&account, &region, deployed.endpoint)
+                .await?;
+            if !firing.is_empty() {
+                alarms.push(format!("{account}/{region}: {}", firing.join(", ")));
+            }
+        }
+        if !alarms.is_empty() {
+            return Err(Error::other(format!(
+                "bake time failed: staging alarms in ALARM: {}",
+                alarms.join("; ")
+            )));
+        }
+        if epoch() >= until {
+            return Ok(Step::Done(deployed.outputs(operation_id, smoke)));
+        }
+        Ok(Step::Continue(Progress::Bake {
+            operation_id: operation_id.to_owned(),
+            until,
+            smoke: smoke.to_owned(),
+        }))
+    }
+}
+
+fn epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
 /// What one stage deploys: the stack set, its endpoint and the version of model and template.
 struct Deployed<'a> {
     stack_set: &'a str,
@@ -325,8 +453,9 @@ struct Deployed<'a> {
 impl Deployed<'_> {
     /// The action's output variables: production takes the model and template version from here
     /// (`#{Staging.ModelPackageArn}`, `#{Staging.TemplateVersion}`), so it deploys what staging ran.
-    fn outputs(&self, operation_id: &str) -> Vec<(&'static str, String)> {
+    fn outputs(&self, operation_id: &str, smoke: &str) -> Vec<(&'static str, String)> {
         vec![
+            ("SmokeTest", smoke.to_owned()),
             ("EndpointName", self.endpoint.to_owned()),
             ("OperationId", operation_id.to_owned()),
             ("StackSetName", self.stack_set.to_owned()),
@@ -429,6 +558,7 @@ mod mocked {
                     "TEMPLATE_URL" => "https://artifacts.s3.amazonaws.com/model-endpoint.yaml",
                     "PIPELINE_NAMES" => "secure-mlops-model-deployment",
                     "MODEL_PACKAGE_GROUPS" => "churn",
+                    "SMOKE_PRINCIPAL_ARN" => "arn:aws:iam::123456789012:role/deploy",
                     _ => return None,
                 }
                 .to_owned(),
@@ -442,6 +572,21 @@ mod mocked {
         Handler {
             config,
             aws: Aws {
+                // The smoke test's clients: not reached by these tests (staging is checked in the
+                // harness tests, against the twin and moto).
+                probe: crate::probe::Probe {
+                    config: aws_config::SdkConfig::builder()
+                        .behavior_version(aws_config::BehaviorVersion::latest())
+                        .region(aws_config::Region::new("us-east-1"))
+                        .build(),
+                    sts: aws_sdk_sts::Client::from_conf(
+                        aws_sdk_sts::Config::builder()
+                            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+                            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+                            .build(),
+                    ),
+                    role_path: "secure-mlops-smoke".into(),
+                },
                 sagemaker: mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, sm),
                 cloudformation: mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn),
                 codepipeline: mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, cp),

@@ -43,6 +43,12 @@ pub enum Progress {
     Update { operation_id: String },
     /// `CreateStackInstances` is running.
     Instances { operation_id: String },
+    /// Deployed and smoke-tested; the staging alarms must stay OK until `until` (epoch seconds).
+    Bake {
+        operation_id: String,
+        until: u64,
+        smoke: String,
+    },
 }
 
 const USAGE: &str = "configure the action with {\"ModelPackageArn\": \"#{variables.ModelPackageArn}\", \"TemplateVersion\": \"#{Template.VersionId}\"} (production: the Staging namespace's outputs)";

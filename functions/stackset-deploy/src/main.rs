@@ -10,6 +10,7 @@ mod aws;
 mod config;
 mod handler;
 mod job;
+mod probe;
 
 use std::sync::Arc;
 
@@ -24,6 +25,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = shared::aws::config().await;
     let handler = Arc::new(handler::Handler {
         aws: aws::Aws {
+            probe: probe::Probe {
+                config: sdk.clone(),
+                sts: aws_sdk_sts::Client::new(&sdk),
+                role_path: config
+                    .smoke
+                    .as_ref()
+                    .map(|s| s.role_path.clone())
+                    .unwrap_or_default(),
+            },
             sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
             cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
             codepipeline: aws_sdk_codepipeline::Client::new(&sdk),

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -79,6 +79,168 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult = Result<Value, ApiError>;
+
+/// Records a call and applies what a test asked for it (latency, an injected fault); `Some` is the
+/// fault's answer.
+async fn admit(world: &Shared, service: &str, operation: &str, params: &Value) -> Option<Response> {
+    let (fault, latency) = {
+        let mut w = world.lock().expect("twin state");
+        w.calls.push(Call {
+            service: service.to_owned(),
+            operation: operation.to_owned(),
+            params: params.clone(),
+        });
+        let latency = w.durations.get(&format!("latency.{operation}")).copied();
+        (
+            w.faults.get_mut(operation).and_then(|q| q.pop_front()),
+            latency,
+        )
+    };
+    if let Some(latency) = latency {
+        {
+            let mut w = world.lock().expect("twin state");
+            let f = w.in_flight.entry(operation.to_owned()).or_default();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
+        tokio::time::sleep(latency).await;
+        if let Some(f) = world
+            .lock()
+            .expect("twin state")
+            .in_flight
+            .get_mut(operation)
+        {
+            f.0 -= 1;
+        }
+    }
+    match fault {
+        Some(Fault::Throttle) => {
+            return Some(ApiError::new("ThrottlingException", "Rate exceeded").into_response());
+        }
+        Some(Fault::AccessDenied) => {
+            return Some(
+                ApiError::new(
+                    "AccessDeniedException",
+                    "User is not authorized to perform this operation because no identity-based policy allows it",
+                )
+                .into_response(),
+            );
+        }
+        Some(Fault::Server) => {
+            let mut e = ApiError::new(
+                "InternalFailure",
+                "We encountered an internal error. Please try again.",
+            );
+            e.status = StatusCode::INTERNAL_SERVER_ERROR;
+            return Some(e.into_response());
+        }
+        None => {}
+    }
+    None
+}
+
+/// sagemaker-runtime `InvokeEndpoint` (`POST /endpoints/{name}/invocations`): the twin runs no
+/// model; it answers 200 with a JSON body naming the endpoint, unless a test injected a fault
+/// (`inject("InvokeEndpoint", …)`).
+async fn invoke_endpoint(
+    State(world): State<Shared>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let params = json!({"EndpointName": name, "Body": String::from_utf8_lossy(&body)});
+    if let Some(refused) = admit(&world, "sagemaker", "InvokeEndpoint", &params).await {
+        return refused;
+    }
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        json!({"endpoint": name, "predictions": [0.5]}).to_string(),
+    )
+        .into_response()
+}
+
+/// CloudWatch in the Smithy RPC v2 CBOR protocol the SDK speaks (moto speaks only the query one):
+/// `DescribeAlarms` is answered from moto's alarms, asked as the caller (its signed headers), so each
+/// account sees its own. The only CloudWatch call the functions make.
+async fn cloudwatch(
+    State(world): State<Shared>,
+    Path(op): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let cbor = |status: StatusCode, value: ciborium::Value| {
+        let mut out = Vec::new();
+        let _ = ciborium::into_writer(&value, &mut out);
+        (
+            status,
+            [
+                ("content-type", "application/cbor"),
+                ("smithy-protocol", "rpc-v2-cbor"),
+            ],
+            out,
+        )
+            .into_response()
+    };
+    let error = |code: &str, message: &str| {
+        cbor(
+            StatusCode::BAD_REQUEST,
+            ciborium::Value::Map(vec![
+                ("__type".into(), code.into()),
+                ("message".into(), message.into()),
+            ]),
+        )
+    };
+    if op != "DescribeAlarms" {
+        return error(
+            "UnknownOperationException",
+            &format!("the twin's CloudWatch answers DescribeAlarms only, not {op}"),
+        );
+    }
+    let request: ciborium::Value = match ciborium::from_reader(&body[..]) {
+        Ok(v) => v,
+        Err(e) => return error("SerializationException", &e.to_string()),
+    };
+    let names: Vec<String> = request
+        .as_map()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.as_text() == Some("AlarmNames"))
+        .filter_map(|(_, v)| v.as_array())
+        .flatten()
+        .filter_map(|n| n.as_text().map(str::to_owned))
+        .collect();
+    let moto = world.lock().expect("twin state").moto.clone();
+    let forwarded: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.as_str();
+            k == "authorization" || k.starts_with("x-amz-")
+        })
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let Some(states) = (match moto {
+        Some(m) => moto_side::alarm_states(&m, &forwarded, &names).await,
+        None => None,
+    }) else {
+        return error("InternalFailure", "moto did not answer DescribeAlarms");
+    };
+    let alarms = states
+        .into_iter()
+        .map(|(name, state)| {
+            ciborium::Value::Map(vec![
+                ("AlarmName".into(), name.into()),
+                ("StateValue".into(), state.into()),
+            ])
+        })
+        .collect();
+    cbor(
+        StatusCode::OK,
+        ciborium::Value::Map(vec![(
+            "MetricAlarms".into(),
+            ciborium::Value::Array(alarms),
+        )]),
+    )
+}
 
 /// One call as the twin saw it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -177,6 +339,11 @@ impl Twin {
             .route("/twin/lambdas", post(set_lambda))
             .route("/twin/calls", get(get_calls))
             .route("/twin/reset", post(reset))
+            .route("/endpoints/{name}/invocations", post(invoke_endpoint))
+            .route(
+                "/service/GraniteServiceVersion20100801/operation/{op}",
+                post(cloudwatch),
+            )
             .with_state(Arc::clone(&world));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -287,56 +454,8 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
             .into_response();
         }
     };
-    let (fault, latency) = {
-        let mut w = world.lock().expect("twin state");
-        w.calls.push(Call {
-            service: service_name.to_owned(),
-            operation: operation.to_owned(),
-            params: params.clone(),
-        });
-        let latency = w.durations.get(&format!("latency.{operation}")).copied();
-        (
-            w.faults.get_mut(operation).and_then(|q| q.pop_front()),
-            latency,
-        )
-    };
-    if let Some(latency) = latency {
-        {
-            let mut w = world.lock().expect("twin state");
-            let f = w.in_flight.entry(operation.to_owned()).or_default();
-            f.0 += 1;
-            f.1 = f.1.max(f.0);
-        }
-        tokio::time::sleep(latency).await;
-        if let Some(f) = world
-            .lock()
-            .expect("twin state")
-            .in_flight
-            .get_mut(operation)
-        {
-            f.0 -= 1;
-        }
-    }
-    match fault {
-        Some(Fault::Throttle) => {
-            return ApiError::new("ThrottlingException", "Rate exceeded").into_response();
-        }
-        Some(Fault::AccessDenied) => {
-            return ApiError::new(
-                "AccessDeniedException",
-                "User is not authorized to perform this operation because no identity-based policy allows it",
-            )
-            .into_response();
-        }
-        Some(Fault::Server) => {
-            let mut e = ApiError::new(
-                "InternalFailure",
-                "We encountered an internal error. Please try again.",
-            );
-            e.status = StatusCode::INTERNAL_SERVER_ERROR;
-            return e.into_response();
-        }
-        None => {}
+    if let Some(refused) = admit(&world, service_name, operation, &params).await {
+        return refused;
     }
     let result = match service_name {
         "sagemaker" => sagemaker::handle(&world, operation, &params).await,

@@ -293,3 +293,37 @@ pub async fn apply(world: &Shared, effect: Effect) {
         }
     }
 }
+
+/// CloudWatch `DescribeAlarms` of `names` in moto, as the caller whose signed headers are given (moto
+/// reads the account from the access key): (alarm name, state) pairs.
+pub async fn alarm_states(
+    moto: &str,
+    headers: &[(String, String)],
+    names: &[String],
+) -> Option<Vec<(String, String)>> {
+    let mut form: Vec<(&str, &str)> = vec![("Action", "DescribeAlarms"), ("Version", "2010-08-01")];
+    let keys: Vec<String> = (1..=names.len())
+        .map(|i| format!("AlarmNames.member.{i}"))
+        .collect();
+    for (k, n) in keys.iter().zip(names) {
+        form.push((k, n));
+    }
+    let mut req = reqwest::Client::new()
+        .post(format!("{moto}/"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(urlencode(&form));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let xml = req.send().await.ok()?.text().await.ok()?;
+    let mut out = Vec::new();
+    for member in xml.split("<member>").skip(1) {
+        if let (Some(name), Some(state)) = (
+            xml_value(member, "AlarmName"),
+            xml_value(member, "StateValue"),
+        ) {
+            out.push((name, state));
+        }
+    }
+    Some(out)
+}

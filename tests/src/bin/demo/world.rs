@@ -101,6 +101,8 @@ impl<'a> World<'a> {
             config
                 .env("AWS_ENDPOINT_URL", &moto.endpoint)
                 .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
+                .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &twin.endpoint)
+                .env("AWS_ENDPOINT_URL_CLOUDWATCH", &twin.endpoint)
                 .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
         };
         let function = |name: &str| {
