@@ -48,6 +48,31 @@ pub fn endpoint_name(project: &str, group: &str, stage: &str) -> String {
     name.trim_end_matches('-').to_owned()
 }
 
+/// The newest Approved version of `group`: the deployment's desired state, as `model-approval` decides
+/// it and `stackset-deploy` enforces it.
+#[cfg(feature = "registry")]
+pub async fn latest_approved(
+    sagemaker: &aws_sdk_sagemaker::Client,
+    group: &str,
+) -> Result<Option<String>, crate::Error> {
+    use aws_sdk_sagemaker::types::{ModelApprovalStatus, ModelPackageSortBy, SortOrder};
+    let out = sagemaker
+        .list_model_packages()
+        .model_package_group_name(group)
+        .model_approval_status(ModelApprovalStatus::Approved)
+        .sort_by(ModelPackageSortBy::CreationTime)
+        .sort_order(SortOrder::Descending)
+        .max_results(1)
+        .send()
+        .await
+        .map_err(|e| crate::Error::aws("sagemaker:ListModelPackages", e))?;
+    Ok(out
+        .model_package_summary_list()
+        .first()
+        .and_then(|s| s.model_package_arn())
+        .map(str::to_owned))
+}
+
 /// The stack-set parameter that records which model package version a stack set runs.
 pub const MODEL_PACKAGE_PARAMETER: &str = "ModelPackageArn";
 

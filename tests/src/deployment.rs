@@ -329,13 +329,13 @@ pub async fn approve(cp: &Client, token: &str, approved: bool) {
 
 /// The SDK configuration of `config` acting as `role` in `account` and `region` (STS AssumeRole; moto
 /// keeps each account apart).
-async fn as_account(
+/// Credentials of `role` in `account` (STS AssumeRole; moto keeps each account apart).
+async fn credentials(
     config: &aws_config::SdkConfig,
     account: &str,
     role: &str,
-    region: &str,
-) -> aws_config::SdkConfig {
-    let creds = aws_sdk_sts::Client::new(config)
+) -> aws_sdk_sts::types::Credentials {
+    aws_sdk_sts::Client::new(config)
         .assume_role()
         .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
         .role_session_name("secure-mlops-test-bed")
@@ -343,7 +343,17 @@ async fn as_account(
         .await
         .expect("AssumeRole")
         .credentials
-        .expect("credentials");
+        .expect("credentials")
+}
+
+/// The SDK configuration of `config` acting as `role` in `account` and `region`.
+async fn as_account(
+    config: &aws_config::SdkConfig,
+    account: &str,
+    role: &str,
+    region: &str,
+) -> aws_config::SdkConfig {
+    let creds = credentials(config, account, role).await;
     config
         .to_builder()
         .region(aws_config::Region::new(region.to_string()))
@@ -421,15 +431,7 @@ pub async fn set_alarm(
     region: &str,
     alarm: &str,
 ) {
-    let creds = aws_sdk_sts::Client::new(config)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/Auditor"))
-        .role_session_name("secure-mlops-test-bed")
-        .send()
-        .await
-        .expect("AssumeRole")
-        .credentials
-        .expect("credentials");
+    let creds = credentials(config, account, "Auditor").await;
     for body in [
         format!(
             "Action=PutMetricAlarm&Version=2010-08-01&AlarmName={alarm}&Namespace=AWS%2FSageMaker&MetricName=Invocation5XXErrors&Statistic=Sum&Period=60&EvaluationPeriods=2&Threshold=1&ComparisonOperator=GreaterThanOrEqualToThreshold"

@@ -4,7 +4,6 @@
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::StackInstanceStatus;
 use aws_sdk_codepipeline::types::{PipelineExecutionStatus, PipelineVariable};
-use aws_sdk_sagemaker::types::{ModelApprovalStatus, ModelPackageSortBy, SortOrder};
 use shared::Error;
 use shared::deploy::MODEL_PACKAGE_PARAMETER;
 
@@ -20,22 +19,7 @@ const RECENT_EXECUTIONS: i32 = 10;
 
 impl Aws {
     pub async fn latest_approved(&self, group: &str) -> Result<Option<String>, Error> {
-        let out = self
-            .sagemaker
-            .list_model_packages()
-            .model_package_group_name(group)
-            .model_approval_status(ModelApprovalStatus::Approved)
-            .sort_by(ModelPackageSortBy::CreationTime)
-            .sort_order(SortOrder::Descending)
-            .max_results(1)
-            .send()
-            .await
-            .map_err(|e| Error::aws("sagemaker:ListModelPackages", e))?;
-        Ok(out
-            .model_package_summary_list()
-            .first()
-            .and_then(|s| s.model_package_arn())
-            .map(str::to_owned))
+        shared::deploy::latest_approved(&self.sagemaker, group).await
     }
 
     /// What the staging stack set runs: its `ModelPackageArn` parameter (set when a deployment

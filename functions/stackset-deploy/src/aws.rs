@@ -7,7 +7,7 @@ use aws_sdk_cloudformation::types::{
     Tag,
 };
 use aws_sdk_codepipeline::types::{FailureDetails, FailureType};
-use aws_sdk_sagemaker::types::{ModelApprovalStatus, ModelPackageSortBy, SortOrder};
+use aws_sdk_sagemaker::types::ModelApprovalStatus;
 use shared::Error;
 use shared::deploy::PROJECT_TAG;
 use shared::organizations::{Organizations, resolve};
@@ -162,22 +162,7 @@ impl Aws {
     /// The newest Approved version of `group` (the deployment's desired state, as `model-approval`
     /// decides it).
     pub async fn latest_approved(&self, group: &str) -> Result<Option<String>, Error> {
-        let out = self
-            .sagemaker
-            .list_model_packages()
-            .model_package_group_name(group)
-            .model_approval_status(ModelApprovalStatus::Approved)
-            .sort_by(ModelPackageSortBy::CreationTime)
-            .sort_order(SortOrder::Descending)
-            .max_results(1)
-            .send()
-            .await
-            .map_err(|e| Error::aws("sagemaker:ListModelPackages", e))?;
-        Ok(out
-            .model_package_summary_list()
-            .first()
-            .and_then(|s| s.model_package_arn())
-            .map(str::to_owned))
+        shared::deploy::latest_approved(&self.sagemaker, group).await
     }
 
     pub fn is_approved(p: &Package) -> bool {
