@@ -37,7 +37,7 @@ impl Severity {
 
 use Kind::*;
 
-pub const RULES: [Rule; 9] = [
+pub const RULES: [Rule; 10] = [
     Rule {
         id: "vpc",
         requires: "runs in a VPC (VpcConfig with subnets; SubnetId for notebooks)",
@@ -124,9 +124,13 @@ pub const RULES: [Rule; 9] = [
             ModelBiasJobDefinition,
             ModelExplainabilityJobDefinition,
             MonitoringSchedule,
+            InferenceExperiment,
         ],
         severity: Severity::Medium,
-        security_hub: &[(NotebookInstance, "SageMaker.21")],
+        security_hub: &[
+            (NotebookInstance, "SageMaker.21"),
+            (InferenceExperiment, "SageMaker.23"),
+        ],
         alert_only: false,
         passes: |o| o.volume_encrypted(),
     },
@@ -186,6 +190,20 @@ pub const RULES: [Rule; 9] = [
         security_hub: &[(EndpointConfig, "SageMaker.4")],
         alert_only: true,
         passes: |o| !o.production || o.variant_instance_counts.iter().all(|n| *n > 1),
+    },
+    Rule {
+        id: "data-store-kms",
+        requires: "every store of data at rest has a KMS key of yours: a feature group's offline store \
+                   (S3) and its online store with standard storage (in-memory storage takes none), an \
+                   inference experiment's captured data",
+        applies_to: &[FeatureGroup, InferenceExperiment],
+        severity: Severity::Medium,
+        security_hub: &[
+            (FeatureGroup, "SageMaker.17 / SageMaker.18"),
+            (InferenceExperiment, "SageMaker.24"),
+        ],
+        alert_only: false,
+        passes: |o| o.data_stores.iter().all(|(_, encrypted)| *encrypted),
     },
 ];
 
@@ -311,6 +329,7 @@ mod tests {
             variant_instance_counts: vec![2],
             production: true,
             judged_elsewhere: false,
+            data_stores: vec![("offline store", true)],
         };
         for kind in Kind::all() {
             assert!(failed(kind, &o, &all()).is_empty(), "{kind:?}");

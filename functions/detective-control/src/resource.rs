@@ -27,6 +27,10 @@ pub enum Kind {
     /// Judged by its inline job definition (one it names is judged on its own); alerted on, never
     /// stopped (that would stop the monitoring).
     MonitoringSchedule,
+    /// Feature Store: alerted on, never deleted (it holds data).
+    FeatureGroup,
+    /// Shadow tests: alerted on, never stopped.
+    InferenceExperiment,
 }
 
 /// One row per watched kind: everything about it that is not a judgement (the rules, `checks.rs`) or
@@ -59,7 +63,7 @@ pub struct Spec {
 
 const JOB_RUNNING: &[&str] = &["InProgress"];
 
-pub const KINDS: [Spec; 14] = [
+pub const KINDS: [Spec; 16] = [
     Spec {
         kind: Kind::TrainingJob,
         label: "training job",
@@ -226,6 +230,36 @@ pub const KINDS: [Spec; 14] = [
         running: &[],
         resolved_by_action: false,
     },
+    Spec {
+        kind: Kind::FeatureGroup,
+        label: "feature group",
+        events: &[("CreateFeatureGroup", false)],
+        name_member: "featureGroupName",
+        arn_member: "featureGroupArn",
+        arn_type: "feature-group",
+        asff_type: "Other",
+        action: Action::None,
+        never: Some(
+            "a feature group is alerted on, never deleted: it holds data; create an encrypted one and move the features",
+        ),
+        running: &[],
+        resolved_by_action: false,
+    },
+    Spec {
+        kind: Kind::InferenceExperiment,
+        label: "inference experiment",
+        events: &[("CreateInferenceExperiment", false)],
+        name_member: "name",
+        arn_member: "inferenceExperimentArn",
+        arn_type: "inference-experiment",
+        asff_type: "Other",
+        action: Action::None,
+        never: Some(
+            "an inference experiment is alerted on, not stopped: it shadows a production endpoint; stop it yourself and create an encrypted one",
+        ),
+        running: &[],
+        resolved_by_action: false,
+    },
 ];
 
 /// The four Model Monitor job definitions differ only in names: one row each, built alike.
@@ -364,6 +398,10 @@ pub struct Observed {
     /// Judged elsewhere: a monitoring schedule that names its job definition (checked on its own
     /// event) instead of holding one.
     pub judged_elsewhere: bool,
+    /// Stores of data at rest and whether each has a KMS key of yours: a feature group's offline
+    /// store (S3), its online store with standard storage (in-memory storage takes no key), an
+    /// inference experiment's captured data. Absent stores are not listed.
+    pub data_stores: Vec<(&'static str, bool)>,
 }
 
 /// A resource is production when a hyphen-separated part of its name is `prod` or `production`
@@ -506,6 +544,42 @@ impl Observed {
             },
             // Judged from its endpoint config, as described.
             Kind::Endpoint => Observed::default(),
+            Kind::FeatureGroup => {
+                let mut data_stores = Vec::new();
+                if at(p, &["offlineStoreConfig"]).is_some_and(|v| !v.is_null()) {
+                    data_stores.push((
+                        "offline store",
+                        text(p, &["offlineStoreConfig", "s3StorageConfig", "kmsKeyId"]).is_some(),
+                    ));
+                }
+                let online = flag(p, &["onlineStoreConfig", "enableOnlineStore"]) == Some(true);
+                let in_memory =
+                    text(p, &["onlineStoreConfig", "storageType"]).as_deref() == Some("InMemory");
+                if online && !in_memory {
+                    data_stores.push((
+                        "online store",
+                        text(p, &["onlineStoreConfig", "securityConfig", "kmsKeyId"]).is_some(),
+                    ));
+                }
+                Observed {
+                    data_stores,
+                    ..Observed::default()
+                }
+            }
+            Kind::InferenceExperiment => {
+                let mut data_stores = Vec::new();
+                if at(p, &["dataStorageConfig"]).is_some_and(|v| !v.is_null()) {
+                    data_stores.push((
+                        "captured data",
+                        text(p, &["dataStorageConfig", "kmsKey"]).is_some(),
+                    ));
+                }
+                Observed {
+                    volume_kms_key: text(p, &["kmsKey"]),
+                    data_stores,
+                    ..Observed::default()
+                }
+            }
             Kind::MonitoringSchedule => {
                 match at(p, &["monitoringScheduleConfig", "monitoringJobDefinition"])
                     .filter(|d| !d.is_null())
@@ -619,6 +693,7 @@ impl Observed {
                 .concat(),
             production: a.production || b.production,
             judged_elsewhere: a.judged_elsewhere && b.judged_elsewhere,
+            data_stores: [a.data_stores, b.data_stores].concat(),
             direct_internet_access: both(a.direct_internet_access, b.direct_internet_access),
             root_access: both(a.root_access, b.root_access),
             app_network_access_type: both(a.app_network_access_type, b.app_network_access_type),

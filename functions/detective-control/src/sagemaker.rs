@@ -134,7 +134,9 @@ impl SageMaker {
                 | Kind::ModelQualityJobDefinition
                 | Kind::ModelBiasJobDefinition
                 | Kind::ModelExplainabilityJobDefinition
-                | Kind::MonitoringSchedule,
+                | Kind::MonitoringSchedule
+                | Kind::FeatureGroup
+                | Kind::InferenceExperiment,
             ) => return Taken::not_taken("nothing to do"),
             (_, Kind::TrainingJob) => c
                 .stop_training_job()
@@ -487,7 +489,9 @@ impl SageMaker {
             | Kind::ModelQualityJobDefinition
             | Kind::ModelBiasJobDefinition
             | Kind::ModelExplainabilityJobDefinition
-            | Kind::MonitoringSchedule => {
+            | Kind::MonitoringSchedule
+            | Kind::FeatureGroup
+            | Kind::InferenceExperiment => {
                 return Err(Error::invalid(format!(
                     "a {} is judged from its request, never described",
                     kind.label()
