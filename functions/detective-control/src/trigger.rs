@@ -257,7 +257,31 @@ mod tests {
             "time": "2026-11-23T10:00:00Z", "region": "eu-west-1", "account": "1", "detail": {}}),
         )
         .unwrap();
-        assert!(matches!(t, Trigger::Sweep { ref event_id, .. } if event_id == "s-1"));
+        assert!(
+            matches!(t, Trigger::Sweep { ref event_id, full: false, after: None, .. } if event_id == "s-1")
+        );
+        // The daily rule (`…-full-sweep`) sweeps everything; a continuation goes on after its cursor.
+        let t = parse(&json!({"id": "s-2", "detail-type": "Scheduled Event", "source": "aws.events",
+            "resources": ["arn:aws:events:eu-west-1:1:rule/secure-mlops-full-sweep"], "detail": {}}))
+        .unwrap();
+        assert!(matches!(t, Trigger::Sweep { full: true, .. }));
+        let place = Place {
+            partition: "aws".into(),
+            region: "eu-west-1".into(),
+            account: "1".into(),
+        };
+        let next = continuation(
+            "s-2",
+            Some("2026-11-23T10:00:00Z"),
+            &place,
+            true,
+            "model/m-1",
+        );
+        let t = parse(&next).unwrap();
+        assert!(
+            matches!(t, Trigger::Sweep { ref event_id, full: true, after: Some(ref a), .. }
+                if event_id == "s-2" && a == "model/m-1")
+        );
         let t = parse(
             &json!({"id": "o", "detail-type": "Object Created", "source": "aws.s3", "detail": {}}),
         )
