@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod bins;
 pub mod calls;
 pub mod cfn;
+pub mod cloudtrail;
 pub mod deployment;
 pub mod events;
 pub mod harness;

@@ -132,18 +132,18 @@ struct Burst {
 async fn bursts(bed: &Bed, runtime: Runtime, sizes: &[usize]) -> Vec<Burst> {
     let h = Harness::start(detective_config(bed, runtime)).await;
     // Warm the instance (its cold start is measured elsewhere).
-    let warm = workloads::detective_events(1, &format!("warm-{}", runtime.label()));
+    let mut warm = workloads::detective_events(1, &format!("warm-{}", runtime.label()));
+    workloads::prepare_detective(bed, &mut warm).await;
     for (e, _) in warm.iter().take(2) {
         let _ = h.invoke(e).await;
     }
     let mut out = Vec::new();
     for &n in sizes {
         let tag = format!("burst-{}-{n}", runtime.label());
-        let events: Vec<Value> = workloads::detective_events(n.div_ceil(16), &tag)
-            .into_iter()
-            .take(n)
-            .map(|(e, _)| e)
-            .collect();
+        let mut events = workloads::detective_events(n.div_ceil(16), &tag);
+        events.truncate(n);
+        workloads::prepare_detective(bed, &mut events).await;
+        let events: Vec<Value> = events.into_iter().map(|(e, _)| e).collect();
         let (rate, latency, calls, failed) = burst(&h, &events).await;
         eprintln!(
             "  burst {n} ({}): {rate:.0} events/s, p50 {:.2} ms, p99 {:.2} ms, {failed} failed",
@@ -268,10 +268,10 @@ async fn main() {
                 "CloudTrail Create* events, 8 kinds, compliant and not (stop/delete + alert)",
                 detective_config(&bed, runtime),
                 async |_| {
-                    workloads::detective(workloads::detective_events(
-                        10,
-                        &format!("main-{}", runtime.label()),
-                    ))
+                    let mut events =
+                        workloads::detective_events(10, &format!("main-{}", runtime.label()));
+                    workloads::prepare_detective(&bed, &mut events).await;
+                    workloads::detective(events)
                 },
                 no_resolve,
             )

@@ -205,6 +205,9 @@ pub fn detective_events(rounds: usize, tag: &str) -> Vec<(Value, &'static str)> 
             let name = p.file_stem()?.to_str()?.to_owned();
             (name.ends_with("-compliant") || name.ends_with("-noncompliant")).then_some(())?;
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+            // The eight kinds both runtimes know (the Python reference has the original rules).
+            let event = v["detail"]["eventName"].as_str()?;
+            NAMES.iter().any(|(call, _)| *call == event).then_some(())?;
             Some((name, v))
         })
         .collect();
@@ -228,6 +231,31 @@ pub fn detective_events(rounds: usize, tag: &str) -> Vec<(Value, &'static str)> 
         }
     }
     out
+}
+
+/// The kinds the control acts on (it describes them first): their non-compliant resources must exist.
+const ACTED_ON: [&str; 7] = [
+    "CreateTrainingJob",
+    "CreateProcessingJob",
+    "CreateTransformJob",
+    "CreateHyperParameterTuningJob",
+    "CreateModel",
+    "CreateNotebookInstance",
+    "CreateEndpointConfig",
+];
+
+/// Makes in the twin what each non-compliant event of an acted-on kind says was created (both
+/// runtimes get the same preparation; a compliant event is judged from its request alone).
+pub async fn prepare_detective(bed: &Bed, events: &mut [(Value, &'static str)]) {
+    for (e, class) in events.iter_mut() {
+        let name = e["detail"]["eventName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if *class == "non-compliant" && ACTED_ON.contains(&name.as_str()) {
+            let _ = testbed::cloudtrail::replay(&bed.twin.endpoint, e).await;
+        }
+    }
 }
 
 pub fn detective(events: Vec<(Value, &'static str)>) -> Vec<Event> {
