@@ -698,6 +698,149 @@ impl Bed {
     }
 }
 
+/// A `CreateModel` record delivered late (EventBridge retries for an hour): the model of that name
+/// was deleted and created again since — compliant, or not: either way it is not the model the record
+/// speaks of (created after the event, beyond the skew), so nothing is deleted and no one is alerted.
+#[tokio::test]
+async fn a_late_create_event_never_touches_a_newer_resource_of_the_same_name() {
+    let bed = bed("enforce").await;
+    let event = fixture("model-late-event-recreated");
+    for compliant in [true, false] {
+        let mut model = bed
+            .sm
+            .create_model()
+            .model_name("churn-model-late")
+            .execution_role_arn("arn:aws:iam::123456789012:role/SageMakerExecution")
+            .primary_container(
+                aws_sdk_sagemaker::types::ContainerDefinition::builder()
+                    .image("123.dkr.ecr/xgb:1")
+                    .build(),
+            );
+        if compliant {
+            model = model.enable_network_isolation(true).vpc_config(
+                VpcConfig::builder()
+                    .subnets("subnet-0a1b2c3d")
+                    .security_group_ids("sg-0a1b2c3d")
+                    .build(),
+            );
+        }
+        model.send().await.unwrap();
+        let mut late = event.clone();
+        late["detail"]["eventID"] = json!(format!("late-{compliant}"));
+        let deletes = bed.count("DeleteModel");
+        let response = bed.invoke(&late).await;
+        assert!(
+            response["skipped"]
+                .as_str()
+                .is_some_and(|s| s.contains("a newer resource has the name")),
+            "{response}"
+        );
+        assert_eq!(bed.count("DeleteModel"), deletes, "nothing deleted");
+        bed.sm
+            .delete_model()
+            .model_name("churn-model-late")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(
+        bed.inbox
+            .alerts(0, Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+}
+
+/// A model and an endpoint config that an endpoint uses are never deleted — SageMaker would let it, and
+/// the endpoint would keep serving on what is gone: the alert says why nothing was done, and the
+/// Security Hub findings stay ACTIVE. The endpoint's own events (`CreateEndpoint`, `UpdateEndpoint`) are
+/// judged by the endpoint config it runs, and an endpoint is alerted on, never deleted.
+#[tokio::test]
+async fn what_an_endpoint_uses_is_never_deleted_and_endpoints_are_alerted_not_deleted() {
+    use aws_sdk_sagemaker::types::{
+        ContainerDefinition, ProductionVariant, ProductionVariantInstanceType,
+    };
+    let bed = bed("enforce").await;
+    bed.twin.set_duration("endpoint.create", 0.1);
+    bed.sm
+        .create_model()
+        .model_name("serving-model")
+        .execution_role_arn("arn:aws:iam::123456789012:role/SageMakerExecution")
+        .primary_container(
+            ContainerDefinition::builder()
+                .image("123.dkr.ecr/xgb:1")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    bed.sm
+        .create_endpoint_config()
+        .endpoint_config_name("serving-config")
+        .production_variants(
+            ProductionVariant::builder()
+                .variant_name("AllTraffic")
+                .model_name("serving-model")
+                .instance_type(ProductionVariantInstanceType::MlM5Large)
+                .initial_instance_count(1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    bed.sm
+        .create_endpoint()
+        .endpoint_name("serving")
+        .endpoint_config_name("serving-config")
+        .send()
+        .await
+        .unwrap();
+    let events = bed.delivered(3).await;
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["detail"]["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
+    );
+
+    for (event, kind) in events[..2].iter().zip(["model", "endpoint config"]) {
+        let response = bed.invoke(event).await;
+        let f = &response["findings"][0];
+        assert_eq!(f["result"], "not-taken", "{response}");
+        assert!(
+            f["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("in use by endpoint serving:"),
+            "{response}"
+        );
+        let alert = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+        assert_eq!(alert[0].body["resourceType"], kind);
+        assert_eq!(alert[0].body["result"], "not-taken");
+    }
+    assert_eq!(
+        bed.count("DeleteModel") + bed.count("DeleteEndpointConfig"),
+        0
+    );
+    let findings = bed.inbox.findings().await;
+    assert!(!findings.is_empty());
+    assert!(
+        findings.iter().all(|(_, state, _)| state == "ACTIVE"),
+        "{findings:?}"
+    );
+
+    let response = bed.invoke(&events[2]).await;
+    let f = &response["findings"][0];
+    assert_eq!(f["checks"], json!(["volume-kms"]), "{response}");
+    assert_eq!(f["result"], "not-taken");
+    assert!(f["detail"].as_str().unwrap().contains("never deleted"));
+    let alert = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    assert_eq!(alert[0].body["resourceType"], "endpoint");
+    assert_eq!(bed.count("DeleteEndpoint"), 0);
+}
+
 /// The fixture table: event → checks failed → action → alert fields, through the real binary.
 #[tokio::test]
 async fn fixture_table() {
