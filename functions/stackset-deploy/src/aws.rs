@@ -341,6 +341,55 @@ impl Aws {
             .collect())
     }
 
+    /// Removes the stack instances of `accounts` × `regions` and their stacks (`RetainStacks=false`).
+    pub async fn delete_instances(
+        &self,
+        name: &str,
+        accounts: &[String],
+        regions: &[String],
+        operation_id: &str,
+    ) -> Result<Started, Error> {
+        let result = self
+            .cloudformation
+            .delete_stack_instances()
+            .stack_set_name(name)
+            .set_accounts(Some(accounts.to_vec()))
+            .set_regions(Some(regions.to_vec()))
+            .retain_stacks(false)
+            .operation_id(operation_id)
+            .send()
+            .await;
+        started(
+            "cloudformation:DeleteStackInstances",
+            operation_id,
+            result,
+            |o| o.operation_id,
+        )
+    }
+
+    /// Deletes an empty stack set. `Ok(false)`: not now (an operation runs, or instances appeared).
+    pub async fn delete_stack_set(&self, name: &str) -> Result<bool, Error> {
+        match self
+            .cloudformation
+            .delete_stack_set()
+            .stack_set_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("StackSetNotFoundException") => Ok(true),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("OperationInProgressException" | "StackSetNotEmptyException")
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(Error::aws("cloudformation:DeleteStackSet", e)),
+        }
+    }
+
     pub async fn operation_status(&self, name: &str, operation_id: &str) -> Result<String, Error> {
         let out = self
             .cloudformation

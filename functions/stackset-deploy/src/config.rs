@@ -48,6 +48,13 @@ pub struct Config {
     pub max_concurrent_percentage: i32,
     pub failure_tolerance_percentage: i32,
     pub region_concurrency: String,
+    /// The stack whose `Custom::EndpointRetirement` this function serves (`APPLICATION_STACK_ID`, the
+    /// template's own stack); requests of any other stack are refused. `None`: retirement is off.
+    pub application_stack: Option<String>,
+    /// The wait before a failed instance deletion is tried again (`RETIRE_RETRY_SECONDS`): endpoint
+    /// network interfaces take minutes to be released, and a stack holding a security group that one
+    /// still uses fails to delete until then.
+    pub retire_retry: std::time::Duration,
 }
 
 impl Config {
@@ -218,6 +225,12 @@ impl Config {
                     &["SEQUENTIAL", "PARALLEL"],
                 )?
                 .to_owned(),
+            application_stack: env.get("APPLICATION_STACK_ID"),
+            retire_retry: std::time::Duration::from_secs(env.number(
+                "RETIRE_RETRY_SECONDS",
+                120,
+                0..=900,
+            )?),
         })
     }
 }

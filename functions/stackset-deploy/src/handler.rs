@@ -517,7 +517,7 @@ mod tests {
 /// Stack-set operation states and errors moto cannot produce (it finishes every operation at once and
 /// ignores operation ids), with aws-smithy-mocks.
 #[cfg(test)]
-mod mocked {
+pub(crate) mod mocked {
     use aws_sdk_cloudformation::operation::describe_stack_set::DescribeStackSetOutput;
     use aws_sdk_cloudformation::operation::describe_stack_set_operation::DescribeStackSetOperationOutput;
     use aws_sdk_cloudformation::operation::list_stack_set_operation_results::ListStackSetOperationResultsOutput;
@@ -548,7 +548,7 @@ mod mocked {
 
     const ARN: &str = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3";
 
-    fn handler(cfn: &[&Rule], cp: &[&Rule], sm: &[&Rule]) -> Handler {
+    pub(crate) fn handler(cfn: &[&Rule], cp: &[&Rule], sm: &[&Rule]) -> Handler {
         let config = Config::from_lookup(|k| {
             Some(
                 match k {
@@ -682,7 +682,7 @@ mod mocked {
         })
     }
 
-    fn exists_as(project: Option<&'static str>) -> Rule {
+    pub(crate) fn exists_as(project: Option<&'static str>) -> Rule {
         mock!(aws_sdk_cloudformation::Client::describe_stack_set).then_output(move || {
             let mut set = StackSet::builder().stack_set_name("secure-mlops--churn-staging");
             if let Some(p) = project {
@@ -694,7 +694,7 @@ mod mocked {
         })
     }
 
-    fn exists() -> Rule {
+    pub(crate) fn exists() -> Rule {
         exists_as(Some("secure-mlops"))
     }
 

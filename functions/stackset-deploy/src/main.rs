@@ -4,6 +4,10 @@
 //! accounts) and regions. The operation id is derived from the pipeline execution and stage, so a retried
 //! action reuses its operation; CodePipeline's continuation token carries the deployment while it runs.
 //!
+//! It also serves `Custom::EndpointRetirement` (see [`retire`]) for its own application stack: a
+//! CloudFormation request (or the framework's continuation) goes to the custom-resource framework,
+//! every other payload to the job handler.
+//!
 //! Wiring only: logging, configuration, SDK clients (once per cold start), the handler.
 
 mod aws;
@@ -11,6 +15,7 @@ mod config;
 mod handler;
 mod job;
 mod probe;
+mod retire;
 
 use std::sync::Arc;
 
@@ -43,9 +48,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
         config,
     });
+    let retirement = Arc::new(shared::cfn::Runner::new(
+        retire::Retirement::new(Arc::clone(&handler)),
+        aws_sdk_lambda::Client::new(&sdk),
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let handler = Arc::clone(&handler);
-        async move { handler.handle(event.payload).await }
+        let (handler, retirement) = (Arc::clone(&handler), Arc::clone(&retirement));
+        async move {
+            if shared::cfn::is_custom_resource(&event.payload) {
+                retirement.handle_event(event).await
+            } else {
+                handler.handle(event.payload).await
+            }
+        }
     }))
     .await
 }

@@ -44,7 +44,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 pub use request::{Continuation, Request, RequestType};
-pub use runner::{Runner, serve};
+pub use runner::{Runner, is_custom_resource, serve};
 
 /// The wait before the next poll of a long operation: `SECURE_MLOPS_POLL_BASE_MS` (default 2000 ms)
 /// growing by half with each poll, at most 20 s. Tests set a small base.

@@ -56,11 +56,7 @@ pub async fn serve<P: Provider>(
     let runner = Arc::new(Runner::new(provider, aws_sdk_lambda::Client::new(config)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runner = Arc::clone(&runner);
-        async move {
-            let deadline = instant_from_epoch_ms(event.context.deadline);
-            let function = event.context.invoked_function_arn.clone();
-            runner.handle(event.payload, deadline, &function).await
-        }
+        async move { runner.handle_event(event).await }
     }))
     .await
 }
@@ -101,6 +97,13 @@ enum Decoded {
     Malformed(String, Box<Request>),
     /// Nothing to answer: the reason goes to Lambda (retry / dead-letter queue) and the logs.
     Unusable(String),
+}
+
+/// Whether an event is for the custom-resource framework: a CloudFormation request (it has a
+/// `RequestType`) or one of the framework's continuations. Only a routing hint: [`Runner::handle`]
+/// still verifies the request.
+pub fn is_custom_resource(payload: &Value) -> bool {
+    payload.get("RequestType").is_some() || payload.get(CONTINUATION_KEY).is_some()
 }
 
 fn decode(payload: Value) -> Decoded {
@@ -180,6 +183,15 @@ impl<P: Provider> Runner<P> {
                 );
                 Error::invalid(format!("request refused: {reason}"))
             })
+    }
+
+    /// [`Runner::handle`] with the deadline and function ARN of the Lambda invocation: for a function
+    /// that serves custom resources besides other events (route the payloads [`is_custom_resource`]
+    /// says are ours here).
+    pub async fn handle_event(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
+        let deadline = instant_from_epoch_ms(event.context.deadline);
+        let function = event.context.invoked_function_arn.clone();
+        self.handle(event.payload, deadline, &function).await
     }
 
     /// Handles one invocation: a CloudFormation request or one of our own continuations. Returns an
