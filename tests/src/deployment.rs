@@ -96,6 +96,9 @@ pub fn stackset_deploy(config: Config, bucket: &str, staging: &str, prod: &str) 
             "arn:aws:iam::123456789012:role/secure-mlops-stackset-deploy",
         )
         .env("BAKE_SECONDS", "0")
+        // Custom::EndpointRetirement of the test bed's application stack.
+        .env("APPLICATION_STACK_ID", crate::cfn::STACK_ID)
+        .env("SECURE_MLOPS_POLL_BASE_MS", "50")
         .env("STAGING_TARGETS", staging)
         .env("PROD_TARGETS", prod)
 }

@@ -216,6 +216,19 @@ async fn a_long_operation_continues_across_two_reinvocations_with_one_response()
     assert!(inv[1].payload.get("SecureMlopsContinuation").is_some());
 }
 
+/// A wait longer than a whole invocation's budget (3 s timeout, 3 s between polls): each continuation
+/// still polls once instead of handing the same wait over again and again.
+#[tokio::test]
+async fn a_wait_longer_than_an_invocation_still_makes_progress() {
+    let h = probe(Duration::from_secs(3)).await;
+    let props = json!({"Mode": "long", "Seconds": "3", "Polls": "2", "ServiceTimeout": "60"});
+    let r = send(&h, "slow-polls", "Create", props, None).await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(body["Data"]["Polls"], "2");
+    assert_eq!(body["Data"]["Attempt"], "3", "one poll per continuation");
+}
+
 #[tokio::test]
 async fn the_overall_deadline_ends_a_long_operation_with_failed() {
     let h = probe(Duration::from_secs(3)).await;

@@ -38,6 +38,30 @@ async fn bed() -> Bed {
     bed_with(|c| c).await
 }
 
+/// The function's configuration in the bed: moto, the twin for SageMaker, CodePipeline, the endpoint
+/// runtime and CloudWatch.
+fn function(moto: &str, twin: &str, staging: &str) -> Config {
+    deployment::stackset_deploy(
+        Config::new(
+            bins::path("stackset-deploy"),
+            "secure-mlops-stackset-deploy",
+        ),
+        "artifacts",
+        staging,
+        &PROD.join(","),
+    )
+    .env("AWS_ENDPOINT_URL", moto)
+    .env("AWS_ENDPOINT_URL_SAGEMAKER", twin)
+    .env("AWS_ENDPOINT_URL_CODEPIPELINE", twin)
+    .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", twin)
+    .env("AWS_ENDPOINT_URL_CLOUDWATCH", twin)
+    .env("STAGING_REGIONS", "us-east-1")
+    .env("PROD_REGIONS", "us-east-1,eu-west-1")
+    // A second pipeline of ours, built by hand below with parameters the template never writes.
+    .env("PIPELINE_NAMES", format!("{PIPELINE},{HAND_MADE}"))
+    .env("MODEL_PACKAGE_GROUPS", "churn,ranking")
+}
+
 /// The bed, with the function's configuration adjusted by `adjust`.
 async fn bed_with(adjust: impl FnOnce(Config) -> Config) -> Bed {
     let moto = Moto::start().await;
@@ -53,27 +77,11 @@ async fn bed_with(adjust: impl FnOnce(Config) -> Config) -> Bed {
     }
     let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
     twin.set_duration("pipeline.continuation", 0.1);
-    let f = Harness::start(adjust(
-        deployment::stackset_deploy(
-            Config::new(
-                bins::path("stackset-deploy"),
-                "secure-mlops-stackset-deploy",
-            ),
-            "artifacts",
-            org.ou("Staging"),
-            &PROD.join(","),
-        )
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
-        .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
-        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &twin.endpoint)
-        .env("AWS_ENDPOINT_URL_CLOUDWATCH", &twin.endpoint)
-        .env("STAGING_REGIONS", "us-east-1")
-        .env("PROD_REGIONS", "us-east-1,eu-west-1")
-        // A second pipeline of ours, built by hand below with parameters the template never writes.
-        .env("PIPELINE_NAMES", format!("{PIPELINE},{HAND_MADE}"))
-        .env("MODEL_PACKAGE_GROUPS", "churn,ranking"),
-    ))
+    let f = Harness::start(adjust(function(
+        &moto.endpoint,
+        &twin.endpoint,
+        org.ou("Staging"),
+    )))
     .await;
     twin.register_lambda("secure-mlops-stackset-deploy", f.endpoint());
     let sm = twin.sagemaker(&config);
@@ -852,4 +860,240 @@ fn execution_of(b: &Bed, id: &str) -> (String, String) {
     let w = b.twin.lock();
     let e = w.cp.executions.iter().find(|e| e.id == id).unwrap();
     (e.status.clone(), e.summary.clone().unwrap_or_default())
+}
+
+/// Sends `Custom::EndpointRetirement` request `kind` (from `stack`, the bed's application stack unless
+/// given) to `f`; the one response CloudFormation gets.
+async fn retirement(
+    f: &Harness,
+    key: &str,
+    kind: &str,
+    props: serde_json::Value,
+    old: Option<serde_json::Value>,
+    stack: Option<&str>,
+) -> serde_json::Value {
+    let physical = (kind != "Create").then_some("secure-mlops-endpoint-retirement");
+    let mut event = testbed::cfn::request(
+        kind,
+        &f.response_url(key),
+        "Custom::EndpointRetirement",
+        "EndpointRetirement",
+        props,
+        physical,
+        old,
+    );
+    if let Some(stack) = stack {
+        event["StackId"] = serde_json::json!(stack);
+    }
+    f.invoke_async(&event);
+    let r = f.wait_for_response(key, Duration::from_secs(30)).await;
+    assert_eq!(r.len(), 1, "exactly one response: {r:#?}");
+    r[0].body.clone()
+}
+
+/// Retirement: a group removed from `ModelPackageGroups` keeps its endpoints unless
+/// `RetireRemovedGroups` is true; then its staging and production stack sets lose their instances (and
+/// the endpoints' stacks in every account) and are deleted, while the other group's stay as they are
+/// and a same-named stack set without the project tag is left alone. Only the application stack may
+/// ask, and never for a group the function still deploys. Deleting the stack retires the rest only
+/// with `RetireOnDelete`.
+#[tokio::test]
+async fn a_removed_group_is_retired_only_when_asked_and_only_it() {
+    let b = bed().await;
+    b.sm.create_model_package_group()
+        .model_package_group_name("ranking")
+        .send()
+        .await
+        .unwrap();
+    for group in ["churn", "ranking"] {
+        let v = deployment::register_version(
+            &b.sm,
+            group,
+            &format!("s3://models/{group}/model.tar.gz"),
+            ModelApprovalStatus::Approved,
+        )
+        .await;
+        let e = deployment::start(&b.cp, &v).await;
+        assert_eq!(
+            deployment::settle(&b.cp, &e, Duration::from_secs(30)).await,
+            None
+        );
+        let token = deployment::approval_token(&b.cp).await.unwrap();
+        deployment::approve(&b.cp, &token, true).await;
+        assert_eq!(
+            deployment::settle(&b.cp, &e, Duration::from_secs(30)).await,
+            Some(PipelineExecutionStatus::Succeeded)
+        );
+    }
+    let churn = (
+        b.instances("secure-mlops--churn-staging").await,
+        b.instances("secure-mlops--churn-prod").await,
+    );
+    assert_eq!((churn.0.len(), churn.1.len()), (8, 4));
+    assert_eq!(b.instances("secure-mlops--ranking-prod").await.len(), 4);
+    // A stack set with one of our names that this project did not make (no project tag).
+    b.cfn
+        .create_stack_set()
+        .stack_set_name("secure-mlops--legacy-staging")
+        .template_body(r#"{"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    let all = serde_json::json!({"ModelPackageGroups": "churn,ranking,legacy"});
+    let created = retirement(&b.f, "create", "Create", all.clone(), None, None).await;
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+
+    // Another stack of the same account: refused, nothing touched.
+    let other = testbed::cfn::STACK_ID.replace("secure-mlops-demo", "someone-else");
+    let forged = retirement(
+        &b.f,
+        "forged",
+        "Update",
+        serde_json::json!({"ModelPackageGroups": "churn", "RetireRemovedGroups": "true"}),
+        Some(all.clone()),
+        Some(&other),
+    )
+    .await;
+    assert_eq!(forged["Status"], "FAILED");
+    assert!(
+        forged["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("not this function's application stack"),
+        "{forged}"
+    );
+    // The function still deploys ranking (the template passes the same list to both): refused.
+    let disagree = retirement(
+        &b.f,
+        "disagree",
+        "Update",
+        serde_json::json!({"ModelPackageGroups": "churn", "RetireRemovedGroups": "true"}),
+        Some(all.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(disagree["Status"], "FAILED");
+    assert!(
+        disagree["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("\"ranking\" was removed here but this function still deploys it"),
+        "{disagree}"
+    );
+    assert!(
+        !b.stack_set_calls().iter().any(|c| c.contains("Delete")),
+        "{:#?}",
+        b.stack_set_calls()
+    );
+
+    // The stack update: the function now deploys churn only, and so does the resource. (A 3-second
+    // function timeout and 1-second polls: the retirement goes on in continuations, as on AWS.)
+    let g = Harness::start(
+        function(&b.moto_endpoint, &b.twin.endpoint, b.org.ou("Staging"))
+            .env("MODEL_PACKAGE_GROUPS", "churn")
+            .env("SECURE_MLOPS_POLL_BASE_MS", "1000")
+            .timeout(Duration::from_secs(3)),
+    )
+    .await;
+    let kept = retirement(
+        &g,
+        "kept",
+        "Update",
+        serde_json::json!({"ModelPackageGroups": "churn"}),
+        Some(all.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(kept["Status"], "SUCCESS", "{kept}");
+    assert_eq!(
+        kept["Data"]["Kept"], "secure-mlops--ranking-staging,secure-mlops--ranking-prod",
+        "the default keeps the endpoints and says which"
+    );
+    assert_eq!(b.instances("secure-mlops--ranking-staging").await.len(), 8);
+
+    let retired = retirement(
+        &g,
+        "retired",
+        "Update",
+        serde_json::json!({"ModelPackageGroups": "churn", "RetireRemovedGroups": "true"}),
+        Some(all.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(retired["Status"], "SUCCESS", "{retired}");
+    assert_eq!(
+        retired["Data"]["Retired"],
+        "secure-mlops--ranking-staging,secure-mlops--ranking-prod"
+    );
+    assert!(g.invoke_api_calls() >= 1, "continued in another invocation");
+    let skipped = retired["Data"]["Skipped"].as_str().unwrap();
+    assert!(
+        skipped.contains("secure-mlops--legacy-staging (not tagged for this project"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains("secure-mlops--legacy-prod (absent)"),
+        "{skipped}"
+    );
+    for gone in [
+        "secure-mlops--ranking-staging",
+        "secure-mlops--ranking-prod",
+    ] {
+        let e = b
+            .cfn
+            .describe_stack_set()
+            .stack_set_name(gone)
+            .send()
+            .await
+            .expect_err("deleted");
+        assert!(format!("{e:?}").contains("StackSetNotFound"), "{e:?}");
+    }
+    // The endpoints' stacks went with the instances; churn's stay, as do its stack sets.
+    let account = &churn.0[0].0;
+    let sm = deployment::sagemaker_in(&b.config, account, "us-east-1").await;
+    let endpoints: Vec<String> = sm
+        .list_endpoints()
+        .send()
+        .await
+        .unwrap()
+        .endpoints()
+        .iter()
+        .map(|e| e.endpoint_name().unwrap_or_default().to_owned())
+        .collect();
+    // (moto names a template's endpoint after its stack: `StackSet:<stack set>-Endpoint-…`.)
+    assert!(
+        endpoints.len() == 1 && endpoints[0].contains("secure-mlops--churn-staging"),
+        "{endpoints:?}"
+    );
+    assert_eq!(b.instances("secure-mlops--churn-staging").await, churn.0);
+    assert_eq!(b.instances("secure-mlops--churn-prod").await, churn.1);
+    assert!(
+        b.cfn
+            .describe_stack_set()
+            .stack_set_name("secure-mlops--legacy-staging")
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // Deleting the application stack keeps the rest by default, retires it with RetireOnDelete.
+    let props = serde_json::json!({"ModelPackageGroups": "churn"});
+    let deleted = retirement(&g, "delete-keep", "Delete", props, None, None).await;
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    assert_eq!(b.instances("secure-mlops--churn-prod").await, churn.1);
+    let props = serde_json::json!({"ModelPackageGroups": "churn", "RetireOnDelete": "true"});
+    let deleted = retirement(&g, "delete", "Delete", props, None, None).await;
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    assert_eq!(
+        deleted["Data"]["Retired"],
+        "secure-mlops--churn-staging,secure-mlops--churn-prod"
+    );
+    assert!(
+        sm.list_endpoints()
+            .send()
+            .await
+            .unwrap()
+            .endpoints()
+            .is_empty()
+    );
 }

@@ -275,6 +275,9 @@ impl<P: Provider> Runner<P> {
         let ctx = Ctx { request, attempt };
         // What the operation's state stands for, should a Create fail after it made something.
         let mut made: Option<String> = None;
+        // A continuation polls at least once, whatever its wait: were a wait longer than one
+        // invocation's budget (a short function timeout) handed over again, no poll would ever run.
+        let mut resumed = state.is_some();
         let mut outcome = match state {
             // A continuation resumes where the previous invocation stopped: waiting to poll.
             Some((state, poll_after)) => match serde_json::from_value(state) {
@@ -332,12 +335,22 @@ impl<P: Provider> Runner<P> {
                         });
                     }
                     let saved = serde_json::to_value(&state);
-                    if next >= budget_end {
+                    let first_wait_here = std::mem::take(&mut resumed);
+                    if next >= budget_end && !first_wait_here {
                         return self
                             .hand_over(request, saved, poll_after, attempt, started_at_ms, function)
                             .await;
                     }
-                    tokio::time::sleep(poll_after).await;
+                    // A continuation's first wait leaves at least half its budget to the poll.
+                    let until = if first_wait_here {
+                        next.min(
+                            Instant::now()
+                                + budget_end.saturating_duration_since(Instant::now()) / 2,
+                        )
+                    } else {
+                        next
+                    };
+                    tokio::time::sleep_until(until).await;
                     outcome = self
                         .guarded(budget_end, self.provider.poll(&ctx, state))
                         .await;
