@@ -926,6 +926,11 @@ async fn fixture_table() {
             ),
         ),
         ("notebook-compliant", Compliant),
+        // SageMaker.8, alert-only: a notebook on a deprecated platform is alerted, never stopped.
+        (
+            "notebook-deprecated-platform",
+            Findings(&["notebook-platform"], "none"),
+        ),
         ("notebook-update-root-access", Skipped), // lab-2 does not exist in this account
         (
             "endpoint-config-noncompliant",
@@ -1077,9 +1082,46 @@ async fn fixture_table() {
             .await
             .is_empty()
     );
-    assert_eq!(alerts_expected, 17);
-    // 5 + 5 + 4 + 2 + 3 + 2 + 4 + 1 + 1 + 1 + 4 × 5 + 4 + 1 + 2 findings, one per (resource, check)
-    assert_eq!(bed.inbox.findings().await.len(), 55);
+    assert_eq!(alerts_expected, 18);
+    // 5 + 5 + 4 + 2 + 3 + 2 + 4 + 1 + 1 + 1 + 1 + 4 × 5 + 4 + 1 + 2 findings, one per (resource, check)
+    assert_eq!(bed.inbox.findings().await.len(), 56);
+}
+
+/// SageMaker.16/.19 as an opt-in check (`CHECKS=all,model-private-registry`): a model whose image
+/// comes from Amazon ECR (no `ImageConfig`) is alerted, never deleted; one pulling from the VPC's
+/// registry passes. Under `all` alone the same model is compliant (the fixture table shows it).
+#[tokio::test]
+async fn private_registry_models_when_the_check_is_chosen() {
+    let bed = bed_with("enforce", |c| c.env("CHECKS", "all,model-private-registry")).await;
+    let mut ecr = fixture("model-compliant");
+    bed.replay(&mut ecr).await;
+    let response = bed.invoke(&ecr).await;
+    let f = &response["findings"][0];
+    assert_eq!(f["checks"], json!(["model-private-registry"]), "{response}");
+    assert_eq!(f["action"], "none", "{response}");
+    let alert = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    assert_eq!(alert.len(), 1);
+    let name = ecr["detail"]["requestParameters"]["modelName"]
+        .as_str()
+        .unwrap();
+    assert!(
+        bed.sm
+            .describe_model()
+            .model_name(name)
+            .send()
+            .await
+            .is_ok(),
+        "alerted, not deleted"
+    );
+
+    let mut vpc = fixture("model-compliant");
+    let p = &mut vpc["detail"]["requestParameters"];
+    p["modelName"] = json!("churn-model-vpc-registry");
+    p["primaryContainer"]["imageConfig"] = json!({"repositoryAccessMode": "Vpc"});
+    vpc["detail"]["eventID"] = json!("0f5a0041-1111-4222-8333-444455556666");
+    bed.replay(&mut vpc).await;
+    let response = bed.invoke(&vpc).await;
+    assert!(response["compliant"].is_string(), "{response}");
 }
 
 fn now_rfc3339() -> String {

@@ -17,8 +17,17 @@ pub struct Rule {
     pub security_hub: &'static [(Kind, &'static str)],
     /// Never a reason to stop or delete (availability, not security): alerted only.
     pub alert_only: bool,
+    /// Runs only when `CHECKS` names it (`all` leaves it out): AWS's rule fits some organisations'
+    /// policy, not every account's.
+    pub opt_in: bool,
     pub passes: fn(&Observed) -> bool,
 }
+
+/// The notebook instance platforms SageMaker still supports (`PlatformIdentifier`), as of 2026-11:
+/// `notebook-al1-v1`, `notebook-al2-v1` and `notebook-al2-v2` are deprecated (no longer patched, cannot
+/// be chosen for new instances). Update this table when AWS ends support for another platform; SageMaker
+/// applies its own default when a request names none, which is supported.
+pub const SUPPORTED_NOTEBOOK_PLATFORMS: [&str; 2] = ["notebook-al2-v3", "notebook-al2023-v1"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -37,7 +46,7 @@ impl Severity {
 
 use Kind::*;
 
-pub const RULES: [Rule; 10] = [
+pub const RULES: [Rule; 12] = [
     Rule {
         id: "vpc",
         requires: "runs in a VPC (VpcConfig with subnets; SubnetId for notebooks)",
@@ -56,6 +65,7 @@ pub const RULES: [Rule; 10] = [
         severity: Severity::High,
         security_hub: &[(NotebookInstance, "SageMaker.2")],
         alert_only: false,
+        opt_in: false,
         passes: |o| !o.subnets.is_empty(),
     },
     Rule {
@@ -80,6 +90,7 @@ pub const RULES: [Rule; 10] = [
             (MonitoringSchedule, "SageMaker.14"),
         ],
         alert_only: false,
+        opt_in: false,
         passes: |o| o.network_isolation == Some(true),
     },
     Rule {
@@ -105,6 +116,7 @@ pub const RULES: [Rule; 10] = [
             (MonitoringSchedule, "SageMaker.22"),
         ],
         alert_only: false,
+        opt_in: false,
         passes: |o| o.inter_container_traffic_protected(),
     },
     Rule {
@@ -132,6 +144,7 @@ pub const RULES: [Rule; 10] = [
             (InferenceExperiment, "SageMaker.23"),
         ],
         alert_only: false,
+        opt_in: false,
         passes: |o| o.volume_encrypted(),
     },
     Rule {
@@ -150,6 +163,7 @@ pub const RULES: [Rule; 10] = [
         severity: Severity::Medium,
         security_hub: &[],
         alert_only: false,
+        opt_in: false,
         passes: |o| o.output_kms_key.is_some(),
     },
     Rule {
@@ -159,6 +173,7 @@ pub const RULES: [Rule; 10] = [
         severity: Severity::High,
         security_hub: &[(NotebookInstance, "SageMaker.1")],
         alert_only: false,
+        opt_in: false,
         passes: |o| o.direct_internet_access.as_deref() == Some("Disabled"),
     },
     Rule {
@@ -168,6 +183,7 @@ pub const RULES: [Rule; 10] = [
         severity: Severity::High,
         security_hub: &[(NotebookInstance, "SageMaker.3")],
         alert_only: false,
+        opt_in: false,
         passes: |o| o.root_access.as_deref() == Some("Disabled"),
     },
     Rule {
@@ -177,6 +193,7 @@ pub const RULES: [Rule; 10] = [
         severity: Severity::High,
         security_hub: &[],
         alert_only: false,
+        opt_in: false,
         passes: |o| o.app_network_access_type.as_deref() == Some("VpcOnly"),
     },
     Rule {
@@ -189,6 +206,7 @@ pub const RULES: [Rule; 10] = [
         severity: Severity::Medium,
         security_hub: &[(EndpointConfig, "SageMaker.4")],
         alert_only: true,
+        opt_in: false,
         passes: |o| !o.production || o.variant_instance_counts.iter().all(|n| *n > 1),
     },
     Rule {
@@ -203,7 +221,41 @@ pub const RULES: [Rule; 10] = [
             (InferenceExperiment, "SageMaker.24"),
         ],
         alert_only: false,
+        opt_in: false,
         passes: |o| o.data_stores.iter().all(|(_, encrypted)| *encrypted),
+    },
+    Rule {
+        id: "notebook-platform",
+        requires: "the notebook instance runs on a platform SageMaker still supports \
+                   (PlatformIdentifier in SUPPORTED_NOTEBOOK_PLATFORMS; none given: SageMaker's default)",
+        applies_to: &[NotebookInstance],
+        severity: Severity::Medium,
+        security_hub: &[(NotebookInstance, "SageMaker.8")],
+        // An old platform is a patching matter: stopping the notebook would not fix it.
+        alert_only: true,
+        opt_in: false,
+        passes: |o| {
+            o.platform
+                .as_deref()
+                .is_none_or(|p| SUPPORTED_NOTEBOOK_PLATFORMS.contains(&p))
+        },
+    },
+    Rule {
+        id: "model-private-registry",
+        requires: "every container of the model pulls its image from a private Docker registry in \
+                   the VPC (ImageConfig.RepositoryAccessMode is Vpc; Platform means Amazon ECR)",
+        applies_to: &[Model],
+        severity: Severity::Medium,
+        security_hub: &[(Model, "SageMaker.16 / SageMaker.19")],
+        // AWS's rule fails every model whose image is in Amazon ECR: only for organisations that host
+        // their images in a registry of their own VPC.
+        alert_only: true,
+        opt_in: true,
+        passes: |o| {
+            o.image_access_modes
+                .iter()
+                .all(|m| m.as_deref() == Some("Vpc"))
+        },
     },
 ];
 
@@ -330,6 +382,8 @@ mod tests {
             production: true,
             judged_elsewhere: false,
             data_stores: vec![("offline store", true)],
+            platform: Some("notebook-al2023-v1".into()),
+            image_access_modes: vec![Some("Vpc".into())],
         };
         for kind in Kind::all() {
             assert!(failed(kind, &o, &all()).is_empty(), "{kind:?}");
@@ -380,6 +434,49 @@ mod tests {
         assert!(
             ids(failed(ProcessingJob, &unknown, &all())).contains(&"inter-container-encryption")
         );
+    }
+
+    /// SageMaker.8: a deprecated platform is alerted (never a stop); none given is SageMaker's default.
+    #[test]
+    fn notebooks_on_deprecated_platforms() {
+        let rule = [Rule::by_id("notebook-platform").unwrap()];
+        let on = |p: Option<&str>| Observed {
+            platform: p.map(str::to_owned),
+            ..Observed::default()
+        };
+        for old in ["notebook-al1-v1", "notebook-al2-v1", "notebook-al2-v2"] {
+            assert_eq!(
+                ids(failed(NotebookInstance, &on(Some(old)), &rule)),
+                ["notebook-platform"]
+            );
+        }
+        for ok in [None, Some("notebook-al2-v3"), Some("notebook-al2023-v1")] {
+            assert!(
+                failed(NotebookInstance, &on(ok), &rule).is_empty(),
+                "{ok:?}"
+            );
+        }
+        assert!(rule[0].alert_only && !rule[0].opt_in);
+    }
+
+    /// SageMaker.16 (primary container) and .19 (each container of a pipeline): a missing ImageConfig
+    /// or `Platform` (Amazon ECR) fails, as AWS Config's rules evaluate it. Opt-in, alert-only.
+    #[test]
+    fn private_registry_models_are_opt_in() {
+        let rule = [Rule::by_id("model-private-registry").unwrap()];
+        let modes = |m: &[Option<&str>]| Observed {
+            image_access_modes: m.iter().map(|x| x.map(str::to_owned)).collect(),
+            ..Observed::default()
+        };
+        assert!(failed(Model, &modes(&[Some("Vpc")]), &rule).is_empty());
+        assert!(failed(Model, &modes(&[Some("Vpc"), Some("Vpc")]), &rule).is_empty());
+        for bad in [&[None][..], &[Some("Platform")], &[Some("Vpc"), None]] {
+            assert_eq!(
+                ids(failed(Model, &modes(bad), &rule)),
+                ["model-private-registry"]
+            );
+        }
+        assert!(rule[0].opt_in && rule[0].alert_only);
     }
 
     #[test]

@@ -48,11 +48,15 @@ impl Config {
             _ => Mode::Enforce,
         };
         let ids = env.list("CHECKS");
-        let rules = if ids.is_empty() || ids.iter().any(|c| c.eq_ignore_ascii_case("all")) {
-            RULES.iter().collect()
-        } else {
-            let mut rules: Vec<&'static Rule> = Vec::new();
-            for id in &ids {
+        // `all` (or nothing) is every check but the opt-in ones; those run when named (`all,<id>`).
+        let all = ids.is_empty() || ids.iter().any(|c| c.eq_ignore_ascii_case("all"));
+        let rules = {
+            let mut rules: Vec<&'static Rule> = if all {
+                RULES.iter().filter(|r| !r.opt_in).collect()
+            } else {
+                Vec::new()
+            };
+            for id in ids.iter().filter(|c| !c.eq_ignore_ascii_case("all")) {
                 let rule = Rule::by_id(id).ok_or_else(|| {
                     Error::invalid(format!(
                         "CHECKS: unknown check `{id}`; known checks: {} (or `all`)",
@@ -108,10 +112,19 @@ mod tests {
     }
 
     #[test]
-    fn defaults_enforce_every_check() {
+    fn defaults_enforce_every_check_but_the_opt_in_ones() {
         let c = config(&[("ALERT_TOPIC_ARN", "arn:t")]).unwrap();
         assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.rules.len(), RULES.iter().filter(|r| !r.opt_in).count());
+        assert!(!c.rules.iter().any(|r| r.id == "model-private-registry"));
+        // `all` plus an opt-in check: every check, in the catalogue's order.
+        let c = config(&[
+            ("ALERT_TOPIC_ARN", "arn:t"),
+            ("CHECKS", "model-private-registry, all"),
+        ])
+        .unwrap();
         assert_eq!(c.rules.len(), RULES.len());
+        assert_eq!(c.rules.last().map(|r| r.id), Some("model-private-registry"));
         assert!(!c.security_hub);
         assert_eq!(c.idempotency_ttl, Duration::from_secs(86_400));
         assert_eq!(c.sweep_lookback, Duration::from_secs(4_200));

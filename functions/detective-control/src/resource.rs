@@ -402,6 +402,11 @@ pub struct Observed {
     /// store (S3), its online store with standard storage (in-memory storage takes no key), an
     /// inference experiment's captured data. Absent stores are not listed.
     pub data_stores: Vec<(&'static str, bool)>,
+    /// A notebook instance's platform (`PlatformIdentifier`; none: SageMaker's default).
+    pub platform: Option<String>,
+    /// How each container of a model reaches its image (`ImageConfig.RepositoryAccessMode`: `Vpc` or
+    /// `Platform`; `None` when the container has no `ImageConfig`).
+    pub image_access_modes: Vec<Option<String>>,
 }
 
 /// A resource is production when a hyphen-separated part of its name is `prod` or `production`
@@ -510,6 +515,18 @@ impl Observed {
             Kind::Model => Observed {
                 subnets: list(p, &["vpcConfig", "subnets"]),
                 network_isolation: flag(p, &["enableNetworkIsolation"]),
+                image_access_modes: p
+                    .get("primaryContainer")
+                    .filter(|c| c.is_object())
+                    .into_iter()
+                    .chain(
+                        at(p, &["containers"])
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten(),
+                    )
+                    .map(|c| text(c, &["imageConfig", "repositoryAccessMode"]))
+                    .collect(),
                 ..Observed::default()
             },
             Kind::NotebookInstance => Observed {
@@ -517,6 +534,7 @@ impl Observed {
                 volume_kms_key: text(p, &["kmsKeyId"]),
                 direct_internet_access: text(p, &["directInternetAccess"]),
                 root_access: text(p, &["rootAccess"]),
+                platform: text(p, &["platformIdentifier"]),
                 instance_types: text(p, &["instanceType"]).into_iter().collect(),
                 ..Observed::default()
             },
@@ -697,6 +715,8 @@ impl Observed {
             direct_internet_access: both(a.direct_internet_access, b.direct_internet_access),
             root_access: both(a.root_access, b.root_access),
             app_network_access_type: both(a.app_network_access_type, b.app_network_access_type),
+            platform: both(a.platform, b.platform),
+            image_access_modes: [a.image_access_modes, b.image_access_modes].concat(),
         }
     }
 }

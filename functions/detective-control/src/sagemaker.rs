@@ -399,6 +399,16 @@ impl SageMaker {
                 let o = Observed {
                     subnets: subnets(d.vpc_config()),
                     network_isolation: d.enable_network_isolation(),
+                    image_access_modes: d
+                        .primary_container()
+                        .into_iter()
+                        .chain(d.containers())
+                        .map(|c| {
+                            c.image_config()
+                                .and_then(|i| i.repository_access_mode())
+                                .map(|m| m.as_str().to_owned())
+                        })
+                        .collect(),
                     ..Observed::default()
                 };
                 make(d.model_arn(), o, None, d.creation_time())
@@ -418,6 +428,7 @@ impl SageMaker {
                         .direct_internet_access()
                         .map(|v| v.as_str().to_owned()),
                     root_access: d.root_access().map(|v| v.as_str().to_owned()),
+                    platform: owned(d.platform_identifier()),
                     instance_types: d
                         .instance_type()
                         .map(|t| t.as_str().to_owned())
