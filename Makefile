@@ -107,7 +107,8 @@ demo: setup build
 # Writes target/bench/report.md, report.json and ratios.png. Takes ~5 min after the release build.
 bench: setup
 	$(CARGO) build --workspace --bins --release --locked
-	$(CARGO) run --quiet --release --locked -p secure-mlops-tests --bin bench -- $(abspath target/bench)
+	# The binary just built (`cargo run -p` would resolve features for one package and rebuild).
+	"$${CARGO_TARGET_DIR:-target}/release/bench" $(abspath target/bench)
 
 release:
 	$(CARGO) build --workspace --bins --release --locked
