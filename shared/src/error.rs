@@ -80,6 +80,64 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Whether AWS said that what the call names does not exist (see [`not_found`]).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Error::Aws { code, message, .. } => not_found(code.as_deref(), message),
+            Error::Partial { source, .. } => source.is_not_found(),
+            _ => false,
+        }
+    }
+}
+
+/// The one rule for "it does not exist", however the service words it: an error code that ends in
+/// `NotFound` (`ResourceNotFound`, `FileSystemNotFound`, `InvalidGroup.NotFound`) or
+/// `NotFoundException` (`StackSetNotFoundException`, KMS's `NotFoundException`,
+/// `ParentNotFoundException`), or — SageMaker answers a missing model or job with a plain
+/// `ValidationException` — a validation error saying "Could not find …", "… does not exist",
+/// "… not found" or `RecordNotFound`.
+pub fn not_found(code: Option<&str>, message: &str) -> bool {
+    if let Some(code) = code
+        && (code.ends_with("NotFound") || code.ends_with("NotFoundException"))
+    {
+        return true;
+    }
+    if !matches!(code, None | Some("ValidationException")) {
+        return false;
+    }
+    let lower = message.to_ascii_lowercase();
+    [
+        "could not find",
+        "does not exist",
+        "not found",
+        "recordnotfound",
+    ]
+    .iter()
+    .any(|words| lower.contains(words))
+}
+
+/// The answer of a read (`Describe…`, `Get…`): `Ok(None)` when what it names does not exist, else the
+/// output or the error with the operation's name.
+pub fn found<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => {
+            let err = Error::aws(operation, e);
+            if err.is_not_found() {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
 }
 
 /// How an error is reported to the Lambda runtime (and from there to a DLQ record / the logs).
@@ -98,5 +156,42 @@ impl From<Error> for lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),
             error_message: err.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_found;
+
+    #[test]
+    fn every_services_way_of_saying_not_found() {
+        for code in [
+            "ResourceNotFound",
+            "FileSystemNotFound",
+            "InvalidGroup.NotFound",
+            "StackSetNotFoundException",
+            "NotFoundException",
+            "ParentNotFoundException",
+        ] {
+            assert!(not_found(Some(code), "whatever"), "{code}");
+        }
+        for msg in [
+            "Could not find model \"arn:aws:sagemaker:us-east-1:1:model/m\".",
+            "Requested resource not found",
+            "Training job j does not exist",
+            "RecordNotFound",
+        ] {
+            assert!(not_found(Some("ValidationException"), msg), "{msg}");
+        }
+        // Another code that mentions a missing thing is not "the resource is gone".
+        assert!(!not_found(
+            Some("AccessDeniedException"),
+            "role does not exist"
+        ));
+        assert!(!not_found(Some("ResourceInUse"), "in use"));
+        assert!(!not_found(
+            Some("ValidationException"),
+            "Cannot stop a job in state Stopped"
+        ));
     }
 }

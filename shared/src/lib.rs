@@ -1,10 +1,18 @@
-//! Shared library of every secure-mlops Lambda: the CloudFormation custom-resource framework
-//! ([`cfn`]), AWS configuration ([`aws`]), the error type ([`Error`]) and logging ([`logging`]).
+//! Shared library of every secure-mlops Lambda:
+//!
+//! - [`cfn`]: the CloudFormation custom-resource framework (a provider trait and `serve`);
+//! - [`aws`]: the SDK configuration (endpoint overrides) and acting as another account's role;
+//! - [`Error`] and [`error::not_found`]: the one error type, and the one rule for "it does not exist";
+//! - [`logging`]: structured JSON logs; [`settings`]: environment variables, read once and named in errors;
+//! - [`ids`]: validated account, OU and role ids; [`instances`]: instance types with local storage;
+//! - [`deploy`]: names shared by the deployment functions and templates;
+//! - features: [`organizations`] (OU → ACTIVE accounts), [`studio`] (Studio teardown), [`lock`]
+//!   (lease locks for read-modify-write of shared policies), `registry` (the latest Approved model).
 
 pub mod aws;
 pub mod cfn;
 pub mod deploy;
-mod error;
+pub mod error;
 pub mod ids;
 pub mod instances;
 #[cfg(feature = "lock")]

@@ -150,13 +150,12 @@ where
         Ok(_) => Ok(()),
         Err(err) => {
             let err = Error::aws(operation, err);
-            match err.code() {
-                // Already gone, or already being deleted / blocked for a moment: the next step sees it.
-                Some("ResourceNotFound" | "ResourceInUse") => {
-                    tracing::info!(error = %err, "retrying on the next step");
-                    Ok(())
-                }
-                _ => Err(err),
+            // Already gone, or already being deleted / blocked for a moment: the next step sees it.
+            if err.is_not_found() || err.code() == Some("ResourceInUse") {
+                tracing::info!(error = %err, "retrying on the next step");
+                Ok(())
+            } else {
+                Err(err)
             }
         }
     }

@@ -29,23 +29,6 @@ pub struct Properties {
 }
 
 impl Properties {
-    pub fn check(&self) -> Result<(), Error> {
-        if self.account_ids.is_empty() {
-            return Err(Error::invalid(
-                "AccountIds: give at least one 12-digit account id (a list or a comma-separated string)",
-            ));
-        }
-        // Policy wildcards and policy variables (`${aws:username}`) would widen the grant.
-        if self.prefix.starts_with('/') || self.prefix.contains(['*', '?', '$', '{', '}']) {
-            return Err(Error::invalid(format!(
-                "Prefix \"{}\": a folder such as \"models/churn/\" (no leading '/', no wildcards \
-                 '*' '?', no policy variables '$' '{{' '}}')",
-                self.prefix
-            )));
-        }
-        Ok(())
-    }
-
     /// The folder the grant covers: the prefix with its trailing `/` (so `models` grants
     /// `models/…`, never `models-private/…`); empty for the whole bucket.
     pub fn folder(&self) -> String {
@@ -94,10 +77,31 @@ impl Properties {
     }
 }
 
+/// Cross-field rules, checked by the framework after parsing, before any AWS call.
+impl shared::cfn::props::Validate for Properties {
+    fn validate(&self) -> Result<(), Error> {
+        if self.account_ids.is_empty() {
+            return Err(Error::invalid(
+                "AccountIds: give at least one 12-digit account id (a list or a comma-separated string)",
+            ));
+        }
+        // Policy wildcards and policy variables (`${aws:username}`) would widen the grant.
+        if self.prefix.starts_with('/') || self.prefix.contains(['*', '?', '$', '{', '}']) {
+            return Err(Error::invalid(format!(
+                "Prefix \"{}\": a folder such as \"models/churn/\" (no leading '/', no wildcards \
+                 '*' '?', no policy variables '$' '{{' '}}')",
+                self.prefix
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Map, Value, json};
+    use shared::cfn::props::Validate;
 
     fn parse(v: Value) -> Result<Properties, Error> {
         let map: Map<String, Value> = serde_json::from_value(v).unwrap();
@@ -108,7 +112,7 @@ mod tests {
     fn accepts_the_org_accounts_output_and_defaults() {
         let p = parse(json!({"ServiceToken": "arn", "BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k-1",
             "AccountIds": "222222222222,111111111111,111111111111"})).unwrap();
-        p.check().unwrap();
+        p.validate().unwrap();
         assert_eq!(
             p.principals(),
             [
@@ -130,7 +134,7 @@ mod tests {
         assert_eq!(with("models").folder(), "models/");
         assert_eq!(with("models/churn/").folder(), "models/churn/");
         for bad in ["models*", "m?", "${aws:username}/", "models/$x", "/models"] {
-            let e = with(bad).check().unwrap_err().to_string();
+            let e = with(bad).validate().unwrap_err().to_string();
             assert!(e.starts_with(&format!("Prefix \"{bad}\"")), "{e}");
         }
     }
@@ -157,8 +161,13 @@ mod tests {
         let e = parse(json!({"BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "AccountIds": ["1111"]})).unwrap_err().to_string();
         assert!(e.contains("AccountIds"), "{e}");
         let p = parse(json!({"BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "AccountIds": [], "Prefix": "/x"})).unwrap();
-        assert!(p.check().unwrap_err().to_string().starts_with("AccountIds"));
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("AccountIds")
+        );
         let p = parse(json!({"BucketName": "models", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "AccountIds": ["111111111111"], "Prefix": "/x"})).unwrap();
-        assert!(p.check().unwrap_err().to_string().starts_with("Prefix"));
+        assert!(p.validate().unwrap_err().to_string().starts_with("Prefix"));
     }
 }

@@ -171,7 +171,6 @@ impl CrossAccountAccess {
     }
 
     async fn grant(&self, sid: &str, props: &Properties) -> Result<(), Error> {
-        props.check()?;
         let grant = Grant {
             sid: sid.to_owned(),
             partition: props.partition().to_owned(),
@@ -262,12 +261,7 @@ impl CrossAccountAccess {
     /// Removes this resource's statement from a key; a key gone or pending deletion has none.
     async fn revoke_key(&self, sid: &str, key: &KmsKeyArn) -> Result<(), Error> {
         match self.edit(Document::Key(key), sid, vec![]).await {
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some("NotFoundException" | "KMSInvalidStateException")
-                ) =>
-            {
+            Err(e) if e.is_not_found() || e.code() == Some("KMSInvalidStateException") => {
                 info!(%key, "key is gone or pending deletion");
                 Ok(())
             }
@@ -304,7 +298,6 @@ impl Provider for CrossAccountAccess {
         } else {
             sid_for(&ctx.request.stack_id, &ctx.request.logical_resource_id)
         };
-        props.check()?;
         // Same physical id whatever changes: a moved grant is revoked where it was, here and now.
         if let Some(old) = &old {
             if old.bucket_name != props.bucket_name {

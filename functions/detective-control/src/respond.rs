@@ -27,17 +27,6 @@ pub fn plan(kind: Kind, mode: Mode) -> (Action, Option<&'static str>) {
     (spec.action, spec.never)
 }
 
-/// SageMaker's ways of saying a resource does not exist (`ResourceNotFound`, or a `ValidationException`
-/// such as "Could not find model", "RecordNotFound").
-pub fn is_gone(code: Option<&str>, message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    code == Some("ResourceNotFound")
-        || lower.contains("could not find")
-        || lower.contains("does not exist")
-        || lower.contains("not found")
-        || lower.contains("recordnotfound")
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -86,7 +75,7 @@ impl Taken {
     /// Reads a failed stop/delete call: SageMaker answers `ValidationException` both for a resource in
     /// the wrong state and for one that does not exist, so the message decides.
     pub fn from_error(kind: Kind, action: Action, code: Option<&str>, message: &str) -> Taken {
-        let (result, detail) = if is_gone(code, message) {
+        let (result, detail) = if shared::error::not_found(code, message) {
             (
                 Outcome::AlreadyInactive,
                 format!("already gone ({message})"),

@@ -12,7 +12,9 @@ use aws_sdk_sagemaker::types::{
 use shared::Error;
 
 use crate::resource::{Kind, Observed, Resource};
-use crate::respond::{Action, Taken, is_gone};
+use shared::error::found;
+
+use crate::respond::{Action, Taken};
 
 /// A resource as SageMaker describes it now.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,24 +39,6 @@ fn code_and_message<E: ProvideErrorMetadata + std::error::Error + 'static, R: st
         .map(str::to_owned)
         .unwrap_or_else(|| DisplayErrorContext(err).to_string());
     (err.code().map(str::to_owned), message)
-}
-
-/// `Ok(None)` when SageMaker says the resource does not exist.
-fn found<T, E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-    result: Result<T, SdkError<E, R>>,
-) -> Result<Option<T>, Error> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) => {
-            let (code, message) = code_and_message(&e);
-            if is_gone(code.as_deref(), &message) {
-                Ok(None)
-            } else {
-                Err(Error::aws(operation, e))
-            }
-        }
-    }
 }
 
 fn subnets(vpc: Option<&VpcConfig>) -> Vec<String> {

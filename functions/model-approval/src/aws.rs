@@ -1,11 +1,11 @@
 //! Adapters: the model registry (latest Approved version), the staging stack set (what runs), the
 //! pipeline (what is on its way; start), and the alert topic.
 
-use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::StackInstanceStatus;
 use aws_sdk_codepipeline::types::{PipelineExecutionStatus, PipelineVariable};
 use shared::Error;
 use shared::deploy::MODEL_PACKAGE_PARAMETER;
+use shared::error::found;
 
 pub struct Aws {
     pub sagemaker: aws_sdk_sagemaker::Client,
@@ -26,24 +26,25 @@ impl Aws {
     /// *starts*) and whether every stack instance is `CURRENT` (CloudFormation: up to date with the
     /// stack set; `OUTDATED` after a failed or stopped operation). `None` when there is no stack set.
     pub async fn deployed(&self, stack_set: &str) -> Result<Option<(String, bool)>, Error> {
-        let parameter = match self
-            .cloudformation
-            .describe_stack_set()
-            .stack_set_name(stack_set)
-            .send()
-            .await
-        {
-            Ok(out) => out
-                .stack_set()
-                .map(|s| s.parameters())
-                .unwrap_or_default()
-                .iter()
-                .find(|p| p.parameter_key() == Some(MODEL_PACKAGE_PARAMETER))
-                .and_then(|p| p.parameter_value())
-                .map(str::to_owned),
-            Err(e) if e.code() == Some("StackSetNotFoundException") => return Ok(None),
-            Err(e) => return Err(Error::aws("cloudformation:DescribeStackSet", e)),
+        let Some(out) = found(
+            "cloudformation:DescribeStackSet",
+            self.cloudformation
+                .describe_stack_set()
+                .stack_set_name(stack_set)
+                .send()
+                .await,
+        )?
+        else {
+            return Ok(None);
         };
+        let parameter = out
+            .stack_set()
+            .map(|s| s.parameters())
+            .unwrap_or_default()
+            .iter()
+            .find(|p| p.parameter_key() == Some(MODEL_PACKAGE_PARAMETER))
+            .and_then(|p| p.parameter_value())
+            .map(str::to_owned);
         let Some(version) = parameter else {
             return Ok(None);
         };

@@ -24,6 +24,9 @@ pub struct Properties {
     pub allow_empty: bool,
 }
 
+/// No rules across fields.
+impl shared::cfn::props::Validate for Properties {}
+
 fn yes() -> bool {
     true
 }

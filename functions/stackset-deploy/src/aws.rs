@@ -10,6 +10,7 @@ use aws_sdk_codepipeline::types::{FailureDetails, FailureType};
 use aws_sdk_sagemaker::types::ModelApprovalStatus;
 use shared::Error;
 use shared::deploy::PROJECT_TAG;
+use shared::error::found;
 use shared::organizations::{Organizations, resolve};
 
 use crate::config::{Config, Stage};
@@ -182,24 +183,22 @@ impl Aws {
 
     /// `None` when the stack set does not exist; else the value of its project tag (`None`: untagged).
     pub async fn stack_set_project(&self, name: &str) -> Result<Option<Option<String>>, Error> {
-        match self
-            .cloudformation
-            .describe_stack_set()
-            .stack_set_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(
-                out.stack_set()
-                    .map(|s| s.tags())
-                    .unwrap_or_default()
-                    .iter()
-                    .find(|t| t.key() == Some(PROJECT_TAG))
-                    .and_then(|t| t.value().map(str::to_owned)),
-            )),
-            Err(e) if e.code() == Some("StackSetNotFoundException") => Ok(None),
-            Err(e) => Err(Error::aws("cloudformation:DescribeStackSet", e)),
-        }
+        let out = found(
+            "cloudformation:DescribeStackSet",
+            self.cloudformation
+                .describe_stack_set()
+                .stack_set_name(name)
+                .send()
+                .await,
+        )?;
+        Ok(out.map(|out| {
+            out.stack_set()
+                .map(|s| s.tags())
+                .unwrap_or_default()
+                .iter()
+                .find(|t| t.key() == Some(PROJECT_TAG))
+                .and_then(|t| t.value().map(str::to_owned))
+        }))
     }
 
     fn parameters(values: &[(&str, String)]) -> Vec<Parameter> {
@@ -369,15 +368,14 @@ impl Aws {
 
     /// Deletes an empty stack set. `Ok(false)`: not now (an operation runs, or instances appeared).
     pub async fn delete_stack_set(&self, name: &str) -> Result<bool, Error> {
-        match self
+        let result = self
             .cloudformation
             .delete_stack_set()
             .stack_set_name(name)
             .send()
-            .await
-        {
+            .await;
+        match found("cloudformation:DeleteStackSet", result) {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("StackSetNotFoundException") => Ok(true),
             Err(e)
                 if matches!(
                     e.code(),
@@ -386,7 +384,7 @@ impl Aws {
             {
                 Ok(false)
             }
-            Err(e) => Err(Error::aws("cloudformation:DeleteStackSet", e)),
+            Err(e) => Err(e),
         }
     }
 

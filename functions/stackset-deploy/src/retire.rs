@@ -50,6 +50,9 @@ pub struct Properties {
     pub retire_on_delete: bool,
 }
 
+/// No rules across fields.
+impl shared::cfn::props::Validate for Properties {}
+
 /// A retirement in progress: the stack sets still to go, the current one's deletion operation.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
@@ -308,7 +311,7 @@ impl Provider for Retirement {
             }
             let instances = match aws.instances(&name).await {
                 Ok(i) => i,
-                Err(e) if e.code() == Some("StackSetNotFoundException") => Vec::new(),
+                Err(e) if e.is_not_found() => Vec::new(),
                 Err(e) => return Err(e),
             };
             if instances.is_empty() {

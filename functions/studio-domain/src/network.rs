@@ -4,6 +4,7 @@
 //! touched: the groups are found by the names SageMaker gives them, in the domain's VPC.
 
 use aws_sdk_ec2::types::Filter;
+use aws_sdk_efs::error::ProvideErrorMetadata;
 use shared::Error;
 
 /// Names SageMaker gives the domain's NFS security groups.
@@ -27,10 +28,7 @@ pub async fn delete_home_efs(
         .await
     {
         Ok(out) => out.mount_targets().to_vec(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_file_system_not_found()) =>
-        {
+        Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
             return Ok(true);
         }
         Err(e) => return Err(Error::aws("elasticfilesystem:DescribeMountTargets", e)),
@@ -52,12 +50,7 @@ pub async fn delete_home_efs(
         .await
     {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_file_system_not_found()) =>
-        {
-            Ok(true)
-        }
+        Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => Ok(true),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_file_system_in_use()) =>
@@ -112,7 +105,7 @@ pub async fn delete_nfs_groups(
             Ok(_) => {}
             Err(e) => {
                 let err = Error::aws("ec2:DeleteSecurityGroup", e);
-                if err.code() != Some("InvalidGroup.NotFound") {
+                if !err.is_not_found() {
                     return Err(err);
                 }
             }

@@ -52,8 +52,24 @@ pub enum Retention {
 }
 
 impl Properties {
-    /// Checks across fields, before any AWS call.
-    pub fn validate(&self) -> Result<(), shared::Error> {
+    /// What the domain these properties ask for cannot change in place.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            domain_name: self.domain_name.as_str().to_owned(),
+            vpc_id: self.vpc_id.as_str().to_owned(),
+            auth_mode: match self.auth_mode {
+                AuthMode::Iam => "IAM",
+                AuthMode::Sso => "SSO",
+            }
+            .to_owned(),
+            kms_key_id: self.kms_key_id.as_ref().map(|k| k.0.clone()),
+        }
+    }
+}
+
+/// Cross-field rules, checked by the framework after parsing, before any AWS call.
+impl shared::cfn::props::Validate for Properties {
+    fn validate(&self) -> Result<(), shared::Error> {
         if self.subnet_ids.is_empty() {
             return Err(shared::Error::invalid(
                 "SubnetIds: give at least one subnet id of the VPC",
@@ -68,20 +84,6 @@ impl Properties {
             ));
         }
         check_tags(&self.tags)
-    }
-
-    /// What the domain these properties ask for cannot change in place.
-    pub fn identity(&self) -> Identity {
-        Identity {
-            domain_name: self.domain_name.as_str().to_owned(),
-            vpc_id: self.vpc_id.as_str().to_owned(),
-            auth_mode: match self.auth_mode {
-                AuthMode::Iam => "IAM",
-                AuthMode::Sso => "SSO",
-            }
-            .to_owned(),
-            kms_key_id: self.kms_key_id.as_ref().map(|k| k.0.clone()),
-        }
     }
 }
 
@@ -116,6 +118,7 @@ impl Identity {
 mod tests {
     use super::*;
     use serde_json::json;
+    use shared::cfn::props::Validate;
 
     fn parse(v: serde_json::Value) -> Result<Properties, String> {
         shared::cfn::props::parse::<Properties>(v.as_object().unwrap())

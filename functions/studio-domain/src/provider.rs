@@ -2,6 +2,7 @@
 //! is a series of teardown steps (apps → spaces → user profiles → domain → leftovers), each repeated on
 //! every poll until done. Long waits continue in a fresh invocation (the framework's continuation).
 
+use aws_sdk_sagemaker::error::ProvideErrorMetadata;
 use aws_sdk_sagemaker::operation::describe_domain::DescribeDomainOutput;
 use aws_sdk_sagemaker::types::{
     AppNetworkAccessType, AuthMode as SmAuthMode, DomainStatus, RetentionPolicy, RetentionType,
@@ -122,10 +123,7 @@ impl StudioDomain {
     ) -> Result<Option<DescribeDomainOutput>, Error> {
         let d = match self.sm.describe_domain().domain_id(domain_id).send().await {
             Ok(d) => d,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found()) =>
-            {
+            Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
                 return Ok(None);
             }
             Err(e) => return Err(Error::aws("sagemaker:DescribeDomain", e)),
@@ -142,7 +140,6 @@ impl StudioDomain {
         props: &Properties,
         except: Option<&str>,
     ) -> ProviderResult<State> {
-        props.validate()?;
         if let Some(id) = self.find_existing(ctx, &props.identity(), except).await? {
             tracing::info!(domain_id = %id, "adopting the domain a previous attempt created");
             return in_progress(
@@ -338,10 +335,7 @@ impl StudioDomain {
                     }
                 }
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found()) =>
-            {
+            Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
                 if retention == Retention::Delete {
                     if let Some(fs) = &home_efs
                         && !delete_home_efs(&self.efs, fs).await?
@@ -416,7 +410,6 @@ impl Provider for StudioDomain {
         props: Properties,
         old: Option<Properties>,
     ) -> ProviderResult<State> {
-        props.validate()?;
         // Replacement is decided against the domain the physical id names, not against the old
         // properties: a rollback after a failed replacement then ends on the original domain.
         let Some(domain) = self.owned_domain(ctx, physical_id).await? else {

@@ -24,21 +24,6 @@ pub struct Properties {
 }
 
 impl Properties {
-    pub fn validate(&self) -> Result<(), shared::Error> {
-        match (
-            &self.single_sign_on_user_identifier,
-            &self.single_sign_on_user_value,
-        ) {
-            (Some(id), Some(_)) if id != "UserName" => Err(shared::Error::invalid(
-                "SingleSignOnUserIdentifier: the only valid value is \"UserName\"",
-            )),
-            (Some(_), None) | (None, Some(_)) => Err(shared::Error::invalid(
-                "SingleSignOnUserIdentifier and SingleSignOnUserValue go together (SSO domains only)",
-            )),
-            _ => check_tags(&self.tags),
-        }
-    }
-
     /// Fields that cannot change in place (the profile is replaced: a new physical id).
     pub fn replacement_fields(&self, old: &Properties) -> Vec<&'static str> {
         let mut changed = Vec::new();
@@ -57,10 +42,29 @@ impl Properties {
     }
 }
 
+/// Cross-field rules, checked by the framework after parsing, before any AWS call.
+impl shared::cfn::props::Validate for Properties {
+    fn validate(&self) -> Result<(), shared::Error> {
+        match (
+            &self.single_sign_on_user_identifier,
+            &self.single_sign_on_user_value,
+        ) {
+            (Some(id), Some(_)) if id != "UserName" => Err(shared::Error::invalid(
+                "SingleSignOnUserIdentifier: the only valid value is \"UserName\"",
+            )),
+            (Some(_), None) | (None, Some(_)) => Err(shared::Error::invalid(
+                "SingleSignOnUserIdentifier and SingleSignOnUserValue go together (SSO domains only)",
+            )),
+            _ => check_tags(&self.tags),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use shared::cfn::props::Validate;
 
     fn parse(v: serde_json::Value) -> Result<Properties, String> {
         shared::cfn::props::parse::<Properties>(v.as_object().unwrap())

@@ -1,6 +1,7 @@
 //! The `Custom::StudioUserProfile` provider. Physical id = the profile ARN
 //! (`arn:…:user-profile/<domain>/<name>`).
 
+use aws_sdk_sagemaker::error::ProvideErrorMetadata;
 use aws_sdk_sagemaker::operation::describe_user_profile::DescribeUserProfileOutput;
 use aws_sdk_sagemaker::types::{UserProfileStatus, UserSettings};
 use serde::{Deserialize, Serialize};
@@ -91,10 +92,7 @@ impl StudioUserProfile {
             .await
         {
             Ok(p) => Ok(Some(p)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found()) =>
-            {
+            Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
                 Ok(None)
             }
             Err(e) => Err(Error::aws("sagemaker:DescribeUserProfile", e)),
@@ -102,7 +100,6 @@ impl StudioUserProfile {
     }
 
     async fn create_profile(&self, ctx: &Ctx<'_>, props: &Properties) -> ProviderResult<State> {
-        props.validate()?;
         let (domain, name) = (props.domain_id.as_str(), props.user_profile_name.as_str());
         if let Some(existing) = self.describe(domain, name).await? {
             let arn = existing.user_profile_arn().unwrap_or_default();
@@ -268,10 +265,7 @@ impl StudioUserProfile {
             .send()
             .await
         {
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found()) =>
-            {
+            Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
                 Ok(Done::new(name.as_str()).into())
             }
             Err(e) => Err(Error::aws("sagemaker:DescribeUserProfile", e)),
@@ -319,7 +313,6 @@ impl Provider for StudioUserProfile {
         props: Properties,
         old: Option<Properties>,
     ) -> ProviderResult<State> {
-        props.validate()?;
         let replace = old
             .as_ref()
             .map(|o| props.replacement_fields(o))

@@ -10,7 +10,8 @@
 //! 1. **Exactly one response per request.** Provider errors and panics become FAILED with a readable
 //!    `Reason`; a provider call that would run into the Lambda deadline is cut off in time to respond.
 //! 2. **Typed, validated properties** (see [`props`]); `ServiceToken` and `ServiceTimeout` are always
-//!    accepted. A Create that fails validation is answered FAILED before any AWS call.
+//!    accepted. The framework parses them and calls their [`props::Validate`] rules: a Create or Update
+//!    that fails either is answered FAILED before any provider call, naming the property.
 //! 3. **Response size and shape**: the body never exceeds 4,096 bytes (oversize `Data` → FAILED saying
 //!    so), `Reason` is capped, `NoEcho` is supported, the PUT is retried with jittered backoff.
 //! 4. **Physical ids.** A failed Create is answered with a marker id derived from the RequestId; the
@@ -118,8 +119,9 @@ pub type ProviderResult<S> = Result<Outcome<S>, Error>;
 
 /// A custom resource. See the module docs for the contract the framework keeps around it.
 pub trait Provider: Send + Sync + 'static {
-    /// The resource's properties; parse with `#[serde(rename_all = "PascalCase", deny_unknown_fields)]`.
-    type Properties: DeserializeOwned + Send + Sync;
+    /// The resource's properties; parse with `#[serde(rename_all = "PascalCase", deny_unknown_fields)]`;
+    /// rules across fields go in their [`props::Validate`] implementation, which the framework calls.
+    type Properties: DeserializeOwned + props::Validate + Send + Sync;
     /// State carried between polls and across continuations. `()` for providers that finish at once.
     type State: Serialize + DeserializeOwned + Send;
 

@@ -11,6 +11,25 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 
+/// Rules across a resource's fields (one property requires another, a value fits another's range): the
+/// framework checks them after parsing and before any provider call on Create and Update, so a bad
+/// template fails with the property named and nothing made. A Delete never fails for them. Properties
+/// without such rules implement it empty (`impl Validate for Properties {}`).
+pub trait Validate {
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// [`parse`], then [`Validate::validate`].
+pub fn parse_valid<T: DeserializeOwned + Validate>(
+    properties: &Map<String, Value>,
+) -> Result<T, Error> {
+    let props: T = parse(properties)?;
+    props.validate()?;
+    Ok(props)
+}
+
 /// Properties CloudFormation itself adds or that the framework handles; always accepted.
 pub const FRAMEWORK_PROPERTIES: [&str; 2] = ["ServiceToken", "ServiceTimeout"];
 

@@ -384,14 +384,16 @@ impl<P: Provider> Runner<P> {
         let request = ctx.request;
         let physical_id = request.physical_resource_id.as_deref().unwrap_or_default();
         let parsed = props::parse::<P::Properties>(&request.resource_properties);
+        // Create and Update: the properties' own cross-field rules, before any provider call.
+        let valid = || props::parse_valid::<P::Properties>(&request.resource_properties);
         match request.request_type {
             RequestType::Create => {
-                let props = parsed?;
+                let props = valid()?;
                 self.guarded(budget_end, self.provider.create(ctx, props))
                     .await
             }
             RequestType::Update => {
-                let props = parsed?;
+                let props = valid()?;
                 let old = request.old_resource_properties.as_ref().and_then(|old| {
                     props::parse(old)
                         .inspect_err(|e| tracing::warn!(error = %e, "previous properties do not parse; updating without them"))

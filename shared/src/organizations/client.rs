@@ -48,7 +48,7 @@ where
     R: std::fmt::Debug,
 {
     let err = Error::aws(operation, err);
-    if err.code() == Some("ParentNotFoundException") {
+    if err.is_not_found() {
         not_found(parent)
     } else {
         explain(err)
@@ -77,8 +77,7 @@ impl Directory for Organizations {
                 match result {
                     Ok(_) => Ok(()),
                     Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_organizational_unit_not_found_exception()) =>
+                        if crate::error::not_found(e.code(), e.message().unwrap_or_default()) =>
                     {
                         Err(not_found(id))
                     }
@@ -220,6 +219,13 @@ mod tests {
             DescribeOrganizationalUnitError::OrganizationalUnitNotFoundException(
                 OrganizationalUnitNotFoundException::builder()
                     .message("not found")
+                    // As AWS answers: the error code travels with the error.
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("OrganizationalUnitNotFoundException")
+                            .message("not found")
+                            .build(),
+                    )
                     .build(),
             )
         });

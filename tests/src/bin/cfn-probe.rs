@@ -31,6 +31,9 @@ struct Properties {
     secret: bool,
 }
 
+/// No rules across fields.
+impl shared::cfn::props::Validate for Properties {}
+
 #[derive(Serialize, Deserialize)]
 struct State {
     remaining: u32,
