@@ -229,6 +229,29 @@ async fn a_wait_longer_than_an_invocation_still_makes_progress() {
     assert_eq!(body["Data"]["Attempt"], "3", "one poll per continuation");
 }
 
+/// Rules across properties are the framework's to apply (`props::Validate`), on Create and Update,
+/// before the provider runs: FAILED naming the property, and no AWS call.
+#[tokio::test]
+async fn cross_field_rules_fail_before_the_provider_runs() {
+    let h = probe(Duration::from_secs(3)).await;
+    for (key, kind, physical) in [
+        ("v-create", "Create", None),
+        ("v-update", "Update", Some("probe-x")),
+    ] {
+        let props = json!({"Mode": "long", "Polls": "0", "CallAws": "true"});
+        let body = only(&send(&h, key, kind, props, physical).await).clone();
+        assert_eq!(body["Status"], "FAILED", "{body}");
+        assert!(
+            body["Reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("Polls: a long operation"),
+            "{body}"
+        );
+    }
+    assert!(h.aws_calls().is_empty(), "{:?}", h.aws_calls());
+}
+
 #[tokio::test]
 async fn the_overall_deadline_ends_a_long_operation_with_failed() {
     let h = probe(Duration::from_secs(3)).await;

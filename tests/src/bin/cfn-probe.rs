@@ -31,8 +31,17 @@ struct Properties {
     secret: bool,
 }
 
-/// No rules across fields.
-impl shared::cfn::props::Validate for Properties {}
+/// One rule across fields, to show that the framework applies it before any provider call.
+impl shared::cfn::props::Validate for Properties {
+    fn validate(&self) -> Result<(), Error> {
+        if self.mode == "long" && self.polls == 0 {
+            return Err(Error::invalid(
+                "Polls: a long operation needs at least one poll (Mode: long)",
+            ));
+        }
+        Ok(())
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct State {
