@@ -10,6 +10,18 @@ pub async fn config() -> SdkConfig {
     aws_config::load_from_env().await
 }
 
+/// Whether calls to `service` (its `AWS_ENDPOINT_URL_<SERVICE>` name, e.g. `S3`) go to a custom
+/// endpoint: then S3 needs path-style addressing (`http://127.0.0.1:…/bucket/key`), as do VPC
+/// endpoints given by URL. Build the S3 client with `force_path_style(custom_endpoint("S3"))`.
+pub fn custom_endpoint(service: &str) -> bool {
+    [
+        format!("AWS_ENDPOINT_URL_{service}"),
+        "AWS_ENDPOINT_URL".to_owned(),
+    ]
+    .iter()
+    .any(|k| std::env::var_os(k).is_some())
+}
+
 /// The SDK configuration of `config` acting as `role` (one `sts:AssumeRole`), in `region` when given.
 /// The error says which role could not be assumed and that it must trust the caller.
 #[cfg(feature = "assume")]

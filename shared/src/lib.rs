@@ -1,6 +1,7 @@
 //! Shared library of every secure-mlops Lambda:
 //!
 //! - [`cfn`]: the CloudFormation custom-resource framework (a provider trait and `serve`);
+//! - [`event`]: the same for event-driven functions (a handler trait and `serve`);
 //! - [`aws`]: the SDK configuration (endpoint overrides) and acting as another account's role;
 //! - [`Error`] and [`error::not_found`]: the one error type, and the one rule for "it does not exist";
 //! - [`logging`]: structured JSON logs; [`settings`]: environment variables, read once and named in errors;
@@ -13,6 +14,7 @@ pub mod aws;
 pub mod cfn;
 pub mod deploy;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod instances;
 #[cfg(feature = "lock")]
@@ -25,3 +27,6 @@ pub mod settings;
 pub mod studio;
 
 pub use error::Error;
+
+/// What a function's `main` returns when the Lambda runtime itself fails.
+pub type RuntimeError = lambda_runtime::Error;

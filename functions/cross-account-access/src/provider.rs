@@ -54,18 +54,29 @@ pub fn sid_for(stack_id: &str, logical_id: &str) -> String {
 }
 
 impl CrossAccountAccess {
-    pub fn new(
-        s3: aws_sdk_s3::Client,
-        kms: aws_sdk_kms::Client,
-        org: aws_sdk_organizations::Client,
-        locks: Option<Locks>,
-    ) -> Self {
-        CrossAccountAccess {
-            s3,
-            kms,
-            org,
+    /// The provider with its clients, built once per cold start. Edits of one policy take turns
+    /// through a lease lock in the table `POLICY_LOCK_TABLE` names (see `shared::lock`); without it
+    /// every request is answered FAILED saying so (never a failed cold start: CloudFormation must hear
+    /// back).
+    pub fn new(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(shared::aws::custom_endpoint("S3"))
+            .build();
+        let locks = shared::settings::from_env()
+            .get(LOCK_TABLE_SETTING)
+            .map(|table| {
+                Locks::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    table,
+                    shared::lock::DEFAULT_LEASE,
+                )
+            });
+        Ok(CrossAccountAccess {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            kms: aws_sdk_kms::Client::new(sdk),
+            org: aws_sdk_organizations::Client::new(sdk),
             locks,
-        }
+        })
     }
 
     async fn read(&self, doc: Document<'_>) -> Result<Option<String>, Error> {

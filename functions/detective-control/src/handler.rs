@@ -39,10 +39,45 @@ pub struct Handler {
     pub idempotency: Idempotency,
 }
 
+impl shared::event::Handler for Handler {
+    fn new(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let config = Config::from_env()?;
+        Ok(Handler {
+            continuation: Continuation::new(
+                aws_sdk_lambda::Client::new(sdk),
+                std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
+            ),
+            sagemaker: SageMaker::new(aws_sdk_sagemaker::Client::new(sdk)),
+            notifier: Notifier::new(
+                aws_sdk_sns::Client::new(sdk),
+                config
+                    .security_hub
+                    .then(|| aws_sdk_securityhub::Client::new(sdk)),
+                config.topic_arn.clone(),
+            ),
+            idempotency: Idempotency::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config.idempotency_table.clone(),
+                config.idempotency_ttl,
+                config.in_progress,
+            ),
+            config,
+        })
+    }
+
+    async fn handle(
+        &self,
+        event: Value,
+        invocation: &shared::event::Invocation,
+    ) -> Result<Value, Error> {
+        self.handle_until(event, Some(invocation.deadline)).await
+    }
+}
+
 impl Handler {
     /// One invocation without a deadline (tests).
     #[cfg(test)]
-    pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
+    pub async fn handle_now(&self, payload: Value) -> Result<Value, Error> {
         self.handle_until(payload, None).await
     }
 
@@ -529,7 +564,7 @@ mod tests {
         });
         let described = running();
         let h = handler(&[&stop, &described], &[&publish], &[&claim, &release]);
-        let err = h.handle(event()).await.unwrap_err().to_string();
+        let err = h.handle_now(event()).await.unwrap_err().to_string();
         assert!(err.starts_with("Publish failed: KMSAccessDenied"), "{err}");
         assert_eq!(release.num_calls(), 1);
         assert_eq!(stop.num_calls(), 1);
@@ -558,7 +593,7 @@ mod tests {
             .then_output(|| UpdateItemOutput::builder().build());
         let described = running();
         let h = handler(&[&stop, &described], &[&publish], &[&claim, &complete]);
-        let out = h.handle(event()).await.unwrap();
+        let out = h.handle_now(event()).await.unwrap();
         assert_eq!(out["findings"][0]["result"], "failed");
         assert_eq!(complete.num_calls(), 1, "the event is marked handled");
         assert_eq!(publish.num_calls(), 1);
@@ -577,7 +612,7 @@ mod tests {
             mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().build());
         let described = running();
         let h = handler(&[&stop, &described], &[&publish], &[&claimed]);
-        let out = h.handle(event()).await.unwrap();
+        let out = h.handle_now(event()).await.unwrap();
         assert!(out["duplicate"].is_string(), "{out}");
         assert_eq!(stop.num_calls(), 0);
         assert_eq!(publish.num_calls(), 0);
@@ -600,7 +635,7 @@ mod tests {
             mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().build());
         let described = running();
         let h = handler(&[&stop, &described], &[&publish], &[&busy]);
-        let e = h.handle(event()).await.unwrap_err().to_string();
+        let e = h.handle_now(event()).await.unwrap_err().to_string();
         assert!(e.contains("being handled by another invocation"), "{e}");
         assert_eq!((stop.num_calls(), publish.num_calls()), (0, 0));
     }

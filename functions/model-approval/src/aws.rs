@@ -7,17 +7,43 @@ use shared::Error;
 use shared::deploy::MODEL_PACKAGE_PARAMETER;
 use shared::error::found;
 
-pub struct Aws {
-    pub sagemaker: aws_sdk_sagemaker::Client,
-    pub cloudformation: aws_sdk_cloudformation::Client,
-    pub codepipeline: aws_sdk_codepipeline::Client,
-    pub sns: aws_sdk_sns::Client,
+/// The deployment as AWS sees it: the registry, the staging stack set, the pipeline, the alert topic.
+pub struct Deployment {
+    sagemaker: aws_sdk_sagemaker::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+    codepipeline: aws_sdk_codepipeline::Client,
+    sns: aws_sdk_sns::Client,
 }
 
 /// How many recent executions are looked at for one already deploying the version.
 const RECENT_EXECUTIONS: i32 = 10;
 
-impl Aws {
+impl Deployment {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Deployment {
+            sagemaker: aws_sdk_sagemaker::Client::new(sdk),
+            cloudformation: aws_sdk_cloudformation::Client::new(sdk),
+            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+        }
+    }
+
+    /// With given clients (aws-smithy-mocks in tests).
+    #[cfg(test)]
+    pub fn from_clients(
+        sagemaker: aws_sdk_sagemaker::Client,
+        cloudformation: aws_sdk_cloudformation::Client,
+        codepipeline: aws_sdk_codepipeline::Client,
+        sns: aws_sdk_sns::Client,
+    ) -> Self {
+        Deployment {
+            sagemaker,
+            cloudformation,
+            codepipeline,
+            sns,
+        }
+    }
+
     pub async fn latest_approved(&self, group: &str) -> Result<Option<String>, Error> {
         shared::deploy::latest_approved(&self.sagemaker, group).await
     }

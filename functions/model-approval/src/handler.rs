@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use shared::Error;
 use tracing::{info, warn};
 
-use crate::aws::Aws;
+use crate::aws::Deployment;
 use crate::config::Config;
 use crate::decide::{Decision, Observed, decide};
 use crate::event::{self, Change, TemplateWritten, Trigger};
@@ -18,7 +18,26 @@ fn request_token(event_id: &str) -> String {
     format!("model-approval-{hex}")
 }
 
-pub async fn handle(config: &Config, aws: &Aws, payload: Value) -> Result<Value, Error> {
+/// The function: its configuration and the deployment's AWS side, built once per cold start.
+pub struct Handler {
+    config: Config,
+    aws: Deployment,
+}
+
+impl shared::event::Handler for Handler {
+    fn new(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        Ok(Handler {
+            config: Config::from_env()?,
+            aws: Deployment::new(sdk),
+        })
+    }
+
+    async fn handle(&self, event: Value, _: &shared::event::Invocation) -> Result<Value, Error> {
+        handle(&self.config, &self.aws, event).await
+    }
+}
+
+pub async fn handle(config: &Config, aws: &Deployment, payload: Value) -> Result<Value, Error> {
     match event::trigger(&payload)? {
         Trigger::Registry(change) => registry_changed(config, aws, change).await,
         Trigger::Template(written) => template_written(config, aws, written).await,
@@ -30,7 +49,7 @@ pub async fn handle(config: &Config, aws: &Aws, payload: Value) -> Result<Value,
 /// next deployment would replace without a look. Another object, or another bucket, is ignored.
 async fn template_written(
     config: &Config,
-    aws: &Aws,
+    aws: &Deployment,
     written: TemplateWritten,
 ) -> Result<Value, Error> {
     let ours = config
@@ -60,7 +79,11 @@ async fn template_written(
     Ok(json!({"action": "redeploy", "template": written.version, "started": started}))
 }
 
-async fn registry_changed(config: &Config, aws: &Aws, change: Change) -> Result<Value, Error> {
+async fn registry_changed(
+    config: &Config,
+    aws: &Deployment,
+    change: Change,
+) -> Result<Value, Error> {
     if !config.groups.contains(&change.group) {
         info!(event_id = %change.event_id, group = %change.group, "ignored: not a configured model package group");
         return Ok(json!({"ignored": format!("group {} is not configured", change.group)}));
@@ -181,20 +204,20 @@ mod tests {
                         .pipeline_execution_id("exec-2")
                         .build()
                 });
-            let aws = Aws {
-                sagemaker: mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&latest]),
-                cloudformation: mock_client!(
+            let aws = Deployment::from_clients(
+                mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, &[&latest]),
+                mock_client!(
                     aws_sdk_cloudformation,
                     RuleMode::MatchAny,
                     &[&stack_set, &instances]
                 ),
-                codepipeline: mock_client!(
+                mock_client!(
                     aws_sdk_codepipeline,
                     RuleMode::MatchAny,
                     &[&executions, &start]
                 ),
-                sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[]),
-            };
+                mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[]),
+            );
             let config = Config {
                 pipeline_name: "secure-mlops-model-deployment".into(),
                 groups: vec!["churn".into()],

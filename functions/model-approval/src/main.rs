@@ -4,7 +4,7 @@
 //! thus rolls back to the newest one still approved). Duplicate events start nothing new. A new version
 //! of the endpoint template (S3 `Object Created`) redeploys each group's staging version with it.
 //!
-//! Wiring only: logging, configuration, SDK clients (once per cold start), the handler.
+//! Wiring only: the modules and the handler the framework serves (`shared::event::serve`).
 
 mod aws;
 mod config;
@@ -12,30 +12,7 @@ mod decide;
 mod event;
 mod handler;
 
-use std::sync::Arc;
-
-use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
-
-use crate::aws::Aws;
-use crate::config::Config;
-
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::logging::init();
-    let config =
-        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let sdk = shared::aws::config().await;
-    let aws = Arc::new(Aws {
-        sagemaker: aws_sdk_sagemaker::Client::new(&sdk),
-        cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
-        codepipeline: aws_sdk_codepipeline::Client::new(&sdk),
-        sns: aws_sdk_sns::Client::new(&sdk),
-    });
-    let config = Arc::new(config);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (config, aws) = (Arc::clone(&config), Arc::clone(&aws));
-        async move { handler::handle(&config, &aws, event.payload).await }
-    }))
-    .await
+async fn main() -> Result<(), shared::RuntimeError> {
+    shared::event::serve::<handler::Handler>().await
 }

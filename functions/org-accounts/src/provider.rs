@@ -14,12 +14,13 @@ pub struct OrgAccounts {
 }
 
 impl OrgAccounts {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        OrgAccounts {
+    /// The provider with its clients, built once per cold start.
+    pub fn new(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        Ok(OrgAccounts {
             config: config.clone(),
             organizations: Organizations::new(aws_sdk_organizations::Client::new(config)),
             sts: aws_sdk_sts::Client::new(config),
-        }
+        })
     }
 
     /// An Organizations adapter acting as `role` (one AssumeRole per request).

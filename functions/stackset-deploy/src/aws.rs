@@ -38,12 +38,13 @@ pub enum Started {
     Busy,
 }
 
+/// What a deployment reads and changes: jobs, the registry, OU targets, stack sets, staging endpoints.
 pub struct Aws {
-    pub probe: crate::probe::Probe,
-    pub sagemaker: aws_sdk_sagemaker::Client,
-    pub cloudformation: aws_sdk_cloudformation::Client,
-    pub codepipeline: aws_sdk_codepipeline::Client,
-    pub organizations: Organizations,
+    probe: crate::probe::Probe,
+    sagemaker: aws_sdk_sagemaker::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+    codepipeline: aws_sdk_codepipeline::Client,
+    organizations: Organizations,
 }
 
 fn started<T, E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
@@ -65,6 +66,47 @@ fn started<T, E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt
 }
 
 impl Aws {
+    pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        Aws {
+            probe: crate::probe::Probe {
+                config: sdk.clone(),
+                sts: aws_sdk_sts::Client::new(sdk),
+                role_path: config
+                    .smoke
+                    .as_ref()
+                    .map(|s| s.role_path.clone())
+                    .unwrap_or_default(),
+            },
+            sagemaker: aws_sdk_sagemaker::Client::new(sdk),
+            cloudformation: aws_sdk_cloudformation::Client::new(sdk),
+            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            organizations: Organizations::new(aws_sdk_organizations::Client::new(sdk)),
+        }
+    }
+
+    /// With given clients (aws-smithy-mocks in tests).
+    #[cfg(test)]
+    pub fn from_parts(
+        probe: crate::probe::Probe,
+        sagemaker: aws_sdk_sagemaker::Client,
+        cloudformation: aws_sdk_cloudformation::Client,
+        codepipeline: aws_sdk_codepipeline::Client,
+        organizations: Organizations,
+    ) -> Self {
+        Aws {
+            probe,
+            sagemaker,
+            cloudformation,
+            codepipeline,
+            organizations,
+        }
+    }
+
+    /// The staging endpoints' smoke test and alarms, through their accounts' roles.
+    pub fn probe(&self) -> &crate::probe::Probe {
+        &self.probe
+    }
+
     /// The job as CodePipeline describes it (`GetJobDetails`): an unknown job id is an error.
     pub async fn job(&self, id: &str) -> Result<Job, Error> {
         let out = self

@@ -3,6 +3,8 @@
 //! reasons. Every outcome is reported to CodePipeline; only a job that cannot be reported fails the
 //! invocation.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use shared::Error;
 use shared::deploy::{
@@ -13,6 +15,7 @@ use tracing::{info, warn};
 use crate::aws::{Aws, Started};
 use crate::config::{Config, Stage};
 use crate::job::{self, Job, Params, Progress, operation_id};
+use crate::retire::Retirement;
 
 /// What the job reports.
 #[derive(Debug, PartialEq)]
@@ -24,6 +27,42 @@ pub enum Step {
 pub struct Handler {
     pub config: Config,
     pub aws: Aws,
+}
+
+/// The function: CodePipeline jobs, and the application stack's `Custom::EndpointRetirement` (a
+/// CloudFormation request or the framework's continuation goes to the custom-resource framework).
+pub struct Function {
+    jobs: Arc<Handler>,
+    retirement: shared::cfn::Runner<Retirement>,
+}
+
+impl shared::event::Handler for Function {
+    fn new(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let config = Config::from_env()?;
+        let jobs = Arc::new(Handler {
+            aws: Aws::new(sdk, &config),
+            config,
+        });
+        Ok(Function {
+            retirement: shared::cfn::Runner::new(
+                Retirement::new(Arc::clone(&jobs)),
+                aws_sdk_lambda::Client::new(sdk),
+            ),
+            jobs,
+        })
+    }
+
+    async fn handle(
+        &self,
+        event: Value,
+        invocation: &shared::event::Invocation,
+    ) -> Result<Value, Error> {
+        if shared::cfn::is_custom_resource(&event) {
+            self.retirement.handle_invocation(event, invocation).await
+        } else {
+            self.jobs.handle(event).await
+        }
+    }
 }
 
 /// Errors worth waiting out rather than failing the deployment for.
@@ -370,7 +409,7 @@ impl Handler {
                 for (account, region) in &instances {
                     if let Err(e) = self
                         .aws
-                        .probe
+                        .probe()
                         .invoke(account, region, deployed.endpoint, sample)
                         .await
                     {
@@ -412,7 +451,7 @@ impl Handler {
         for (account, region) in self.aws.instances(deployed.stack_set).await? {
             let firing = self
                 .aws
-                .probe
+                .probe()
                 .alarms(&account, &region, deployed.endpoint)
                 .await?;
             if !firing.is_empty() {
@@ -571,10 +610,10 @@ pub(crate) mod mocked {
             .build();
         Handler {
             config,
-            aws: Aws {
+            aws: Aws::from_parts(
                 // The smoke test's clients: not reached by these tests (staging is checked in the
                 // harness tests, against the twin and moto).
-                probe: crate::probe::Probe {
+                crate::probe::Probe {
                     config: aws_config::SdkConfig::builder()
                         .behavior_version(aws_config::BehaviorVersion::latest())
                         .region(aws_config::Region::new("us-east-1"))
@@ -587,13 +626,13 @@ pub(crate) mod mocked {
                     ),
                     role_path: "secure-mlops-smoke".into(),
                 },
-                sagemaker: mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, sm),
-                cloudformation: mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn),
-                codepipeline: mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, cp),
-                organizations: shared::organizations::Organizations::new(
+                mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, sm),
+                mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn),
+                mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, cp),
+                shared::organizations::Organizations::new(
                     aws_sdk_organizations::Client::from_conf(org_config),
                 ),
-            },
+            ),
         }
     }
 

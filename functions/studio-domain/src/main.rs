@@ -2,16 +2,13 @@
 //! waited for, updated in place or replaced, and torn down completely (apps, spaces, user profiles,
 //! the domain, and with `HomeEfsFileSystem: Delete` what SageMaker leaves behind).
 //!
-//! Wiring only: logging, SDK clients (once per cold start), the provider, the framework.
+//! Wiring only: the modules and the provider the framework serves (`shared::cfn::serve`).
 
 mod network;
 mod properties;
 mod provider;
 
 #[tokio::main]
-async fn main() -> Result<(), shared::cfn::RuntimeError> {
-    shared::logging::init();
-    let config = shared::aws::config().await;
-    let provider = provider::StudioDomain::new(&config);
-    shared::cfn::serve(provider, &config).await
+async fn main() -> Result<(), shared::RuntimeError> {
+    shared::cfn::serve(provider::StudioDomain::new).await
 }

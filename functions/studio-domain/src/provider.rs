@@ -50,12 +50,13 @@ fn in_progress(state: State, polls: u32) -> ProviderResult<State> {
 }
 
 impl StudioDomain {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        StudioDomain {
+    /// The provider with its clients, built once per cold start.
+    pub fn new(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        Ok(StudioDomain {
             sm: aws_sdk_sagemaker::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
             efs: aws_sdk_efs::Client::new(config),
-        }
+        })
     }
 
     /// A domain this resource already made that it may adopt, other than `except`: same name, our

@@ -2,15 +2,12 @@
 //! created and waited for, updated in place or replaced, and deleted with its apps and the private
 //! spaces it owns.
 //!
-//! Wiring only: logging, SDK client (once per cold start), the provider, the framework.
+//! Wiring only: the modules and the provider the framework serves (`shared::cfn::serve`).
 
 mod properties;
 mod provider;
 
 #[tokio::main]
-async fn main() -> Result<(), shared::cfn::RuntimeError> {
-    shared::logging::init();
-    let config = shared::aws::config().await;
-    let provider = provider::StudioUserProfile::new(&config);
-    shared::cfn::serve(provider, &config).await
+async fn main() -> Result<(), shared::RuntimeError> {
+    shared::cfn::serve(provider::StudioUserProfile::new).await
 }

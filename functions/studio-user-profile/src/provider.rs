@@ -55,10 +55,11 @@ fn settings(props: &Properties) -> UserSettings {
 }
 
 impl StudioUserProfile {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        StudioUserProfile {
+    /// The provider with its clients, built once per cold start.
+    pub fn new(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        Ok(StudioUserProfile {
             sm: aws_sdk_sagemaker::Client::new(config),
-        }
+        })
     }
 
     /// The profile's ARN once its owner tag is verified for this request; `None` when it is gone.

@@ -47,16 +47,25 @@ impl From<Error> for Failure {
 /// Default overall limit of one request (CloudFormation's own default for custom resources).
 const DEFAULT_SERVICE_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Runs `provider` as a Lambda function until the runtime stops. Call once from `main`, after building
-/// the SDK config (clients are built here once per cold start).
+/// Runs the provider `new` builds (once per cold start, from the SDK configuration) as a Lambda
+/// function until the runtime stops: the whole of a custom-resource function's `main`. Constructors
+/// should not fail on settings (a failed cold start leaves CloudFormation waiting): report a bad
+/// setting in the answer to each request instead.
 pub async fn serve<P: Provider>(
-    provider: P,
-    config: &aws_config::SdkConfig,
+    new: impl FnOnce(&aws_config::SdkConfig) -> Result<P, Error>,
 ) -> Result<(), lambda_runtime::Error> {
-    let runner = Arc::new(Runner::new(provider, aws_sdk_lambda::Client::new(config)));
+    crate::logging::init();
+    let sdk = crate::aws::config().await;
+    let provider = new(&sdk)
+        .inspect_err(|e| tracing::error!(error = %e, "the provider could not be built"))?;
+    let runner = Arc::new(Runner::new(provider, aws_sdk_lambda::Client::new(&sdk)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runner = Arc::clone(&runner);
-        async move { runner.handle_event(event).await }
+        let invocation = crate::event::Invocation {
+            deadline: std::time::UNIX_EPOCH + Duration::from_millis(event.context.deadline),
+            function_arn: event.context.invoked_function_arn.clone(),
+        };
+        async move { runner.handle_invocation(event.payload, &invocation).await }
     }))
     .await
 }
@@ -185,13 +194,19 @@ impl<P: Provider> Runner<P> {
             })
     }
 
-    /// [`Runner::handle`] with the deadline and function ARN of the Lambda invocation: for a function
-    /// that serves custom resources besides other events (route the payloads [`is_custom_resource`]
-    /// says are ours here).
-    pub async fn handle_event(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
-        let deadline = instant_from_epoch_ms(event.context.deadline);
-        let function = event.context.invoked_function_arn.clone();
-        self.handle(event.payload, deadline, &function).await
+    /// [`Runner::handle`] for a Lambda invocation: for a function that serves custom resources besides
+    /// other events (route the payloads [`is_custom_resource`] says are ours here).
+    pub async fn handle_invocation(
+        &self,
+        payload: Value,
+        invocation: &crate::event::Invocation,
+    ) -> Result<Value, Error> {
+        let deadline = match invocation.deadline.duration_since(UNIX_EPOCH) {
+            Ok(ms) => instant_from_epoch_ms(ms.as_millis() as u64),
+            Err(_) => instant_from_epoch_ms(0),
+        };
+        self.handle(payload, deadline, &invocation.function_arn)
+            .await
     }
 
     /// Handles one invocation: a CloudFormation request or one of our own continuations. Returns an

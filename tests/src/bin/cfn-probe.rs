@@ -144,11 +144,11 @@ impl Provider for Probe {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), shared::cfn::RuntimeError> {
-    shared::logging::init();
-    let config = shared::aws::config().await;
-    let probe = Probe {
-        sts: aws_sdk_sts::Client::new(&config),
-    };
-    shared::cfn::serve(probe, &config).await
+async fn main() -> Result<(), shared::RuntimeError> {
+    shared::cfn::serve(|sdk| {
+        Ok(Probe {
+            sts: aws_sdk_sts::Client::new(sdk),
+        })
+    })
+    .await
 }
