@@ -18,7 +18,10 @@ impl OrgAccounts {
     pub fn new(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(OrgAccounts {
             config: config.clone(),
-            organizations: Organizations::new(aws_sdk_organizations::Client::new(config)),
+            organizations: Organizations::new(
+                aws_sdk_organizations::Client::new(config),
+                "OrganizationalUnitIds",
+            ),
             sts: aws_sdk_sts::Client::new(config),
         })
     }
@@ -34,9 +37,10 @@ impl OrgAccounts {
         )
         .await
         .map_err(|e| Error::other(format!("AssumeRoleArn {}: {e}", role.0)))?;
-        Ok(Organizations::new(aws_sdk_organizations::Client::new(
-            &config,
-        )))
+        Ok(Organizations::new(
+            aws_sdk_organizations::Client::new(&config),
+            "OrganizationalUnitIds",
+        ))
     }
 
     async fn lookup(&self, props: Properties) -> ProviderResult<()> {

@@ -80,7 +80,10 @@ impl Aws {
             sagemaker: aws_sdk_sagemaker::Client::new(sdk),
             cloudformation: aws_sdk_cloudformation::Client::new(sdk),
             codepipeline: aws_sdk_codepipeline::Client::new(sdk),
-            organizations: Organizations::new(aws_sdk_organizations::Client::new(sdk)),
+            organizations: Organizations::new(
+                aws_sdk_organizations::Client::new(sdk),
+                "STAGING_TARGETS / PROD_TARGETS",
+            ),
         }
     }
 

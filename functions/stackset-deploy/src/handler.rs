@@ -631,6 +631,7 @@ pub(crate) mod mocked {
                 mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, cp),
                 shared::organizations::Organizations::new(
                     aws_sdk_organizations::Client::from_conf(org_config),
+                    "STAGING_TARGETS / PROD_TARGETS",
                 ),
             ),
         }

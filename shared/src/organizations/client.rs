@@ -10,48 +10,59 @@ use crate::ids::ParentId;
 
 pub struct Organizations {
     client: Client,
+    /// How the caller's user names the OU ids (a property, a setting), for error messages.
+    input: &'static str,
 }
 
 impl Organizations {
-    pub fn new(client: Client) -> Self {
-        Organizations { client }
+    /// `input` names where the OU ids come from, as the caller's user knows it (the property
+    /// `OrganizationalUnitIds`, the setting `STAGING_TARGETS`, …): errors say what to fix there.
+    pub fn new(client: Client, input: &'static str) -> Self {
+        Organizations { client, input }
     }
-}
 
-/// Adds what to do about the errors users actually hit.
-fn explain(err: Error) -> Error {
-    match err.code() {
-        Some("AccessDeniedException") => Error::other(format!(
-            "{err} — the function's role (or AssumeRoleArn) needs organizations:ListRoots, \
-             organizations:DescribeOrganizationalUnit, organizations:ListOrganizationalUnitsForParent \
-             and organizations:ListAccountsForParent in the management or a delegated administrator account"
-        )),
-        Some("AWSOrganizationsNotInUseException") => Error::other(format!(
-            "{err} — this account is not in an organization; set AssumeRoleArn to a role in the \
-             organization's management or delegated administrator account"
-        )),
-        _ => err,
+    /// Adds what to do about the errors users actually hit.
+    fn explain(&self, err: Error) -> Error {
+        match err.code() {
+            Some("AccessDeniedException") => Error::other(format!(
+                "{err} — the function's role (or the role it assumes) needs organizations:ListRoots, \
+                 organizations:DescribeOrganizationalUnit, organizations:ListOrganizationalUnitsForParent \
+                 and organizations:ListAccountsForParent in the management or a delegated administrator account"
+            )),
+            Some("AWSOrganizationsNotInUseException") => Error::other(format!(
+                "{err} — this account is not in an organization: read {} through a role in the \
+                 organization's management or delegated administrator account",
+                self.input
+            )),
+            _ => err,
+        }
     }
-}
 
-fn not_found(parent: &str) -> Error {
-    Error::invalid(format!(
-        "OrganizationalUnitIds: {parent} does not exist or is not visible to this account; \
-         check the id in the AWS Organizations console"
-    ))
-}
+    fn not_found(&self, parent: &str) -> Error {
+        Error::invalid(format!(
+            "{}: {parent} does not exist or is not visible to this account; \
+             check the id in the AWS Organizations console",
+            self.input
+        ))
+    }
 
-/// A failed list call under `parent`: a parent that vanished is named, anything else explained.
-fn listing_error<E, R>(parent: &str, operation: &'static str, err: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let err = Error::aws(operation, err);
-    if err.is_not_found() {
-        not_found(parent)
-    } else {
-        explain(err)
+    /// A failed list call under `parent`: a parent that vanished is named, anything else explained.
+    fn listing_error<E, R>(
+        &self,
+        parent: &str,
+        operation: &'static str,
+        err: SdkError<E, R>,
+    ) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let err = Error::aws(operation, err);
+        if err.is_not_found() {
+            self.not_found(parent)
+        } else {
+            self.explain(err)
+        }
     }
 }
 
@@ -79,12 +90,11 @@ impl Directory for Organizations {
                     Err(e)
                         if crate::error::not_found(e.code(), e.message().unwrap_or_default()) =>
                     {
-                        Err(not_found(id))
+                        Err(self.not_found(id))
                     }
-                    Err(e) => Err(explain(Error::aws(
-                        "organizations:DescribeOrganizationalUnit",
-                        e,
-                    ))),
+                    Err(e) => {
+                        Err(self.explain(Error::aws("organizations:DescribeOrganizationalUnit", e)))
+                    }
                 }
             }
             ParentId::Root(id) => {
@@ -95,7 +105,7 @@ impl Directory for Organizations {
                     .send()
                     .collect::<Result<_, _>>()
                     .await
-                    .map_err(|e| explain(Error::aws("organizations:ListRoots", e)))?;
+                    .map_err(|e| self.explain(Error::aws("organizations:ListRoots", e)))?;
                 if roots
                     .iter()
                     .flat_map(|page| page.roots())
@@ -103,7 +113,7 @@ impl Directory for Organizations {
                 {
                     Ok(())
                 } else {
-                    Err(not_found(id))
+                    Err(self.not_found(id))
                 }
             }
         }
@@ -119,7 +129,7 @@ impl Directory for Organizations {
             .collect::<Result<_, _>>()
             .await
             .map_err(|e| {
-                listing_error(parent, "organizations:ListOrganizationalUnitsForParent", e)
+                self.listing_error(parent, "organizations:ListOrganizationalUnitsForParent", e)
             })?;
         Ok(ous
             .iter()
@@ -137,7 +147,7 @@ impl Directory for Organizations {
             .send()
             .collect::<Result<_, _>>()
             .await
-            .map_err(|e| listing_error(parent, "organizations:ListAccountsForParent", e))?;
+            .map_err(|e| self.listing_error(parent, "organizations:ListAccountsForParent", e))?;
         Ok(accounts
             .iter()
             .flat_map(|page| page.accounts())
@@ -202,7 +212,10 @@ mod tests {
                     .build()
             });
         let client = mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&page1, &page2]);
-        let got = Organizations::new(client).accounts("ou-x").await.unwrap();
+        let got = Organizations::new(client, "OrganizationalUnitIds")
+            .accounts("ou-x")
+            .await
+            .unwrap();
         let active: Vec<_> = got
             .iter()
             .filter(|a| a.active)
@@ -230,12 +243,16 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_organizations, [&rule]);
-        let err = Organizations::new(client)
+        let err = Organizations::new(client, "STAGING_TARGETS")
             .ensure_exists(&ParentId::Ou("ou-abcd-12345678".into()))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Invalid(_)));
-        assert!(err.to_string().contains("ou-abcd-12345678"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("STAGING_TARGETS: ou-abcd-12345678"),
+            "the caller's own input is named: {err}"
+        );
     }
 
     #[tokio::test]
@@ -249,7 +266,7 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_organizations, [&rule]);
-        let err = Organizations::new(client)
+        let err = Organizations::new(client, "OrganizationalUnitIds")
             .accounts("r-abcd")
             .await
             .unwrap_err();
@@ -273,7 +290,7 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_organizations, [&rule]);
-        let err = Organizations::new(client)
+        let err = Organizations::new(client, "OrganizationalUnitIds")
             .accounts("r-abcd")
             .await
             .unwrap_err();
