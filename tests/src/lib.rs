@@ -2,10 +2,16 @@
 //!
 //! - [`harness`]: runs a real function binary under a local Lambda Runtime API, with a Lambda `Invoke`
 //!   endpoint (for the framework's self-re-invocation), a CloudFormation `ResponseURL` receiver and a
-//!   recorder for AWS calls that should not happen.
+//!   recorder of every AWS call (passed on to moto or the twin).
+//! - [`bins`]: where the built function binaries are.
 //! - [`moto`]: the local AWS emulator (moto server from the project venv) on a free 127.0.0.1 port.
+//! - [`twin`]: our SageMaker / CodePipeline / endpoint-runtime / CloudWatch twin, for what moto lacks.
 //! - [`cfn`]: CloudFormation custom-resource request builders.
 //! - [`org`]: a seeded AWS Organizations tree in the emulator.
+//! - [`events`]: the template's EventBridge rules installed in moto, and what they deliver.
+//! - [`cloudtrail`]: CloudTrail records replayed into the twin (the resource a record says was made).
+//! - [`deployment`]: the template's deployment pipeline and stack-set targets, built in the twin.
+//! - [`alerts`]: the alert topic's inbox (SNS → SQS) and Security Hub findings.
 //! - [`calls`]: the AWS calls each function makes (through the harness), for the IAM check.
 
 pub mod alerts;

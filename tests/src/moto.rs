@@ -66,15 +66,6 @@ impl Moto {
         panic!("moto_server did not start");
     }
 
-    /// Clears all emulated state.
-    pub async fn reset(&self) {
-        reqwest::Client::new()
-            .post(format!("{}/moto-api/reset", self.endpoint))
-            .send()
-            .await
-            .expect("reset moto");
-    }
-
     /// SDK configuration pointing at this emulator (test credentials, us-east-1).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use testbed::alerts::Inbox;
 use testbed::bins;
 use testbed::events::{Router, project_routes};
-use testbed::harness::{Config, Harness, Outcome};
+use testbed::harness::{Config, Harness, Invoked};
 use testbed::moto::Moto;
 use testbed::twin::{Fault, Twin};
 
@@ -92,7 +92,7 @@ impl Bed {
 
     async fn invoke(&self, event: &Value) -> Value {
         match self.control.invoke(event).await {
-            Outcome::Response(v) => v,
+            Invoked::Response(v) => v,
             other => panic!("{other:?}\nlogs: {:#?}", self.control.logs()),
         }
     }
@@ -370,7 +370,7 @@ async fn a_crash_between_action_and_alert_is_retried_and_alerted_once() {
         alerts[0].body
     );
     bed.control.idle(Duration::from_millis(500)).await;
-    let outcomes: Vec<Outcome> = bed
+    let outcomes: Vec<Invoked> = bed
         .control
         .invocations()
         .into_iter()
@@ -378,14 +378,14 @@ async fn a_crash_between_action_and_alert_is_retried_and_alerted_once() {
         .collect();
     // The crash; retries that came while the record was still in progress (DynamoDB TTLs count in
     // whole seconds) fail and are retried; the last one acts and alerts.
-    assert_eq!(outcomes[0], Outcome::Crash, "{outcomes:?}");
+    assert_eq!(outcomes[0], Invoked::Crash, "{outcomes:?}");
     let (last, middle) = outcomes[1..].split_last().expect("a retry");
     assert!(
-        matches!(last, Outcome::Response(r) if r["findings"][0]["action"] == "stop"),
+        matches!(last, Invoked::Response(r) if r["findings"][0]["action"] == "stop"),
         "{outcomes:?}"
     );
     assert!(
-        middle.iter().all(|o| matches!(o, Outcome::Error(e)
+        middle.iter().all(|o| matches!(o, Invoked::Error(e)
             if e["errorMessage"].as_str().unwrap_or_default().contains("being handled by another invocation"))),
         "{outcomes:?}"
     );
@@ -660,19 +660,19 @@ async fn malformed_events_fail_with_the_field_named() {
         .invoke(&json!({"detail-type": "AWS API Call via CloudTrail"}))
         .await
     {
-        Outcome::Error(e) => assert!(e.to_string().contains("not an EventBridge event"), "{e}"),
+        Invoked::Error(e) => assert!(e.to_string().contains("not an EventBridge event"), "{e}"),
         other => panic!("{other:?}"),
     }
     let mut event = fixture("model-noncompliant");
     event["detail"]["eventID"] = json!(42);
     match bed.control.invoke(&event).await {
-        Outcome::Error(e) => assert!(e.to_string().contains("detail.eventID"), "{e}"),
+        Invoked::Error(e) => assert!(e.to_string().contains("detail.eventID"), "{e}"),
         other => panic!("{other:?}"),
     }
     let mut event = fixture("model-noncompliant");
     event["detail"]["requestParameters"] = Value::Null;
     match bed.control.invoke(&event).await {
-        Outcome::Error(e) => assert!(
+        Invoked::Error(e) => assert!(
             e.to_string()
                 .contains("requestParameters do not name the model"),
             "{e}"
@@ -683,7 +683,7 @@ async fn malformed_events_fail_with_the_field_named() {
         bed.control
             .invocations()
             .iter()
-            .all(|i| i.outcome != Outcome::Crash)
+            .all(|i| i.outcome != Invoked::Crash)
     );
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use shared::cfn::request::FAILED_CREATE_PREFIX;
 use testbed::bins;
 use testbed::cfn::request;
-use testbed::harness::{CfnPut, Config, Harness, Outcome};
+use testbed::harness::{CfnPut, Config, Harness, Invoked};
 
 const TYPE: &str = "Custom::Probe";
 
@@ -69,7 +69,7 @@ async fn a_provider_panic_still_produces_one_failed_response() {
     assert!(
         h.invocations()
             .iter()
-            .all(|i| matches!(i.outcome, Outcome::Response(_)))
+            .all(|i| matches!(i.outcome, Invoked::Response(_)))
     );
 }
 
@@ -96,7 +96,7 @@ async fn a_three_second_deadline_still_gets_a_response_in_time() {
     let inv = h.invocations();
     assert_eq!(inv.len(), 1);
     assert!(
-        matches!(inv[0].outcome, Outcome::Response(_)),
+        matches!(inv[0].outcome, Invoked::Response(_)),
         "{:?}",
         inv[0].outcome
     );
@@ -211,7 +211,7 @@ async fn a_long_operation_continues_across_two_reinvocations_with_one_response()
     assert_eq!(inv.len(), 3);
     assert!(
         inv.iter()
-            .all(|i| matches!(i.outcome, Outcome::Response(_)) && i.asynchronous)
+            .all(|i| matches!(i.outcome, Invoked::Response(_)) && i.asynchronous)
     );
     assert!(inv[1].payload.get("SecureMlopsContinuation").is_some());
 }
@@ -330,7 +330,7 @@ async fn malformed_requests_are_answered_or_rejected_clearly() {
     );
     // Not a request at all: an error for Lambda's retry/DLQ, no crash.
     match h.invoke(&json!({"hello": "world"})).await {
-        Outcome::Error(e) => assert!(
+        Invoked::Error(e) => assert!(
             e.to_string()
                 .contains("neither a CloudFormation custom-resource request"),
             "{e}"
@@ -351,9 +351,9 @@ async fn malformed_requests_are_answered_or_rejected_clearly() {
 }
 
 /// The Lambda error of an invocation the framework refused.
-fn refusal(outcome: Outcome) -> String {
+fn refusal(outcome: Invoked) -> String {
     match outcome {
-        Outcome::Error(e) => e.to_string(),
+        Invoked::Error(e) => e.to_string(),
         other => panic!("expected the request to be refused, got {other:?}"),
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use testbed::bins;
 use testbed::deployment::action;
 use testbed::events::{Router, project_routes};
-use testbed::harness::{Config, Harness, Outcome};
+use testbed::harness::{Config, Harness, Invoked};
 use testbed::moto::Moto;
 use testbed::twin::Twin;
 
@@ -142,7 +142,7 @@ impl Bed {
 
     async fn invoke(&self, event: &Value) -> Value {
         match self.f.invoke(event).await {
-            Outcome::Response(v) => v,
+            Invoked::Response(v) => v,
             other => panic!("{other:?}\n{:#?}", self.f.logs()),
         }
     }
@@ -313,7 +313,7 @@ async fn other_groups_are_ignored_and_malformed_events_fail_clearly() {
     let mut bad = event.clone();
     bad["detail"] = json!({"ModelApprovalStatus": "Approved"});
     match b.f.invoke(&bad).await {
-        Outcome::Error(e) => assert!(e.to_string().contains("ModelPackageGroupName"), "{e}"),
+        Invoked::Error(e) => assert!(e.to_string().contains("ModelPackageGroupName"), "{e}"),
         other => panic!("{other:?}"),
     }
     assert!(b.started().await.is_empty());

@@ -536,7 +536,7 @@ async fn forged_and_foreign_jobs_deploy_nothing() {
         "accountId": "123456789012", "data": {"actionConfiguration": {"configuration": {
         "UserParameters": format!(r#"{{"Stage": "prod", "ModelPackageArn": "{v1}", "ExecutionId": "x"}}"#)}}}}});
     match b.f.invoke(&forged).await {
-        testbed::harness::Outcome::Error(e) => {
+        testbed::harness::Invoked::Error(e) => {
             assert!(e.to_string().contains("JobNotFoundException"), "{e}")
         }
         other => panic!("a forged job must fail the invocation: {other:?}"),

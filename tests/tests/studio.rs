@@ -534,7 +534,7 @@ async fn slow_creation_continues_in_a_new_invocation_and_throttling_is_absorbed(
         b.domain_fn
             .invocations()
             .iter()
-            .all(|i| matches!(i.outcome, testbed::harness::Outcome::Response(_))),
+            .all(|i| matches!(i.outcome, testbed::harness::Invoked::Response(_))),
         "no invocation ran into its timeout"
     );
 }
@@ -1022,7 +1022,7 @@ async fn forged_deletes_are_refused_before_any_aws_call() {
         );
         event[field] = json!(value);
         match h.invoke(&event).await {
-            testbed::harness::Outcome::Error(e) => {
+            testbed::harness::Invoked::Error(e) => {
                 assert!(e.to_string().contains("request refused"), "{e}")
             }
             other => panic!("{key}: expected a refusal, got {other:?}"),

@@ -526,7 +526,15 @@ async fn get_job_details_describes_the_job_as_codepipeline_ran_it() {
     create(&b, "described", r#"{"Continue": 1}"#).await;
     let id = start(&b, "described", "d-1").await;
     let _ = approval_token(&b, "described").await;
-    let invocations = b.h.invocations();
+    // The harness records an invocation once its answer is back; the pipeline may move on first.
+    let mut invocations = b.h.invocations();
+    for _ in 0..100 {
+        if invocations.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        invocations = b.h.invocations();
+    }
     let job_id = invocations[1].payload["CodePipeline.job"]["id"]
         .as_str()
         .unwrap()

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::checks::Rule;
 use crate::config::Mode;
 use crate::resource::{Place, Resource};
-use crate::respond::{Action, Outcome, Taken};
+use crate::respond::{Action, Effect, Taken};
 
 /// Where a finding came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,13 +37,13 @@ const SUBJECT_MAX: usize = 100;
 impl Report<'_> {
     fn verb(&self) -> &'static str {
         match (self.taken.result, self.taken.action) {
-            (Outcome::Done, Action::Delete) => "deleted",
-            (Outcome::Done, _) => "stopped",
-            (Outcome::AlreadyInactive, _) => "already inactive",
-            (Outcome::Deferred, _) => "stop deferred",
-            (Outcome::Failed, Action::Delete) => "DELETE FAILED",
-            (Outcome::Failed, _) => "STOP FAILED",
-            (Outcome::NotTaken, _) => "not compliant",
+            (Effect::Done, Action::Delete) => "deleted",
+            (Effect::Done, _) => "stopped",
+            (Effect::AlreadyInactive, _) => "already inactive",
+            (Effect::Deferred, _) => "stop deferred",
+            (Effect::Failed, Action::Delete) => "DELETE FAILED",
+            (Effect::Failed, _) => "STOP FAILED",
+            (Effect::NotTaken, _) => "not compliant",
         }
     }
 

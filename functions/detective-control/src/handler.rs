@@ -139,7 +139,20 @@ impl Handler {
             }
         }
         let key = format!("event#{}", call.event_id);
-        match self.idempotency.claim(&key).await? {
+        // What is acted on is described before it is judged (what is never acted on — domains,
+        // monitoring job definitions — is judged from its request): the read and the claim do not
+        // depend on each other, so they run together (one round trip instead of two).
+        let described = update || kind.spec().action != Action::None;
+        let (claim, found) = if described {
+            let (claim, found) = tokio::join!(
+                self.idempotency.claim(&key),
+                self.sagemaker.describe(kind, &resource.name)
+            );
+            (claim, Some(found))
+        } else {
+            (self.idempotency.claim(&key).await, None)
+        };
+        match claim? {
             Claim::Completed => {
                 info!(key, arn = %resource.arn, "duplicate: handled already");
                 return Ok(json!({"duplicate": call.event_id}));
@@ -154,7 +167,15 @@ impl Handler {
             }
             Claim::Acquired => {}
         }
-        match self.examine(call, kind, update, resource).await {
+        let examined = match found {
+            Some(Err(e)) => Err(e),
+            Some(Ok(found)) => {
+                self.examine(call, kind, update, resource, Some(found))
+                    .await
+            }
+            None => self.examine(call, kind, update, resource, None).await,
+        };
+        match examined {
             Ok(answer) => {
                 self.idempotency.complete(&key).await;
                 Ok(answer)
@@ -168,16 +189,18 @@ impl Handler {
 
     /// A claimed event: the resource as it is now — an update carries only what changed, and a late or
     /// retried create event must not touch a newer resource that took the name — then act and alert.
+    /// `described`: the resource as SageMaker describes it (`Some(None)`: gone), or `None` for what is
+    /// judged from its request.
     async fn examine(
         &self,
         call: ApiCall,
         kind: Kind,
         update: bool,
         resource: Resource,
+        described: Option<Option<Found>>,
     ) -> Result<Value, Error> {
-        // What is never acted on (domains, monitoring job definitions) is judged from its request.
-        let (resource, observed, status) = if update || kind.spec().action != Action::None {
-            let found = match self.sagemaker.describe(kind, &resource.name).await? {
+        let (resource, observed, status) = if let Some(found) = described {
+            let found = match found {
                 Some(f) => f,
                 None => {
                     info!(event_id = %call.event_id, arn = %resource.arn, "skipped: the resource no longer exists");
@@ -435,7 +458,7 @@ impl Handler {
                 Err(e) => {
                     return Taken {
                         action,
-                        result: respond::Outcome::Failed,
+                        result: respond::Effect::Failed,
                         detail: format!(
                             "not deleted: could not check which endpoints use it ({e})"
                         ),
@@ -465,7 +488,7 @@ fn already(kind: Kind, action: Action, status: Option<&str>) -> Option<Taken> {
     }
     Some(Taken {
         action,
-        result: respond::Outcome::AlreadyInactive,
+        result: respond::Effect::AlreadyInactive,
         detail: format!("not running (status {status})"),
     })
 }

@@ -37,33 +37,42 @@ impl Notifier {
         }
     }
 
+    /// The alert and, when enabled, the Security Hub findings, sent together (neither waits for the
+    /// other); either failing fails the send.
     pub async fn send(&self, report: &Report<'_>) -> Result<(), Error> {
-        self.sns
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(report.subject())
-            .message(report.body().to_string())
-            .send()
-            .await
-            .map_err(|e| Error::aws("Publish", e))?;
-        if let Some(hub) = &self.hub {
-            let findings = findings(report)?;
+        let alert = async {
+            self.sns
+                .publish()
+                .topic_arn(&self.topic_arn)
+                .subject(report.subject())
+                .message(report.body().to_string())
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| Error::aws("Publish", e))
+        };
+        let findings = async {
+            let Some(hub) = &self.hub else {
+                return Ok(());
+            };
             let out = hub
                 .batch_import_findings()
-                .set_findings(Some(findings))
+                .set_findings(Some(findings(report)?))
                 .send()
                 .await
                 .map_err(|e| Error::aws("BatchImportFindings", e))?;
-            if let Some(failure) = out.failed_findings().first() {
-                return Err(Error::other(format!(
+            match out.failed_findings().first() {
+                Some(failure) => Err(Error::other(format!(
                     "BatchImportFindings rejected finding {}: {} {}",
                     failure.id().unwrap_or_default(),
                     failure.error_code().unwrap_or_default(),
                     failure.error_message().unwrap_or_default()
-                )));
+                ))),
+                None => Ok(()),
             }
-        }
-        Ok(())
+        };
+        let (alert, findings) = tokio::join!(alert, findings);
+        alert.and(findings)
     }
 }
 

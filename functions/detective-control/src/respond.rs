@@ -29,7 +29,7 @@ pub fn plan(kind: Kind, mode: Mode) -> (Action, Option<&'static str>) {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub enum Effect {
     /// The call succeeded.
     Done,
     /// It was already stopped, finished or deleted.
@@ -46,7 +46,7 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Taken {
     pub action: Action,
-    pub result: Outcome,
+    pub result: Effect,
     pub detail: String,
 }
 
@@ -54,7 +54,7 @@ impl Taken {
     pub fn not_taken(reason: &str) -> Taken {
         Taken {
             action: Action::None,
-            result: Outcome::NotTaken,
+            result: Effect::NotTaken,
             detail: reason.to_owned(),
         }
     }
@@ -67,7 +67,7 @@ impl Taken {
         };
         Taken {
             action,
-            result: Outcome::Done,
+            result: Effect::Done,
             detail: detail.to_owned(),
         }
     }
@@ -76,16 +76,13 @@ impl Taken {
     /// the wrong state and for one that does not exist, so the message decides.
     pub fn from_error(kind: Kind, action: Action, code: Option<&str>, message: &str) -> Taken {
         let (result, detail) = if shared::error::not_found(code, message) {
-            (
-                Outcome::AlreadyInactive,
-                format!("already gone ({message})"),
-            )
+            (Effect::AlreadyInactive, format!("already gone ({message})"))
         } else if code == Some("ValidationException")
             && kind == Kind::NotebookInstance
             && message.contains("(Pending)")
         {
             (
-                Outcome::Deferred,
+                Effect::Deferred,
                 "the notebook is still Pending and cannot be stopped yet; the scheduled sweep stops it once it is InService".to_owned(),
             )
         } else if code == Some("ValidationException")
@@ -100,10 +97,10 @@ impl Taken {
             .iter()
             .any(|s| message.contains(s))
         {
-            (Outcome::AlreadyInactive, format!("not running ({message})"))
+            (Effect::AlreadyInactive, format!("not running ({message})"))
         } else {
             let code = code.unwrap_or("Error");
-            (Outcome::Failed, format!("{code}: {message}"))
+            (Effect::Failed, format!("{code}: {message}"))
         };
         Taken {
             action,
@@ -114,7 +111,7 @@ impl Taken {
 
     /// True when the resource no longer exists or can no longer run: its findings are archived.
     pub fn resolves(&self, kind: Kind) -> bool {
-        matches!(self.result, Outcome::Done | Outcome::AlreadyInactive)
+        matches!(self.result, Effect::Done | Effect::AlreadyInactive)
             && kind.spec().resolved_by_action
     }
 }
@@ -142,28 +139,28 @@ mod tests {
             Some("ValidationException"),
             "The request was rejected because the training job is in status Completed.",
         );
-        assert_eq!(t.result, Outcome::AlreadyInactive);
+        assert_eq!(t.result, Effect::AlreadyInactive);
         let t = Taken::from_error(
             Kind::NotebookInstance,
             Action::Stop,
             Some("ValidationException"),
             "Status (Pending) not in ([InService]). Unable to transition to (Stopping) for Notebook Instance (arn).",
         );
-        assert_eq!(t.result, Outcome::Deferred);
+        assert_eq!(t.result, Effect::Deferred);
         let t = Taken::from_error(
             Kind::Model,
             Action::Delete,
             Some("ValidationException"),
             "Could not find model \"arn\".",
         );
-        assert_eq!(t.result, Outcome::AlreadyInactive);
+        assert_eq!(t.result, Effect::AlreadyInactive);
         let t = Taken::from_error(
             Kind::Model,
             Action::Delete,
             Some("AccessDeniedException"),
             "User is not authorized to perform: sagemaker:DeleteModel",
         );
-        assert_eq!(t.result, Outcome::Failed);
+        assert_eq!(t.result, Effect::Failed);
         assert!(t.detail.starts_with("AccessDeniedException: User"));
     }
 

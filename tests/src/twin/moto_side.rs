@@ -4,8 +4,27 @@
 
 use serde_json::{Value, json};
 
-use super::sagemaker::Effect;
 use super::{REGION, Shared};
+
+/// Side effects performed after the lock is released (they call moto).
+#[derive(Debug, Clone)]
+pub enum Effect {
+    CreateHome {
+        domain_id: String,
+        domain_arn: String,
+        vpc_id: String,
+        subnets: Vec<String>,
+        kms_key_id: Option<String>,
+    },
+    DeleteHome {
+        file_system_id: String,
+    },
+    Event {
+        detail_type: String,
+        detail: Value,
+        resources: Vec<String>,
+    },
+}
 
 fn auth(service: &str) -> String {
     format!(

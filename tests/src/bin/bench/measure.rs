@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testbed::harness::{Config, Harness, Outcome};
+use testbed::harness::{Config, Harness, Invoked};
 
 /// Rust (a release binary) or the Python 3 + boto3 reference (`tests/bench/<module>.py`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +104,7 @@ pub async fn cold_inits(config: &Config, runs: usize) -> Vec<f64> {
 }
 
 /// Whether an event got the right answer (its outcome, and what the harness recorded).
-pub type Check = Box<dyn Fn(&Outcome, &Harness) -> bool + Send + Sync>;
+pub type Check = Box<dyn Fn(&Invoked, &Harness) -> bool + Send + Sync>;
 
 /// One event of a workload: what to send, and whether the outcome is the right one.
 pub struct Event {
@@ -175,7 +175,7 @@ pub async fn burst(h: &Harness, events: &[Value]) -> (f64, Vec<f64>, usize, usiz
     };
     let failed = done
         .iter()
-        .filter(|i| !matches!(i.outcome, Outcome::Response(_)))
+        .filter(|i| !matches!(i.outcome, Invoked::Response(_)))
         .count();
     let latency = done.iter().map(|i| ms(i.ended - i.started)).collect();
     (rate, latency, h.aws_calls().len() - calls_before, failed)

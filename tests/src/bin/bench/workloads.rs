@@ -7,7 +7,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sagemaker::types::{AppType, ModelApprovalStatus};
 use serde_json::{Value, json};
 use testbed::cfn::request;
-use testbed::harness::{Harness, Outcome};
+use testbed::harness::{Harness, Invoked};
 use testbed::moto::Moto;
 use testbed::org::SeededOrg;
 use testbed::twin::Twin;
@@ -265,7 +265,7 @@ pub fn detective(events: Vec<(Value, &'static str)>) -> Vec<Event> {
             payload,
             class,
             check: Box::new(move |o, _| match o {
-                Outcome::Response(v) => match class {
+                Invoked::Response(v) => match class {
                     "compliant" => v.get("compliant").is_some(),
                     _ => v["findings"].as_array().is_some_and(|f| f.len() == 1),
                 },
@@ -491,7 +491,7 @@ pub async fn model_approval(bed: &Bed, n: usize) -> (Vec<Event>, String) {
         out.push(Event {
             payload,
             class: "approval",
-            check: Box::new(|o, _| matches!(o, Outcome::Response(v) if v["action"] == "started")),
+            check: Box::new(|o, _| matches!(o, Invoked::Response(v) if v["action"] == "started")),
         });
     }
     (out, groups.join(","))

@@ -10,7 +10,7 @@ use aws_sdk_sagemaker::types::{
 };
 use serde_json::{Value, json};
 use testbed::deployment;
-use testbed::harness::{Harness, Outcome};
+use testbed::harness::{Harness, Invoked};
 
 use crate::world::{MODEL_BUCKET, PROD_REGIONS, STACK_SETS, World};
 use crate::{Story, physical};
@@ -19,7 +19,7 @@ const ACCESS: &str = "Custom::CrossAccountModelAccess";
 
 async fn invoke(h: &Harness, event: &Value) -> Value {
     match h.invoke(event).await {
-        Outcome::Response(v) => v,
+        Invoked::Response(v) => v,
         other => json!({"error": format!("{other:?}")}),
     }
 }

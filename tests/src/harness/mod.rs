@@ -13,6 +13,18 @@
 //! killed when it passes and restarted for the next event), asynchronous invocations retried twice on
 //! error, timeout or crash.
 
+mod aws_proxy;
+mod invoke_api;
+mod response_url;
+mod runtime_api;
+mod supervisor;
+
+use aws_proxy::*;
+use invoke_api::*;
+use response_url::*;
+use runtime_api::*;
+use supervisor::*;
+
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -99,7 +111,7 @@ impl Config {
 
 /// How an invocation ended.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
+pub enum Invoked {
     Response(Value),
     Error(Value),
     /// The deadline passed; the sandbox was killed.
@@ -116,7 +128,7 @@ pub struct Invocation {
     pub asynchronous: bool,
     pub started: Instant,
     pub ended: Instant,
-    pub outcome: Outcome,
+    pub outcome: Invoked,
 }
 
 /// A PUT received on a ResponseURL.
@@ -135,7 +147,7 @@ struct Pending {
     id: String,
     payload: Bytes,
     timeout: Duration,
-    reply: Option<oneshot::Sender<Outcome>>,
+    reply: Option<oneshot::Sender<Invoked>>,
     retries_left: u32,
 }
 
@@ -259,13 +271,13 @@ impl Harness {
     }
 
     /// Invokes synchronously (RequestResponse) with the function timeout.
-    pub async fn invoke(&self, payload: &Value) -> Outcome {
+    pub async fn invoke(&self, payload: &Value) -> Invoked {
         self.invoke_with_timeout(payload, self.shared.config.timeout)
             .await
     }
 
     /// Invokes synchronously with a deadline of `timeout` from when the function receives the event.
-    pub async fn invoke_with_timeout(&self, payload: &Value, timeout: Duration) -> Outcome {
+    pub async fn invoke_with_timeout(&self, payload: &Value, timeout: Duration) -> Invoked {
         let (tx, rx) = oneshot::channel();
         enqueue(
             &self.shared,
@@ -273,7 +285,7 @@ impl Harness {
             timeout,
             Some(tx),
         );
-        rx.await.unwrap_or(Outcome::Crash)
+        rx.await.unwrap_or(Invoked::Crash)
     }
 
     /// Invokes asynchronously (Event), as CloudFormation invokes a custom resource.
@@ -390,7 +402,7 @@ fn enqueue(
     shared: &Arc<Shared>,
     payload: Bytes,
     timeout: Duration,
-    reply: Option<oneshot::Sender<Outcome>>,
+    reply: Option<oneshot::Sender<Invoked>>,
 ) {
     let mut inner = shared.inner.lock().expect("harness state");
     inner.seq += 1;
@@ -407,7 +419,7 @@ fn enqueue(
 }
 
 /// Records the end of an invocation and, for asynchronous ones that failed, schedules Lambda's retry.
-fn finish(shared: &Arc<Shared>, id: &str, outcome: Outcome) -> bool {
+fn finish(shared: &Arc<Shared>, id: &str, outcome: Invoked) -> bool {
     let mut inner = shared.inner.lock().expect("harness state");
     let Some(flight) = inner.in_flight.remove(id) else {
         return false; // already timed out
@@ -433,7 +445,7 @@ fn finish(shared: &Arc<Shared>, id: &str, outcome: Outcome) -> bool {
         Some(tx) => {
             let _ = tx.send(outcome);
         }
-        None if !matches!(outcome, Outcome::Response(_)) && retries_left > 0 => {
+        None if !matches!(outcome, Invoked::Response(_)) && retries_left > 0 => {
             let shared = Arc::clone(shared);
             tokio::spawn(async move {
                 tokio::time::sleep(shared.config.retry_delay).await;
@@ -452,380 +464,4 @@ fn finish(shared: &Arc<Shared>, id: &str, outcome: Outcome) -> bool {
         None => {}
     }
     true
-}
-
-/// Keeps one function process running; restarts it after a crash or a timeout kill.
-async fn supervise(shared: Arc<Shared>, mut kill: mpsc::UnboundedReceiver<()>) {
-    let config = shared.config.clone();
-    let runtime_api = shared.base_url.trim_start_matches("http://").to_owned();
-    loop {
-        let mut cmd = tokio::process::Command::new(&config.binary);
-        cmd.args(&config.args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
-            .env("AWS_LAMBDA_FUNCTION_NAME", &config.function_name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", config.function_name),
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ENDPOINT_URL_LAMBDA", &shared.base_url)
-            // Our ResponseURL receiver is on 127.0.0.1: a setting for local tests only (the template
-            // never sets it). A test overrides it with "" to see the refusal real functions give.
-            .env(shared::cfn::origin::LOOPBACK_SETTING, "true")
-            .envs(
-                config
-                    .env
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.replace("{harness}", &shared.base_url))),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        shared.inner.lock().expect("harness state").spawned_at = Some(Instant::now());
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                shared
-                    .inner
-                    .lock()
-                    .expect("harness state")
-                    .logs
-                    .push(format!(
-                        "harness: cannot start {}: {e}",
-                        config.binary.display()
-                    ));
-                return;
-            }
-        };
-        shared.inner.lock().expect("harness state").pid = child.id();
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let shared = Arc::clone(&shared);
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if std::env::var_os("HARNESS_ECHO").is_some() {
-                        eprintln!("[{}] {line}", shared.config.function_name);
-                    }
-                    shared.inner.lock().expect("harness state").logs.push(line);
-                }
-            });
-        }
-        tokio::select! {
-            _ = child.wait() => {}
-            _ = kill.recv() => {
-                let _ = child.kill().await;
-            }
-        }
-        // Whatever was running in this process has crashed (a timeout was already recorded).
-        let running: Vec<String> = shared
-            .inner
-            .lock()
-            .expect("harness state")
-            .in_flight
-            .keys()
-            .cloned()
-            .collect();
-        for id in running {
-            finish(&shared, &id, Outcome::Crash);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn next(State(shared): State<Arc<Shared>>) -> Response {
-    loop {
-        let notified = shared.work.notified();
-        let pending = {
-            let mut inner = shared.inner.lock().expect("harness state");
-            if let Some(spawned) = inner.spawned_at.take() {
-                let init = spawned.elapsed();
-                inner.init_times.push(init);
-            }
-            inner.queue.pop_front()
-        };
-        let Some(pending) = pending else {
-            notified.await;
-            continue;
-        };
-        let deadline_ms = epoch_ms() + pending.timeout.as_millis() as u64;
-        let timeout = pending.timeout;
-        let id = pending.id.clone();
-        let payload = pending.payload.clone();
-        shared
-            .inner
-            .lock()
-            .expect("harness state")
-            .in_flight
-            .insert(
-                id.clone(),
-                InFlight {
-                    pending,
-                    started: Instant::now(),
-                },
-            );
-        // Lambda's hard stop at the deadline.
-        let watchdog = Arc::clone(&shared);
-        let watched = id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout + Duration::from_millis(100)).await;
-            if finish(&watchdog, &watched, Outcome::Timeout) {
-                let _ = watchdog.kill.send(());
-            }
-        });
-        let arn = format!(
-            "arn:aws:lambda:us-east-1:123456789012:function:{}",
-            shared.config.function_name
-        );
-        return Response::builder()
-            .status(StatusCode::OK)
-            .header("Lambda-Runtime-Aws-Request-Id", &id)
-            .header("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string())
-            .header("Lambda-Runtime-Invoked-Function-Arn", arn)
-            .header("Lambda-Runtime-Trace-Id", format!("Root=1-00000000-{id}"))
-            .header("Content-Type", "application/json")
-            .body(Body::from(payload))
-            .unwrap_or_default();
-    }
-}
-
-fn json_or_text(body: &Bytes) -> Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
-}
-
-async fn response(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    finish(&shared, &id, Outcome::Response(json_or_text(&body)));
-    StatusCode::ACCEPTED
-}
-
-async fn error(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    finish(&shared, &id, Outcome::Error(json_or_text(&body)));
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
-    shared
-        .inner
-        .lock()
-        .expect("harness state")
-        .logs
-        .push(format!(
-            "harness: init error {}",
-            String::from_utf8_lossy(&body)
-        ));
-    StatusCode::ACCEPTED
-}
-
-async fn invoke_api(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    shared.inner.lock().expect("harness state").invoke_api_calls += 1;
-    // The function's own (signed) call: a continuation. The twin's pipeline invokes unsigned.
-    if signing_service(&headers).is_some() {
-        crate::calls::record(&shared.config.binary, "lambda", "Invoke");
-    }
-    let kind = headers
-        .get("X-Amz-Invocation-Type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("RequestResponse");
-    let timeout = shared.config.timeout;
-    if kind == "Event" {
-        enqueue(&shared, body, timeout, None);
-        return StatusCode::ACCEPTED.into_response();
-    }
-    let (tx, rx) = oneshot::channel();
-    enqueue(&shared, body, timeout, Some(tx));
-    match rx.await.unwrap_or(Outcome::Crash) {
-        Outcome::Response(v) => (StatusCode::OK, v.to_string()).into_response(),
-        Outcome::Error(v) => (
-            StatusCode::OK,
-            [("X-Amz-Function-Error", "Unhandled")],
-            v.to_string(),
-        )
-            .into_response(),
-        other => (
-            StatusCode::OK,
-            [("X-Amz-Function-Error", "Unhandled")],
-            format!("{other:?}"),
-        )
-            .into_response(),
-    }
-}
-
-async fn cfn_put(
-    State(shared): State<Arc<Shared>>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let mut inner = shared.inner.lock().expect("harness state");
-    let rejected = inner.fail_puts > 0;
-    if rejected {
-        inner.fail_puts -= 1;
-    }
-    inner.puts.push(CfnPut {
-        key,
-        content_type: headers
-            .get("content-type")
-            .map(|v| v.to_str().unwrap_or_default().to_owned()),
-        body: json_or_text(&body),
-        at: Instant::now(),
-        rejected,
-    });
-    drop(inner);
-    shared.events.notify_waiters();
-    if rejected {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::OK
-    }
-}
-
-async fn aws_call(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            // Query protocol (STS, …): the action is in the form body.
-            String::from_utf8_lossy(&body)
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("Action="))
-                .unwrap_or_default()
-                .to_owned()
-        });
-    shared
-        .inner
-        .lock()
-        .expect("harness state")
-        .aws_calls
-        .push(format!("{method} {uri} {target}"));
-    let service = signing_service(&headers);
-    let signed = service.unwrap_or("?");
-    let operation = crate::calls::operation(signed, &method, &uri, &headers, &body);
-    // The function's role is checked against what it calls with its own credentials; a call made as
-    // a role it assumed (another account's) is that role's business.
-    let own = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("Credential=").nth(1))
-        .is_none_or(|c| c.starts_with("testing/"));
-    if own {
-        crate::calls::record(&shared.config.binary, signed, &operation);
-    }
-    let crash = {
-        let mut inner = shared.inner.lock().expect("harness state");
-        inner.aws_requests.push((
-            operation.clone(),
-            String::from_utf8_lossy(&body).into_owned(),
-        ));
-        let spent = &mut inner.crashes;
-        let budget = shared
-            .config
-            .crash_on
-            .iter()
-            .find(|(op, _)| *op == operation)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        let used = spent.entry(operation.clone()).or_insert(0);
-        let crash = *used < budget;
-        if crash {
-            *used += 1;
-        }
-        crash
-    };
-    if crash {
-        let _ = shared.kill.send(());
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the harness crashed the function at {operation}"),
-        )
-            .into_response();
-    }
-    let forward = &shared.config.forward;
-    let upstream = forward
-        .iter()
-        .find(|(s, _)| Some(s.as_str()) == service)
-        .or_else(|| forward.iter().find(|(s, _)| s == "*"));
-    let Some((_, upstream)) = upstream else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the harness records AWS calls; it does not answer them",
-        )
-            .into_response();
-    };
-    let url = format!(
-        "{}{}",
-        upstream.trim_end_matches('/'),
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
-    let mut request = shared.http.request(method, url).body(body);
-    for (name, value) in &headers {
-        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
-            request = request.header(name, value);
-        }
-    }
-    match request.send().await {
-        Ok(answer) => {
-            let mut response = Response::builder().status(answer.status());
-            for (name, value) in answer.headers() {
-                if name != axum::http::header::CONTENT_LENGTH
-                    && name != axum::http::header::TRANSFER_ENCODING
-                {
-                    response = response.header(name, value);
-                }
-            }
-            let bytes = answer.bytes().await.unwrap_or_default();
-            response
-                .body(Body::from(bytes))
-                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("harness proxy: {e}")).into_response(),
-    }
-}
-
-/// The service a SigV4 request is signed for: `Credential=AKID/date/region/<service>/aws4_request`.
-fn signing_service(headers: &HeaderMap) -> Option<&str> {
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let credential = auth.split("Credential=").nth(1)?;
-    credential.split(['/', ',']).nth(3)
 }

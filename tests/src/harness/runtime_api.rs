@@ -1,0 +1,95 @@
+//! The Lambda Runtime API the function polls: `/next`, its response, its error, an init error.
+
+use super::*;
+
+pub(super) async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    loop {
+        let notified = shared.work.notified();
+        let pending = {
+            let mut inner = shared.inner.lock().expect("harness state");
+            if let Some(spawned) = inner.spawned_at.take() {
+                let init = spawned.elapsed();
+                inner.init_times.push(init);
+            }
+            inner.queue.pop_front()
+        };
+        let Some(pending) = pending else {
+            notified.await;
+            continue;
+        };
+        let deadline_ms = epoch_ms() + pending.timeout.as_millis() as u64;
+        let timeout = pending.timeout;
+        let id = pending.id.clone();
+        let payload = pending.payload.clone();
+        shared
+            .inner
+            .lock()
+            .expect("harness state")
+            .in_flight
+            .insert(
+                id.clone(),
+                InFlight {
+                    pending,
+                    started: Instant::now(),
+                },
+            );
+        // Lambda's hard stop at the deadline.
+        let watchdog = Arc::clone(&shared);
+        let watched = id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout + Duration::from_millis(100)).await;
+            if finish(&watchdog, &watched, Invoked::Timeout) {
+                let _ = watchdog.kill.send(());
+            }
+        });
+        let arn = format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            shared.config.function_name
+        );
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("Lambda-Runtime-Aws-Request-Id", &id)
+            .header("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string())
+            .header("Lambda-Runtime-Invoked-Function-Arn", arn)
+            .header("Lambda-Runtime-Trace-Id", format!("Root=1-00000000-{id}"))
+            .header("Content-Type", "application/json")
+            .body(Body::from(payload))
+            .unwrap_or_default();
+    }
+}
+
+pub(super) fn json_or_text(body: &Bytes) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+pub(super) async fn response(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    finish(&shared, &id, Invoked::Response(json_or_text(&body)));
+    StatusCode::ACCEPTED
+}
+
+pub(super) async fn error(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    finish(&shared, &id, Invoked::Error(json_or_text(&body)));
+    StatusCode::ACCEPTED
+}
+
+pub(super) async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
+    shared
+        .inner
+        .lock()
+        .expect("harness state")
+        .logs
+        .push(format!(
+            "harness: init error {}",
+            String::from_utf8_lossy(&body)
+        ));
+    StatusCode::ACCEPTED
+}
