@@ -411,6 +411,26 @@ impl Aws {
         )
     }
 
+    /// The names of the ACTIVE stack sets that start with `prefix`.
+    pub async fn stack_sets_named(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let summaries = self
+            .cloudformation
+            .list_stack_sets()
+            .status(aws_sdk_cloudformation::types::StackSetStatus::Active)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| Error::aws("cloudformation:ListStackSets", e))?;
+        Ok(summaries
+            .into_iter()
+            .filter(|s| s.status().map(|st| st.as_str()) != Some("DELETED"))
+            .filter_map(|s| s.stack_set_name().map(str::to_owned))
+            .filter(|n| n.starts_with(prefix))
+            .collect())
+    }
+
     /// Deletes an empty stack set. `Ok(false)`: not now (an operation runs, or instances appeared).
     pub async fn delete_stack_set(&self, name: &str) -> Result<bool, Error> {
         let result = self

@@ -3,10 +3,12 @@
 //!
 //! - **Update** that drops groups from `ModelPackageGroups`: with `RetireRemovedGroups: true`, each
 //!   dropped group's stack sets (`<project>--<group>-staging`, `-prod`) lose their stack instances
-//!   (the endpoints' stacks in every target account and region), then are deleted. Without it they are
-//!   kept, and the resource's `Kept` attribute and a log line say which.
-//! - **Delete** (the application stack goes): with `RetireOnDelete: true`, the same for every group;
-//!   otherwise kept.
+//!   (the endpoints' stacks in every target account and region), then are deleted — and so are those
+//!   of groups an earlier update removed while retirement was off (every project stack set whose group
+//!   is not configured). Without it they are kept, and the resource's `Kept` attribute and a log line
+//!   say which.
+//! - **Delete** (the application stack goes): with `RetireOnDelete: true`, the same for every group
+//!   and every leftover; otherwise kept.
 //! - Only a stack set tagged `secure-mlops:project=<project>` is touched; one without the tag is
 //!   reported under `Skipped` and left alone. A group still in this function's `MODEL_PACKAGE_GROUPS` is
 //!   never retired by an Update (the function and the resource disagree: the Update fails).
@@ -156,6 +158,27 @@ impl Retirement {
             .into())
     }
 
+    /// Groups that still have stack sets of this project but are not in `keep`: groups kept by an
+    /// earlier update (before retirement was switched on) are retired too, whatever the difference
+    /// between this update's properties. Their stack sets still pass the tag check one by one.
+    async fn leftovers(&self, keep: &[String]) -> Result<Vec<String>, Error> {
+        let prefix = format!("{}--", self.handler.config.stack_set_prefix);
+        let mut groups: Vec<String> = Vec::new();
+        for name in self.handler.aws.stack_sets_named(&prefix).await? {
+            let rest = &name[prefix.len()..];
+            for stage in &self.handler.config.stages {
+                if let Some(group) = rest.strip_suffix(&format!("-{}", stage.name))
+                    && !group.is_empty()
+                    && !keep.iter().any(|k| k == group)
+                    && !groups.iter().any(|g| g == group)
+                {
+                    groups.push(group.to_owned());
+                }
+            }
+        }
+        Ok(groups)
+    }
+
     fn retire(&self, groups: &[String]) -> ProviderResult<State> {
         let pending = self.stack_sets(groups);
         info!(stack_sets = %pending.join(","), "retiring endpoint stack sets");
@@ -204,11 +227,26 @@ impl Provider for Retirement {
                 configured.join(", ")
             )));
         }
-        if removed.is_empty() {
-            return self.keep(&[], "").await;
-        }
         if props.retire_removed_groups {
-            self.retire(&removed)
+            // The removed groups, and those an earlier update kept (none of the configured ones).
+            let keep: Vec<String> = props
+                .model_package_groups
+                .iter()
+                .chain(configured)
+                .cloned()
+                .collect();
+            let mut groups = removed;
+            for group in self.leftovers(&keep).await? {
+                if !groups.contains(&group) {
+                    groups.push(group);
+                }
+            }
+            if groups.is_empty() {
+                return self.keep(&[], "").await;
+            }
+            self.retire(&groups)
+        } else if removed.is_empty() {
+            self.keep(&[], "").await
         } else {
             self.keep(
                 &removed,
@@ -230,7 +268,11 @@ impl Provider for Retirement {
             return Ok(Done::new(physical_id).into());
         };
         if props.retire_on_delete {
-            self.retire(&props.model_package_groups)
+            let mut groups = props.model_package_groups.clone();
+            for group in self.leftovers(&groups).await? {
+                groups.push(group);
+            }
+            self.retire(&groups)
         } else {
             self.keep(
                 &props.model_package_groups,
