@@ -27,7 +27,8 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    fn of<T>(event: &LambdaEvent<T>) -> Self {
+    /// From the runtime's context of one invocation.
+    pub fn of<T>(event: &LambdaEvent<T>) -> Self {
         let deadline = match event.context.deadline {
             // Not under Lambda (no deadline given): behave as a 60-second invocation.
             0 => SystemTime::now() + Duration::from_secs(60),

@@ -603,6 +603,34 @@ mod tests {
             );
         }
 
+        /// A deployment holds the stack set (`OperationInProgressException`): the retirement waits for
+        /// it and asks again, instead of failing or skipping the stack set.
+        #[tokio::test]
+        async fn a_stack_set_busy_with_a_deployment_is_waited_for() {
+            let request = request();
+            let ctx = Ctx {
+                request: &request,
+                attempt: 1,
+            };
+            let (tagged, list) = (crate::handler::mocked::exists(), instances(1));
+            let busy = mock!(aws_sdk_cloudformation::Client::delete_stack_instances).then_error(|| {
+                aws_sdk_cloudformation::operation::delete_stack_instances::DeleteStackInstancesError::generic(
+                    aws_smithy_types::error::ErrorMetadata::builder()
+                        .code("OperationInProgressException")
+                        .message("Another Operation on StackSet is in progress")
+                        .build(),
+                )
+            });
+            let r = retirement(&[&tagged, &list, &busy]);
+            let Ok(Outcome::InProgress { state, poll_after }) = r.poll(&ctx, state(None, 0)).await
+            else {
+                panic!("waits for the running operation");
+            };
+            assert_eq!((state.operation.as_deref(), state.pending.len()), (None, 1));
+            assert!(poll_after > Duration::ZERO);
+            assert_eq!(busy.num_calls(), 1);
+        }
+
         #[tokio::test]
         async fn a_stack_set_without_the_project_tag_is_left_alone() {
             let request = request();

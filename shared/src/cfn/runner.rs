@@ -61,10 +61,7 @@ pub async fn serve<P: Provider>(
     let runner = Arc::new(Runner::new(provider, aws_sdk_lambda::Client::new(&sdk)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runner = Arc::clone(&runner);
-        let invocation = crate::event::Invocation {
-            deadline: std::time::UNIX_EPOCH + Duration::from_millis(event.context.deadline),
-            function_arn: event.context.invoked_function_arn.clone(),
-        };
+        let invocation = crate::event::Invocation::of(&event);
         async move { runner.handle_invocation(event.payload, &invocation).await }
     }))
     .await
@@ -88,15 +85,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
-}
-
-fn instant_from_epoch_ms(deadline_ms: u64) -> Instant {
-    let now = now_ms();
-    if deadline_ms == 0 {
-        // No deadline given (not under Lambda): behave as a 60-second invocation.
-        return Instant::now() + Duration::from_secs(60);
-    }
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now))
 }
 
 enum Decoded {
@@ -201,12 +189,12 @@ impl<P: Provider> Runner<P> {
         payload: Value,
         invocation: &crate::event::Invocation,
     ) -> Result<Value, Error> {
-        let deadline = match invocation.deadline.duration_since(UNIX_EPOCH) {
-            Ok(ms) => instant_from_epoch_ms(ms.as_millis() as u64),
-            Err(_) => instant_from_epoch_ms(0),
-        };
-        self.handle(payload, deadline, &invocation.function_arn)
-            .await
+        self.handle(
+            payload,
+            invocation.deadline_instant(),
+            &invocation.function_arn,
+        )
+        .await
     }
 
     /// Handles one invocation: a CloudFormation request or one of our own continuations. Returns an
