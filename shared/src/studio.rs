@@ -1,4 +1,5 @@
-//! SageMaker Studio teardown, shared by `studio-domain` and `studio-user-profile`.
+//! SageMaker Studio ownership and teardown, shared by `studio-domain` and `studio-user-profile`;
+//! their common lifecycle (wait, teardown, discard) is [`lifecycle`].
 //!
 //! Each function here is one *step*: it looks at what exists now, starts the deletions that are not
 //! started yet (all at once: N apps take about one app's deletion time, not N), and reports how many
@@ -11,6 +12,8 @@ use aws_sdk_sagemaker::types::{
 };
 use futures_util::StreamExt;
 use futures_util::stream;
+
+pub mod lifecycle;
 
 use crate::Error;
 use crate::cfn::Request;

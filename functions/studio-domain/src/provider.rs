@@ -2,7 +2,6 @@
 //! is a series of teardown steps (apps → spaces → user profiles → domain → leftovers), each repeated on
 //! every poll until done. Long waits continue in a fresh invocation (the framework's continuation).
 
-use aws_sdk_sagemaker::error::ProvideErrorMetadata;
 use aws_sdk_sagemaker::operation::describe_domain::DescribeDomainOutput;
 use aws_sdk_sagemaker::types::{
     AppNetworkAccessType, AuthMode as SmAuthMode, DomainStatus, RetentionPolicy, RetentionType,
@@ -13,9 +12,9 @@ use shared::Error;
 use shared::cfn::props::field;
 use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, RequestType, poll_interval};
 use shared::ids::VpcId;
+use shared::studio::lifecycle::{self, Facts, Resource, Status, Step};
 use shared::studio::{
-    Scope, delete_apps, delete_profiles, delete_spaces, ensure_owned, is_owned, sync_tags,
-    tags_with_owner,
+    Scope, delete_apps, delete_profiles, delete_spaces, is_owned, sync_tags, tags_with_owner,
 };
 
 use crate::network::{delete_home_efs, delete_nfs_groups};
@@ -115,23 +114,13 @@ impl StudioDomain {
         Ok(None)
     }
 
-    /// The domain's description once its owner tag is verified for this request; `None` when it is
-    /// gone.
-    async fn owned_domain(
-        &self,
-        ctx: &Ctx<'_>,
-        domain_id: &str,
-    ) -> Result<Option<DescribeDomainOutput>, Error> {
-        let d = match self.sm.describe_domain().domain_id(domain_id).send().await {
-            Ok(d) => d,
-            Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(Error::aws("sagemaker:DescribeDomain", e)),
-        };
-        let arn = d.domain_arn().unwrap_or_default();
-        ensure_owned(&self.sm, arn, ctx.request, &format!("domain {domain_id}")).await?;
-        Ok(Some(d))
+    /// One domain as the shared Studio lifecycle reaches it (its home file system kept).
+    fn domain<'a>(&'a self, id: &'a str) -> Domain<'a> {
+        Domain {
+            sm: &self.sm,
+            id,
+            retention: Retention::Retain,
+        }
     }
 
     /// Creates the domain (or adopts the one a previous attempt made) and starts waiting for it.
@@ -189,87 +178,38 @@ impl StudioDomain {
     }
 
     async fn wait(&self, ctx: &Ctx<'_>, domain_id: String, polls: u32) -> ProviderResult<State> {
-        let d = self
-            .sm
-            .describe_domain()
-            .domain_id(&domain_id)
-            .send()
-            .await
-            .map_err(|e| Error::aws("sagemaker:DescribeDomain", e))?;
-        match d.status() {
-            Some(DomainStatus::InService) => {
-                let mut done = Done::new(&domain_id)
-                    .with("DomainId", domain_id.as_str())
-                    .with("DomainArn", d.domain_arn().unwrap_or_default())
-                    .with("Url", d.url().unwrap_or_default())
-                    .with(
-                        "HomeEfsFileSystemId",
-                        d.home_efs_file_system_id().unwrap_or_default(),
-                    );
-                if let Some(sg) = d.security_group_id_for_domain_boundary() {
-                    done = done.with("SecurityGroupIdForDomainBoundary", sg);
-                }
-                Ok(done.into())
-            }
-            Some(DomainStatus::Pending | DomainStatus::Updating) | None => in_progress(
+        let replacement = is_replacement(ctx, &domain_id);
+        let Step::Done(d) = lifecycle::wait(&self.domain(&domain_id), replacement).await? else {
+            return in_progress(
                 State::Waiting {
                     domain_id,
                     polls: polls + 1,
                 },
                 polls + 1,
-            ),
-            Some(other) => {
-                let mut reason = format!(
-                    "SageMaker domain {domain_id} is {}: {}",
-                    other.as_str(),
-                    d.failure_reason().unwrap_or("no failure reason given")
-                );
-                if is_replacement(ctx, &domain_id) && *other == DomainStatus::Failed {
-                    reason.push_str(&self.discard_failed_replacement(&domain_id).await);
-                }
-                Err(Error::other(reason))
-            }
+            );
+        };
+        let mut done = Done::new(&domain_id)
+            .with("DomainId", domain_id.as_str())
+            .with("DomainArn", d.domain_arn().unwrap_or_default())
+            .with("Url", d.url().unwrap_or_default())
+            .with(
+                "HomeEfsFileSystemId",
+                d.home_efs_file_system_id().unwrap_or_default(),
+            );
+        if let Some(sg) = d.security_group_id_for_domain_boundary() {
+            done = done.with("SecurityGroupIdForDomainBoundary", sg);
         }
+        Ok(done.into())
     }
 
-    /// Deletes the half-made domain of a failed replacement: the failed Update keeps the old physical
-    /// id, so CloudFormation would never delete this one. It never served anyone: its new, empty home
-    /// file system goes with it. Returns what to add to the Reason.
-    async fn discard_failed_replacement(&self, domain_id: &str) -> String {
-        let policy = RetentionPolicy::builder()
-            .home_efs_file_system(RetentionType::Delete)
-            .build();
-        match self
-            .sm
-            .delete_domain()
-            .domain_id(domain_id)
-            .retention_policy(policy)
-            .send()
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(domain_id, "deleting the failed replacement domain");
-                format!(
-                    "; the failed replacement {domain_id} is being deleted and the resource stays on its current domain"
-                )
-            }
-            Err(e) => {
-                let err = Error::aws("sagemaker:DeleteDomain", e);
-                tracing::warn!(domain_id, error = %err, "could not delete the failed replacement");
-                format!(
-                    "; the failed replacement {domain_id} could not be deleted ({err}): delete it in the SageMaker console"
-                )
-            }
-        }
-    }
-
-    /// One teardown step; see the module docs.
+    /// One teardown step (see [`lifecycle::teardown`]); once the domain is gone, with
+    /// `HomeEfsFileSystem: Delete`, what SageMaker leaves behind goes too.
     async fn teardown(&self, state: State) -> ProviderResult<State> {
         let State::Deleting {
             domain_id,
             vpc_id,
             retention,
-            mut home_efs,
+            home_efs,
             polls,
         } = state
         else {
@@ -277,83 +217,121 @@ impl StudioDomain {
                 "internal error: teardown without a Deleting state",
             ));
         };
-        let next = |home_efs| {
+        let next = || {
             in_progress(
                 State::Deleting {
                     domain_id: domain_id.clone(),
                     vpc_id: vpc_id.clone(),
                     retention,
-                    home_efs,
+                    home_efs: home_efs.clone(),
                     polls: polls + 1,
                 },
                 polls + 1,
             )
         };
-        let id = domain_id.as_str();
-        if delete_apps(&self.sm, id, Scope::Domain).await? > 0 {
-            return next(home_efs);
+        let domain = Domain {
+            retention,
+            ..self.domain(&domain_id)
+        };
+        if let Step::Again = lifecycle::teardown(&domain).await? {
+            return next();
         }
-        if delete_spaces(&self.sm, id, Scope::Domain).await? > 0 {
-            return next(home_efs);
+        if retention == Retention::Delete
+            && !self
+                .delete_leftovers(&domain_id, &vpc_id, home_efs.as_deref())
+                .await?
+        {
+            return next();
         }
-        if delete_profiles(&self.sm, id).await? > 0 {
-            return next(home_efs);
+        Ok(Done::new(domain_id.as_str()).into())
+    }
+
+    /// Deletes the home file system and the NFS security groups SageMaker leaves behind for a
+    /// deleted domain; false while the file system is still on its way out.
+    async fn delete_leftovers(
+        &self,
+        domain_id: &str,
+        vpc_id: &str,
+        home_efs: Option<&str>,
+    ) -> Result<bool, Error> {
+        if let Some(fs) = home_efs
+            && !delete_home_efs(&self.efs, fs).await?
+        {
+            return Ok(false);
         }
-        match self.sm.describe_domain().domain_id(id).send().await {
-            Ok(d) => {
-                if home_efs.is_none() {
-                    home_efs = d.home_efs_file_system_id().map(str::to_owned);
-                }
-                match d.status() {
-                    Some(DomainStatus::Deleting) => next(home_efs),
-                    Some(DomainStatus::DeleteFailed) => Err(Error::other(format!(
-                        "SageMaker could not delete domain {id} (Delete_Failed): {}",
-                        d.failure_reason().unwrap_or("no failure reason given")
-                    ))),
-                    _ => {
-                        let policy = RetentionPolicy::builder()
-                            .home_efs_file_system(match retention {
-                                Retention::Retain => RetentionType::Retain,
-                                Retention::Delete => RetentionType::Delete,
-                            })
-                            .build();
-                        let result = self
-                            .sm
-                            .delete_domain()
-                            .domain_id(id)
-                            .retention_policy(policy)
-                            .send()
-                            .await;
-                        if let Err(e) = result {
-                            let err = Error::aws("sagemaker:DeleteDomain", e);
-                            // Something appeared meanwhile (a user started an app): the next step deletes it.
-                            if err.code() != Some("ResourceInUse") {
-                                return Err(err);
-                            }
-                        }
-                        tracing::info!(domain_id = id, ?retention, "deleting the domain");
-                        next(home_efs)
-                    }
-                }
-            }
-            Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
-                if retention == Retention::Delete {
-                    if let Some(fs) = &home_efs
-                        && !delete_home_efs(&self.efs, fs).await?
-                    {
-                        return next(home_efs);
-                    }
-                    let groups = delete_nfs_groups(&self.ec2, &vpc_id, id).await?;
-                    tracing::info!(
-                        domain_id = id,
-                        security_groups = groups,
-                        "removed what SageMaker left behind"
-                    );
-                }
-                Ok(Done::new(id).into())
-            }
-            Err(e) => Err(Error::aws("sagemaker:DescribeDomain", e)),
+        let groups = delete_nfs_groups(&self.ec2, vpc_id, domain_id).await?;
+        tracing::info!(
+            domain_id,
+            security_groups = groups,
+            "removed what SageMaker left behind"
+        );
+        Ok(true)
+    }
+}
+
+/// One domain, as [`lifecycle`] sees it.
+struct Domain<'a> {
+    sm: &'a aws_sdk_sagemaker::Client,
+    id: &'a str,
+    /// What a (non-failed) deletion does with the home file system.
+    retention: Retention,
+}
+
+impl Resource for Domain<'_> {
+    type Description = DescribeDomainOutput;
+
+    fn label(&self) -> String {
+        format!("domain {}", self.id)
+    }
+
+    fn client(&self) -> &aws_sdk_sagemaker::Client {
+        self.sm
+    }
+
+    async fn describe(&self) -> Result<Option<DescribeDomainOutput>, Error> {
+        let result = self.sm.describe_domain().domain_id(self.id).send().await;
+        shared::error::found("sagemaker:DescribeDomain", result)
+    }
+
+    fn facts(d: &DescribeDomainOutput) -> Facts<'_> {
+        Facts {
+            arn: d.domain_arn().unwrap_or_default(),
+            status: d.status().map(|s| Status::of(s.as_str())),
+            failure_reason: d.failure_reason(),
         }
+    }
+
+    /// Apps, then spaces, then user profiles.
+    async fn delete_contents(&self) -> Result<usize, Error> {
+        let apps = delete_apps(self.sm, self.id, Scope::Domain).await?;
+        if apps > 0 {
+            return Ok(apps);
+        }
+        let spaces = delete_spaces(self.sm, self.id, Scope::Domain).await?;
+        if spaces > 0 {
+            return Ok(spaces);
+        }
+        delete_profiles(self.sm, self.id).await
+    }
+
+    /// A failed domain never served anyone: its new, empty home file system goes with it.
+    async fn delete(&self, failed: bool) -> Result<(), Error> {
+        let home = match (failed, self.retention) {
+            (false, Retention::Retain) => RetentionType::Retain,
+            _ => RetentionType::Delete,
+        };
+        tracing::info!(domain_id = self.id, ?home, "deleting the domain");
+        let policy = RetentionPolicy::builder()
+            .home_efs_file_system(home)
+            .build();
+        self.sm
+            .delete_domain()
+            .domain_id(self.id)
+            .retention_policy(policy)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::aws("sagemaker:DeleteDomain", e))
     }
 }
 
@@ -413,11 +391,9 @@ impl Provider for StudioDomain {
     ) -> ProviderResult<State> {
         // Replacement is decided against the domain the physical id names, not against the old
         // properties: a rollback after a failed replacement then ends on the original domain.
-        let Some(domain) = self.owned_domain(ctx, physical_id).await? else {
-            return Err(Error::other(format!(
-                "domain {physical_id} no longer exists: it was deleted outside CloudFormation; \
-                 remove the resource from the template, deploy, then add it back to create a new domain"
-            )));
+        let handle = self.domain(physical_id);
+        let Some(domain) = lifecycle::owned(&handle, ctx.request).await? else {
+            return Err(lifecycle::deleted_outside(&handle.label()));
         };
         // Only what differs from the old properties too (when they parse): a value SageMaker spells
         // differently from the template (a KMS alias shown as a key ARN) is no reason to replace.
@@ -466,7 +442,7 @@ impl Provider for StudioDomain {
         }
         // A domain that is gone needs no owner check: the teardown finds it gone and only removes
         // what SageMaker left behind for it (per HomeEfsFileSystem).
-        let domain = self.owned_domain(ctx, physical_id).await?;
+        let domain = lifecycle::owned(&self.domain(physical_id), ctx.request).await?;
         // Properties that no longer parse: the VPC from SageMaker, the users' data kept unless
         // HomeEfsFileSystem still reads `Delete`.
         let raw = &ctx.request.resource_properties;
@@ -486,7 +462,10 @@ impl Provider for StudioDomain {
             domain_id: physical_id.to_owned(),
             vpc_id,
             retention,
-            home_efs: None,
+            home_efs: domain
+                .as_ref()
+                .and_then(|d| d.home_efs_file_system_id())
+                .map(str::to_owned),
             polls: 0,
         })
         .await

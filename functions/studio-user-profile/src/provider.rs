@@ -1,15 +1,14 @@
 //! The `Custom::StudioUserProfile` provider. Physical id = the profile ARN
 //! (`arn:…:user-profile/<domain>/<name>`).
 
-use aws_sdk_sagemaker::error::ProvideErrorMetadata;
 use aws_sdk_sagemaker::operation::describe_user_profile::DescribeUserProfileOutput;
 use aws_sdk_sagemaker::types::{UserProfileStatus, UserSettings};
 use serde::{Deserialize, Serialize};
 use shared::Error;
 use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, RequestType, poll_interval};
+use shared::studio::lifecycle::{self, Facts, Resource, Status, Step};
 use shared::studio::{
-    Scope, delete_apps, delete_spaces, ensure_owned, is_owned, shared_spaces_owned, sync_tags,
-    tags_with_owner,
+    Scope, delete_apps, delete_spaces, is_owned, shared_spaces_owned, sync_tags, tags_with_owner,
 };
 
 use crate::properties::Properties;
@@ -62,54 +61,26 @@ impl StudioUserProfile {
         })
     }
 
-    /// The profile's ARN once its owner tag is verified for this request; `None` when it is gone.
-    async fn owned_profile(
-        &self,
-        ctx: &Ctx<'_>,
-        domain: &str,
-        name: &str,
-    ) -> Result<Option<String>, Error> {
-        let Some(p) = self.describe(domain, name).await? else {
-            return Ok(None);
-        };
-        let arn = p.user_profile_arn().unwrap_or_default().to_owned();
-        let what = format!("user profile {name} of domain {domain}");
-        ensure_owned(&self.sm, &arn, ctx.request, &what).await?;
-        Ok(Some(arn))
-    }
-
-    /// The profile as SageMaker describes it; `None` when it does not exist.
-    async fn describe(
-        &self,
-        domain: &str,
-        name: &str,
-    ) -> Result<Option<DescribeUserProfileOutput>, Error> {
-        match self
-            .sm
-            .describe_user_profile()
-            .domain_id(domain)
-            .user_profile_name(name)
-            .send()
-            .await
-        {
-            Ok(p) => Ok(Some(p)),
-            Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
-                Ok(None)
-            }
-            Err(e) => Err(Error::aws("sagemaker:DescribeUserProfile", e)),
+    /// One profile as the shared Studio lifecycle reaches it.
+    fn profile<'a>(&'a self, domain: &'a str, name: &'a str) -> Profile<'a> {
+        Profile {
+            sm: &self.sm,
+            domain,
+            name,
         }
     }
 
     async fn create_profile(&self, ctx: &Ctx<'_>, props: &Properties) -> ProviderResult<State> {
         let (domain, name) = (props.domain_id.as_str(), props.user_profile_name.as_str());
-        if let Some(existing) = self.describe(domain, name).await? {
+        let profile = self.profile(domain, name);
+        if let Some(existing) = profile.describe().await? {
             let arn = existing.user_profile_arn().unwrap_or_default();
             let owned = is_owned(&self.sm, arn, ctx.request).await?;
             if owned && existing.status() == Some(&UserProfileStatus::Failed) {
                 // Never adopted: an earlier attempt's profile that failed holds the name.
                 return Err(Error::other(format!(
                     "user profile {name} of domain {domain} was left Failed by an earlier attempt{}; retry",
-                    self.discard(domain, name).await
+                    lifecycle::discard(&profile).await
                 )));
             }
             if owned
@@ -156,31 +127,6 @@ impl StudioUserProfile {
         })
     }
 
-    /// Starts deleting a profile this resource made that went `Failed` (it never served anyone).
-    /// Returns what to add to the Reason.
-    async fn discard(&self, domain: &str, name: &str) -> String {
-        match self
-            .sm
-            .delete_user_profile()
-            .domain_id(domain)
-            .user_profile_name(name)
-            .send()
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(domain, name, "deleting a failed user profile");
-                format!("; the failed profile {name} is being deleted")
-            }
-            Err(e) => {
-                let err = Error::aws("sagemaker:DeleteUserProfile", e);
-                tracing::warn!(domain, name, error = %err, "could not delete a failed user profile");
-                format!(
-                    "; the failed profile {name} could not be deleted ({err}): delete it in the SageMaker console"
-                )
-            }
-        }
-    }
-
     async fn wait(
         &self,
         ctx: &Ctx<'_>,
@@ -189,113 +135,122 @@ impl StudioUserProfile {
         arn: String,
         polls: u32,
     ) -> ProviderResult<State> {
-        let p = self
-            .sm
-            .describe_user_profile()
-            .domain_id(&domain_id)
-            .user_profile_name(&name)
-            .send()
-            .await
-            .map_err(|e| Error::aws("sagemaker:DescribeUserProfile", e))?;
-        match p.status() {
-            Some(UserProfileStatus::InService) => {
-                let arn = p.user_profile_arn().unwrap_or_default();
-                Ok(Done::new(arn)
-                    .with("UserProfileArn", arn)
-                    .with("UserProfileName", name.as_str())
-                    .with("DomainId", domain_id.as_str())
-                    .with(
-                        "HomeEfsFileSystemUid",
-                        p.home_efs_file_system_uid().unwrap_or_default(),
-                    )
-                    .into())
-            }
-            Some(UserProfileStatus::Pending | UserProfileStatus::Updating) | None => {
-                Ok(Outcome::InProgress {
-                    state: State::Waiting {
-                        domain_id,
-                        name,
-                        arn,
-                        polls: polls + 1,
-                    },
-                    poll_after: poll_interval(polls + 1),
-                })
-            }
-            Some(other) => {
-                let mut reason = format!(
-                    "user profile {name} of domain {domain_id} is {}: {}",
-                    other.as_str(),
-                    p.failure_reason().unwrap_or("no failure reason given")
-                );
-                // A failed Update keeps the old physical id: CloudFormation would never delete the
-                // half-made replacement, so it goes now.
-                let replacement = ctx.request.request_type == RequestType::Update
-                    && ctx.request.physical_resource_id.as_deref() != p.user_profile_arn();
-                if replacement && *other == UserProfileStatus::Failed {
-                    reason.push_str(&self.discard(&domain_id, &name).await);
-                }
-                Err(Error::other(reason))
-            }
-        }
-    }
-
-    /// One teardown step: the user's apps (and those of its private spaces), its private spaces,
-    /// then the profile itself.
-    async fn teardown(&self, domain_id: String, name: String, polls: u32) -> ProviderResult<State> {
-        let next = || {
-            Ok(Outcome::InProgress {
-                state: State::Deleting {
-                    domain_id: domain_id.clone(),
-                    name: name.clone(),
+        // Waiting for another profile than the physical id names: a replacement.
+        let replacement = ctx.request.request_type == RequestType::Update
+            && ctx
+                .request
+                .physical_resource_id
+                .as_deref()
+                .and_then(parse_arn)
+                != Some((domain_id.clone(), name.clone()));
+        let profile = self.profile(&domain_id, &name);
+        let Step::Done(p) = lifecycle::wait(&profile, replacement).await? else {
+            return Ok(Outcome::InProgress {
+                state: State::Waiting {
+                    domain_id,
+                    name,
+                    arn,
                     polls: polls + 1,
                 },
                 poll_after: poll_interval(polls + 1),
-            })
+            });
         };
-        let user = Scope::User(&name);
-        if delete_apps(&self.sm, &domain_id, user).await? > 0
-            || delete_spaces(&self.sm, &domain_id, user).await? > 0
-        {
-            return next();
+        let arn = p.user_profile_arn().unwrap_or_default();
+        Ok(Done::new(arn)
+            .with("UserProfileArn", arn)
+            .with("UserProfileName", name.as_str())
+            .with("DomainId", domain_id.as_str())
+            .with(
+                "HomeEfsFileSystemUid",
+                p.home_efs_file_system_uid().unwrap_or_default(),
+            )
+            .into())
+    }
+
+    /// One teardown step (see [`lifecycle::teardown`]).
+    async fn teardown(&self, domain_id: String, name: String, polls: u32) -> ProviderResult<State> {
+        match lifecycle::teardown(&self.profile(&domain_id, &name)).await? {
+            Step::Done(()) => Ok(Done::new(name.as_str()).into()),
+            Step::Again => Ok(Outcome::InProgress {
+                state: State::Deleting {
+                    domain_id,
+                    name,
+                    polls: polls + 1,
+                },
+                poll_after: poll_interval(polls + 1),
+            }),
         }
-        match self
+    }
+}
+
+/// One user profile, as [`lifecycle`] sees it.
+struct Profile<'a> {
+    sm: &'a aws_sdk_sagemaker::Client,
+    domain: &'a str,
+    name: &'a str,
+}
+
+impl Resource for Profile<'_> {
+    type Description = DescribeUserProfileOutput;
+
+    fn label(&self) -> String {
+        format!("user profile {} of domain {}", self.name, self.domain)
+    }
+
+    fn client(&self) -> &aws_sdk_sagemaker::Client {
+        self.sm
+    }
+
+    async fn describe(&self) -> Result<Option<DescribeUserProfileOutput>, Error> {
+        let result = self
             .sm
             .describe_user_profile()
-            .domain_id(&domain_id)
-            .user_profile_name(&name)
+            .domain_id(self.domain)
+            .user_profile_name(self.name)
+            .send()
+            .await;
+        shared::error::found("sagemaker:DescribeUserProfile", result)
+    }
+
+    fn facts(p: &DescribeUserProfileOutput) -> Facts<'_> {
+        Facts {
+            arn: p.user_profile_arn().unwrap_or_default(),
+            status: p.status().map(|s| Status::of(s.as_str())),
+            failure_reason: p.failure_reason(),
+        }
+    }
+
+    /// The user's apps (and those of its private spaces), then its private spaces.
+    async fn delete_contents(&self) -> Result<usize, Error> {
+        let user = Scope::User(self.name);
+        let apps = delete_apps(self.sm, self.domain, user).await?;
+        if apps > 0 {
+            return Ok(apps);
+        }
+        delete_spaces(self.sm, self.domain, user).await
+    }
+
+    /// Shared spaces the user owns hold other users' work: a profile that owns one is not deleted.
+    async fn delete(&self, failed: bool) -> Result<(), Error> {
+        if !failed {
+            let shared = shared_spaces_owned(self.sm, self.domain, self.name).await?;
+            if !shared.is_empty() {
+                return Err(Error::other(format!(
+                    "user profile {} owns shared space(s) {}: they hold other users' work and are \
+                     not deleted automatically; delete them or give them another owner, then retry",
+                    self.name,
+                    shared.join(", ")
+                )));
+            }
+        }
+        self.sm
+            .delete_user_profile()
+            .domain_id(self.domain)
+            .user_profile_name(self.name)
             .send()
             .await
-        {
-            Err(e) if shared::error::not_found(e.code(), e.message().unwrap_or_default()) => {
-                Ok(Done::new(name.as_str()).into())
-            }
-            Err(e) => Err(Error::aws("sagemaker:DescribeUserProfile", e)),
-            Ok(p) => match p.status() {
-                Some(UserProfileStatus::Deleting) => next(),
-                Some(UserProfileStatus::DeleteFailed) => Err(Error::other(format!(
-                    "SageMaker could not delete user profile {name} (Delete_Failed): {}",
-                    p.failure_reason().unwrap_or("no failure reason given")
-                ))),
-                _ => {
-                    let shared = shared_spaces_owned(&self.sm, &domain_id, &name).await?;
-                    if !shared.is_empty() {
-                        return Err(Error::other(format!(
-                            "user profile {name} owns shared space(s) {}: they hold other users' work and are \
-                             not deleted automatically; delete them or give them another owner, then retry",
-                            shared.join(", ")
-                        )));
-                    }
-                    self.sm
-                        .delete_user_profile()
-                        .domain_id(&domain_id)
-                        .user_profile_name(&name)
-                        .send()
-                        .await
-                        .map_err(|e| Error::aws("sagemaker:DeleteUserProfile", e))?;
-                    next()
-                }
-            },
-        }
+            .map(|_| ())
+            .map_err(|e| Error::aws("sagemaker:DeleteUserProfile", e))
     }
 }
 
@@ -335,11 +290,9 @@ impl Provider for StudioUserProfile {
             tracing::info!(fields = ?replace, renamed, "replacing the user profile");
             return self.create_profile(ctx, &props).await;
         }
-        if self.owned_profile(ctx, domain, name).await?.is_none() {
-            return Err(Error::other(format!(
-                "user profile {name} of domain {domain} no longer exists: it was deleted outside \
-                 CloudFormation; remove the resource from the template, deploy, then add it back"
-            )));
+        let profile = self.profile(domain, name);
+        if lifecycle::owned(&profile, ctx.request).await?.is_none() {
+            return Err(lifecycle::deleted_outside(&profile.label()));
         }
         self.sm
             .update_user_profile()
@@ -371,7 +324,10 @@ impl Provider for StudioUserProfile {
             tracing::info!(physical_id, "not a user profile ARN: nothing to delete");
             return Ok(Done::new(physical_id).into());
         };
-        if self.owned_profile(ctx, &domain_id, &name).await?.is_none() {
+        if lifecycle::owned(&self.profile(&domain_id, &name), ctx.request)
+            .await?
+            .is_none()
+        {
             tracing::info!(physical_id, "the user profile is already gone");
             return Ok(Done::new(physical_id).into());
         }
