@@ -8,6 +8,8 @@
 //! - [`twin`]: our SageMaker / CodePipeline / endpoint-runtime / CloudWatch twin, for what moto lacks.
 //! - [`cfn`]: CloudFormation custom-resource request builders.
 //! - [`org`]: a seeded AWS Organizations tree in the emulator.
+//! - [`stack`]: the SAM template deployed locally: parameters, resource names, intrinsics resolved,
+//!   and each function's harness configuration from the template's own `Environment`.
 //! - [`events`]: the template's EventBridge rules installed in moto, and what they deliver.
 //! - [`cloudtrail`]: CloudTrail records replayed into the twin (the resource a record says was made).
 //! - [`deployment`]: the template's deployment pipeline and stack-set targets, built in the twin.
@@ -24,4 +26,5 @@ pub mod events;
 pub mod harness;
 pub mod moto;
 pub mod org;
+pub mod stack;
 pub mod twin;

@@ -11,9 +11,9 @@ use aws_sdk_sagemaker::types::{
 };
 use serde_json::{Value, json};
 use testbed::alerts::Inbox;
-use testbed::bins;
-use testbed::events::{Router, project_routes};
+use testbed::events::Router;
 use testbed::harness::{Config, Harness, Invoked};
+use testbed::stack::Stack;
 use testbed::moto::Moto;
 use testbed::twin::{Fault, Twin};
 
@@ -51,19 +51,17 @@ async fn bed_with(mode: &str, adjust: impl FnOnce(Config) -> Config) -> Bed {
     twin.set_duration("job", 120.0);
     let config = moto.sdk_config().await;
     let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
-    moto.key_table("idempotency").await;
-    let router = Router::install(&moto.endpoint, &project_routes()).await;
+    let stack = Stack::project()
+        .parameter("DetectiveControlMode", mode)
+        .parameter("SecurityHubFindings", "true")
+        .resource("AlertTopic", &inbox.topic_arn);
+    moto.key_table(&stack.physical("DetectiveControlIdempotencyTable"))
+        .await;
+    let router = Router::install(&moto.endpoint, &stack.routes()).await;
     let control = Harness::start(adjust(
-        Config::new(
-            bins::path("detective-control"),
-            "secure-mlops-detective-control",
-        )
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
-        .env("MODE", mode)
-        .env("ALERT_TOPIC_ARN", &inbox.topic_arn)
-        .env("SECURITY_HUB", "true")
-        .env("IDEMPOTENCY_TABLE", "idempotency"),
+        stack
+            .function("DetectiveControlFunction")
+            .local_aws(&moto.endpoint, &twin.endpoint),
     ))
     .await;
     Bed {

@@ -103,6 +103,21 @@ impl Config {
         self
     }
 
+    /// The test bed's AWS: moto for every service, the twin for what moto lacks (SageMaker and its
+    /// endpoint runtime, CodePipeline, CloudWatch alarms).
+    pub fn local_aws(self, moto: &str, twin: &str) -> Self {
+        [
+            "SAGEMAKER",
+            "SAGEMAKER_RUNTIME",
+            "CODEPIPELINE",
+            "CLOUDWATCH",
+        ]
+        .iter()
+        .fold(self.env("AWS_ENDPOINT_URL", moto), |c, service| {
+            c.env(&format!("AWS_ENDPOINT_URL_{service}"), twin)
+        })
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
