@@ -10,6 +10,8 @@
 //! - [`org`]: a seeded AWS Organizations tree in the emulator.
 //! - [`stack`]: the SAM template deployed locally: parameters, resource names, intrinsics resolved,
 //!   and each function's harness configuration from the template's own `Environment`.
+//! - [`fixture`]: the one test bed: moto, the twin and the project's stack deployed into them; every
+//!   function starts from it.
 //! - [`events`]: the template's EventBridge rules installed in moto, and what they deliver.
 //! - [`cloudtrail`]: CloudTrail records replayed into the twin (the resource a record says was made).
 //! - [`deployment`]: the template's deployment pipeline and stack-set targets, built in the twin.
@@ -23,6 +25,7 @@ pub mod cfn;
 pub mod cloudtrail;
 pub mod deployment;
 pub mod events;
+pub mod fixture;
 pub mod harness;
 pub mod moto;
 pub mod org;

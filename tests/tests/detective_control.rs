@@ -10,12 +10,11 @@ use aws_sdk_sagemaker::types::{
     RootAccess, StoppingCondition, TrainingInputMode, TrainingInstanceType, VpcConfig,
 };
 use serde_json::{Value, json};
-use testbed::alerts::Inbox;
 use testbed::events::Router;
+use testbed::fixture::Fixture;
 use testbed::harness::{Config, Harness, Invoked};
 use testbed::stack::Stack;
-use testbed::moto::Moto;
-use testbed::twin::{Fault, Twin};
+use testbed::twin::Fault;
 
 const FUNCTION: &str = "secure-mlops-detective-control";
 
@@ -34,10 +33,8 @@ fn fixture(name: &str) -> Value {
 struct Bed {
     control: Harness,
     sm: Client,
-    twin: Twin,
-    inbox: Inbox,
     router: Router,
-    _moto: Moto,
+    fx: Fixture,
 }
 
 async fn bed(mode: &str) -> Bed {
@@ -46,31 +43,18 @@ async fn bed(mode: &str) -> Bed {
 
 /// The bed, with the function's harness configuration adjusted by `adjust`.
 async fn bed_with(mode: &str, adjust: impl FnOnce(Config) -> Config) -> Bed {
-    let moto = Moto::start().await;
-    let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
-    twin.set_duration("job", 120.0);
-    let config = moto.sdk_config().await;
-    let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
     let stack = Stack::project()
         .parameter("DetectiveControlMode", mode)
-        .parameter("SecurityHubFindings", "true")
-        .resource("AlertTopic", &inbox.topic_arn);
-    moto.key_table(&stack.physical("DetectiveControlIdempotencyTable"))
-        .await;
-    let router = Router::install(&moto.endpoint, &stack.routes()).await;
-    let control = Harness::start(adjust(
-        stack
-            .function("DetectiveControlFunction")
-            .local_aws(&moto.endpoint, &twin.endpoint),
-    ))
-    .await;
+        .parameter("SecurityHubFindings", "true");
+    let fx = Fixture::with(stack).await;
+    fx.twin.set_duration("job", 120.0);
+    let router = fx.router().await;
+    let control = Harness::start(adjust(fx.function("DetectiveControlFunction"))).await;
     Bed {
         control,
-        sm: twin.sagemaker(&config),
-        twin,
-        inbox,
+        sm: fx.sagemaker(),
         router,
-        _moto: moto,
+        fx,
     }
 }
 
@@ -139,7 +123,7 @@ impl Bed {
     }
 
     fn status(&self, name: &str) -> String {
-        self.twin
+        self.fx.twin
             .lock()
             .sm
             .jobs
@@ -168,7 +152,7 @@ impl Bed {
     }
 
     fn count(&self, operation: &str) -> usize {
-        self.twin
+        self.fx.twin
             .operations()
             .iter()
             .filter(|o| o.as_str() == operation)
@@ -194,7 +178,7 @@ async fn a_training_job_without_vpc_is_stopped_and_the_security_team_alerted() {
         "Stopping" | "Stopped"
     ));
 
-    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alerts = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     assert_eq!(alerts.len(), 1);
     let alert = &alerts[0];
     assert_eq!(
@@ -240,7 +224,7 @@ async fn a_training_job_without_vpc_is_stopped_and_the_security_team_alerted() {
     );
 
     // Security Hub: one finding per failed check, archived because the job no longer runs.
-    let findings = bed.inbox.findings().await;
+    let findings = bed.fx.inbox.findings().await;
     assert_eq!(findings.len(), 5, "{findings:?}");
     assert!(findings.iter().all(|(id, state, status)| id.starts_with(
         "arn:aws:sagemaker:us-east-1:123456789012:training-job/churn-train/secure-mlops/"
@@ -252,15 +236,15 @@ async fn a_training_job_without_vpc_is_stopped_and_the_security_team_alerted() {
     assert_eq!(again["duplicate"], events[0]["detail"]["eventID"]);
     assert_eq!(bed.count("StopTrainingJob"), 1);
     assert!(
-        bed.inbox
+        bed.fx.inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
     );
-    assert_eq!(bed.inbox.findings().await.len(), 5);
+    assert_eq!(bed.fx.inbox.findings().await.len(), 5);
 
     // A compliant job: untouched, no alert, and no AWS call at all.
-    let before = bed.twin.calls().len();
+    let before = bed.fx.twin.calls().len();
     bed.training_job("churn-train-secure", true).await;
     let events = bed.delivered(1).await;
     let response = bed.invoke(&events[0]).await;
@@ -269,13 +253,13 @@ async fn a_training_job_without_vpc_is_stopped_and_the_security_team_alerted() {
         "arn:aws:sagemaker:us-east-1:123456789012:training-job/churn-train-secure"
     );
     assert_eq!(
-        bed.twin.calls().len(),
+        bed.fx.twin.calls().len(),
         before + 1,
         "only the test's own CreateTrainingJob"
     );
     assert_eq!(bed.status("churn-train-secure"), "InProgress");
     assert!(
-        bed.inbox
+        bed.fx.inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -302,7 +286,7 @@ async fn alert_mode_stops_nothing() {
     assert_eq!(response["findings"][0]["result"], "not-taken", "{response}");
     assert_eq!(bed.count("StopTrainingJob"), 0);
     assert_eq!(bed.status("exploration"), "InProgress");
-    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alerts = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].body["mode"], "alert");
     assert_eq!(alerts[0].body["action"], "none");
@@ -311,7 +295,7 @@ async fn alert_mode_stops_nothing() {
             .subject
             .starts_with("SageMaker training job not compliant: exploration")
     );
-    let findings = bed.inbox.findings().await;
+    let findings = bed.fx.inbox.findings().await;
     assert!(
         findings.iter().all(|(_, state, _)| state == "ACTIVE"),
         "{findings:?}"
@@ -323,10 +307,10 @@ async fn a_failed_stop_still_alerts_with_the_failure() {
     let bed = bed("enforce").await;
     bed.training_job("stubborn", false).await;
     let events = bed.delivered(1).await;
-    bed.twin.inject("StopTrainingJob", Fault::Server, 10);
+    bed.fx.twin.inject("StopTrainingJob", Fault::Server, 10);
     let response = bed.invoke(&events[0]).await;
     assert_eq!(response["findings"][0]["result"], "failed", "{response}");
-    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alerts = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     assert!(
         alerts[0]
             .subject
@@ -358,7 +342,7 @@ async fn a_crash_between_action_and_alert_is_retried_and_alerted_once() {
     bed.training_job("crashy", false).await;
     let events = bed.delivered(1).await;
     bed.control.invoke_async(&events[0]);
-    let alerts = bed.inbox.alerts(1, Duration::from_secs(15)).await;
+    let alerts = bed.fx.inbox.alerts(1, Duration::from_secs(15)).await;
     assert_eq!(alerts.len(), 1);
     // The retry stops again; SageMaker answers that the first stop is under way.
     assert!(
@@ -392,7 +376,7 @@ async fn a_crash_between_action_and_alert_is_retried_and_alerted_once() {
         "Stopping" | "Stopped"
     ));
     assert!(
-        bed.inbox
+        bed.fx.inbox
             .alerts(0, Duration::from_millis(500))
             .await
             .is_empty(),
@@ -408,10 +392,10 @@ async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
     let bed = bed("enforce").await;
     bed.training_job("denied", false).await;
     let events = bed.delivered(1).await;
-    bed.twin.inject("StopTrainingJob", Fault::AccessDenied, 3);
+    bed.fx.twin.inject("StopTrainingJob", Fault::AccessDenied, 3);
     let response = bed.invoke(&events[0]).await;
     assert_eq!(response["findings"][0]["result"], "failed", "{response}");
-    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alerts = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     assert!(
         alerts[0].body["detail"]
             .as_str()
@@ -427,7 +411,7 @@ async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
     }
     assert_eq!(bed.count("StopTrainingJob"), 3, "each sweep tried again");
     assert!(
-        bed.inbox
+        bed.fx.inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty(),
@@ -436,7 +420,7 @@ async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
     // The permission is fixed (no more faults): the next sweep stops it and says so, once.
     let response = bed.invoke(&sweep).await;
     assert_eq!(response["findings"][0]["result"], "done", "{response}");
-    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alerts = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     assert!(
         alerts[0]
             .subject
@@ -446,7 +430,7 @@ async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
     let response = bed.invoke(&sweep).await;
     assert_eq!(response["findings"], json!([]), "{response}");
     assert!(
-        bed.inbox
+        bed.fx.inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -477,7 +461,7 @@ async fn the_full_sweep_finds_old_models_and_continues_when_out_of_time() {
             .send()
             .await
             .unwrap();
-        bed.twin.lock().sm.models.get_mut(name).unwrap().created -= 3.0 * 86_400.0;
+        bed.fx.twin.lock().sm.models.get_mut(name).unwrap().created -= 3.0 * 86_400.0;
     }
     bed.delivered(2).await; // their events were missed
     let mut hourly = fixture("scheduled-sweep");
@@ -492,7 +476,7 @@ async fn the_full_sweep_finds_old_models_and_continues_when_out_of_time() {
     assert_eq!(response["continued"], "model/old-model-a", "{response}");
     assert_eq!(response["findings"][0]["action"], "delete", "{response}");
     // The continuation (an asynchronous invocation of the function by itself) handles the second.
-    let alerts = bed.inbox.alerts(2, Duration::from_secs(10)).await;
+    let alerts = bed.fx.inbox.alerts(2, Duration::from_secs(10)).await;
     assert_eq!(
         alerts.len(),
         2,
@@ -523,8 +507,8 @@ async fn the_full_sweep_finds_old_models_and_continues_when_out_of_time() {
 #[tokio::test]
 async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
     let bed = bed("enforce").await;
-    bed.twin.set_duration("notebook.create", 0.2);
-    bed.twin.set_duration("notebook.stop", 0.2);
+    bed.fx.twin.set_duration("notebook.create", 0.2);
+    bed.fx.twin.set_duration("notebook.stop", 0.2);
     bed.sm
         .create_notebook_instance()
         .notebook_instance_name("forgotten-lab")
@@ -556,7 +540,7 @@ async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
     );
     assert_eq!(finding["result"], "done");
     assert_eq!(bed.count("StopNotebookInstance"), 1);
-    let alerts = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alerts = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     assert_eq!(alerts[0].body["trigger"], "sweep");
     assert_eq!(alerts[0].body["eventName"], "ScheduledSweep");
     assert_eq!(alerts[0].body["principal"], Value::Null);
@@ -566,7 +550,7 @@ async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
     let response = bed.invoke(&sweep).await;
     assert_eq!(response["findings"], json!([]), "{response}");
     assert!(
-        bed.inbox
+        bed.fx.inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -577,9 +561,9 @@ async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
 async fn a_pending_notebook_is_deferred_to_the_sweep_and_updates_are_judged_as_described() {
     let bed = bed("enforce").await;
     // Long enough that the event is handled while the notebook is still Pending, even under load.
-    bed.twin.set_duration("notebook.create", 3.0);
-    bed.twin.set_duration("notebook.stop", 0.2);
-    bed.twin.set_duration("notebook.update", 0.2);
+    bed.fx.twin.set_duration("notebook.create", 3.0);
+    bed.fx.twin.set_duration("notebook.stop", 0.2);
+    bed.fx.twin.set_duration("notebook.update", 0.2);
     bed.sm
         .create_notebook_instance()
         .notebook_instance_name("lab")
@@ -596,7 +580,7 @@ async fn a_pending_notebook_is_deferred_to_the_sweep_and_updates_are_judged_as_d
     sweep["time"] = json!(now_rfc3339());
     let response = bed.invoke(&sweep).await;
     assert_eq!(response["findings"][0]["result"], "done", "{response}");
-    assert_eq!(bed.inbox.alerts(2, Duration::from_secs(5)).await.len(), 2);
+    assert_eq!(bed.fx.inbox.alerts(2, Duration::from_secs(5)).await.len(), 2);
 
     // A compliant notebook later updated to allow root access: the update carries only RootAccess,
     // so the control describes the notebook and judges all of it.
@@ -690,7 +674,7 @@ impl Bed {
     /// dates the record now: what a live event would find when the function describes it.
     async fn replay(&self, event: &mut Value) {
         let name = event["detail"]["eventName"].clone();
-        if let Err(e) = testbed::cloudtrail::replay(&self.twin.endpoint, event).await {
+        if let Err(e) = testbed::cloudtrail::replay(&self.fx.twin.endpoint, event).await {
             panic!("{name}: {e}");
         }
     }
@@ -742,7 +726,7 @@ async fn a_late_create_event_never_touches_a_newer_resource_of_the_same_name() {
             .unwrap();
     }
     assert!(
-        bed.inbox
+        bed.fx.inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -759,7 +743,7 @@ async fn what_an_endpoint_uses_is_never_deleted_and_endpoints_are_alerted_not_de
         ContainerDefinition, ProductionVariant, ProductionVariantInstanceType,
     };
     let bed = bed("enforce").await;
-    bed.twin.set_duration("endpoint.create", 0.1);
+    bed.fx.twin.set_duration("endpoint.create", 0.1);
     bed.sm
         .create_model()
         .model_name("serving-model")
@@ -814,7 +798,7 @@ async fn what_an_endpoint_uses_is_never_deleted_and_endpoints_are_alerted_not_de
                 .starts_with("in use by endpoint serving:"),
             "{response}"
         );
-        let alert = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+        let alert = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
         assert_eq!(alert[0].body["resourceType"], kind);
         assert_eq!(alert[0].body["result"], "not-taken");
     }
@@ -822,7 +806,7 @@ async fn what_an_endpoint_uses_is_never_deleted_and_endpoints_are_alerted_not_de
         bed.count("DeleteModel") + bed.count("DeleteEndpointConfig"),
         0
     );
-    let findings = bed.inbox.findings().await;
+    let findings = bed.fx.inbox.findings().await;
     assert!(!findings.is_empty());
     assert!(
         findings.iter().all(|(_, state, _)| state == "ACTIVE"),
@@ -834,7 +818,7 @@ async fn what_an_endpoint_uses_is_never_deleted_and_endpoints_are_alerted_not_de
     assert_eq!(f["checks"], json!(["volume-kms"]), "{response}");
     assert_eq!(f["result"], "not-taken");
     assert!(f["detail"].as_str().unwrap().contains("never deleted"));
-    let alert = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alert = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     assert_eq!(alert[0].body["resourceType"], "endpoint");
     assert_eq!(bed.count("DeleteEndpoint"), 0);
 }
@@ -1038,14 +1022,14 @@ async fn fixture_table() {
         {
             bed.replay(&mut event).await;
         }
-        let calls_before = bed.twin.calls().len();
+        let calls_before = bed.fx.twin.calls().len();
         let response = bed.invoke(&event).await;
         match expect {
             Findings(checks, action) => {
                 let f = &response["findings"][0];
                 assert_eq!(f["checks"], json!(checks), "{name}: {response}");
                 assert_eq!(f["action"], *action, "{name}: {response}");
-                let alert = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+                let alert = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
                 assert_eq!(alert.len(), 1, "{name}");
                 let b = &alert[0].body;
                 let d = &event["detail"];
@@ -1064,7 +1048,7 @@ async fn fixture_table() {
             Compliant => {
                 assert!(response["compliant"].is_string(), "{name}: {response}");
                 assert_eq!(
-                    bed.twin.calls().len(),
+                    bed.fx.twin.calls().len(),
                     calls_before,
                     "{name}: no SageMaker call"
                 );
@@ -1075,14 +1059,14 @@ async fn fixture_table() {
         }
     }
     assert!(
-        bed.inbox
+        bed.fx.inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
     );
     assert_eq!(alerts_expected, 18);
     // 5 + 5 + 4 + 2 + 3 + 2 + 4 + 1 + 1 + 1 + 1 + 4 × 5 + 4 + 1 + 2 findings, one per (resource, check)
-    assert_eq!(bed.inbox.findings().await.len(), 56);
+    assert_eq!(bed.fx.inbox.findings().await.len(), 56);
 }
 
 /// SageMaker.16/.19 as an opt-in check (`CHECKS=all,model-private-registry`): a model whose image
@@ -1097,7 +1081,7 @@ async fn private_registry_models_when_the_check_is_chosen() {
     let f = &response["findings"][0];
     assert_eq!(f["checks"], json!(["model-private-registry"]), "{response}");
     assert_eq!(f["action"], "none", "{response}");
-    let alert = bed.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alert = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     assert_eq!(alert.len(), 1);
     let name = ecr["detail"]["requestParameters"]["modelName"]
         .as_str()

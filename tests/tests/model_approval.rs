@@ -7,12 +7,10 @@ use std::time::Duration;
 use aws_sdk_codepipeline::types::{ActionCategory, OutputArtifact, StageDeclaration};
 use aws_sdk_sagemaker::types::ModelApprovalStatus;
 use serde_json::{Value, json};
-use testbed::bins;
 use testbed::deployment::action;
-use testbed::events::{Router, project_routes};
-use testbed::harness::{Config, Harness, Invoked};
-use testbed::moto::Moto;
-use testbed::twin::Twin;
+use testbed::events::Router;
+use testbed::fixture::Fixture;
+use testbed::harness::{Harness, Invoked};
 
 const FUNCTION: &str = "secure-mlops-model-approval";
 const PIPELINE: &str = "secure-mlops-model-deployment";
@@ -22,34 +20,21 @@ struct Bed {
     sm: aws_sdk_sagemaker::Client,
     cp: aws_sdk_codepipeline::Client,
     cfn: aws_sdk_cloudformation::Client,
-    twin: Twin,
     router: Router,
     s3: aws_sdk_s3::Client,
-    _moto: Moto,
+    fx: Fixture,
 }
 
 async fn bed() -> Bed {
-    let moto = Moto::start().await;
-    let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
-    let config = moto.sdk_config().await;
+    let fx = Fixture::start().await;
     // The pipeline's source: the endpoint template in a versioned bucket (uploaded before the routes
     // exist, so this first upload is no event).
-    let s3 = moto.s3().await;
+    let s3 = fx.moto.s3().await;
     testbed::deployment::publish_template(&s3, "artifacts").await;
-    let router = Router::install(&moto.endpoint, &project_routes()).await;
-    let f = Harness::start(
-        Config::new(bins::path("model-approval"), FUNCTION)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
-            .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
-            .env("PIPELINE_NAME", PIPELINE)
-            .env("MODEL_PACKAGE_GROUPS", "churn")
-            .env("STACK_SET_PREFIX", "secure-mlops")
-            .env("TEMPLATE_BUCKET", "artifacts"),
-    )
-    .await;
-    let sm = twin.sagemaker(&config);
-    let cp = twin.codepipeline(&config);
+    let router = fx.router().await;
+    let f = fx.start_function("ModelApprovalFunction").await;
+    let sm = fx.sagemaker();
+    let cp = fx.codepipeline();
     // The deployment pipeline, stopped at its approval so executions stay in progress.
     let pipeline = testbed::deployment::declaration(PIPELINE, "artifacts")
         .stages(
@@ -104,11 +89,10 @@ async fn bed() -> Bed {
         f,
         sm,
         cp,
-        cfn: aws_sdk_cloudformation::Client::new(&config),
-        twin,
+        cfn: aws_sdk_cloudformation::Client::new(&fx.config),
         router,
         s3,
-        _moto: moto,
+        fx,
     }
 }
 
@@ -158,7 +142,7 @@ impl Bed {
 
     /// ModelPackageArn of every execution ever started, oldest first.
     async fn started(&self) -> Vec<String> {
-        let w = self.twin.lock();
+        let w = self.fx.twin.lock();
         w.cp.executions
             .iter()
             .map(|e| {
@@ -175,7 +159,7 @@ impl Bed {
     /// stack set's parameter, its instances CURRENT).
     async fn staging_runs(&self, version: &str) {
         {
-            let mut w = self.twin.lock();
+            let mut w = self.fx.twin.lock();
             for e in w.cp.executions.iter_mut() {
                 e.status = "Succeeded".into();
             }

@@ -1,0 +1,85 @@
+//! The one test bed the harness tests, the demo and the bench start from: moto, the twin, and a stack
+//! of the project's template "deployed" into them — its alert topic (with an inbox to read it), its
+//! DynamoDB tables, its event rules — so that every function starts from the template's own
+//! `Environment` ([`Fixture::function`]) and finds what that environment names.
+
+use aws_config::SdkConfig;
+
+use crate::alerts::Inbox;
+use crate::events::Router;
+use crate::harness::{Config, Harness};
+use crate::moto::Moto;
+use crate::stack::Stack;
+use crate::twin::Twin;
+
+pub struct Fixture {
+    pub moto: Moto,
+    pub twin: Twin,
+    /// SDK configuration for moto (use [`Fixture::sagemaker`] / [`Fixture::codepipeline`] for the
+    /// twin's services).
+    pub config: SdkConfig,
+    /// The stack, with what the fixture made for it.
+    pub stack: Stack,
+    /// What the alert topic (`AlertTopic`) publishes.
+    pub inbox: Inbox,
+}
+
+impl Fixture {
+    /// The project's stack as the test bed deploys it ([`Stack::project`]).
+    pub async fn start() -> Fixture {
+        Fixture::with(Stack::project()).await
+    }
+
+    /// `stack` deployed locally.
+    pub async fn with(stack: Stack) -> Fixture {
+        let moto = Moto::start().await;
+        let twin = Twin::start(0, Some(moto.endpoint.clone()))
+            .await
+            .expect("twin");
+        let config = moto.sdk_config().await;
+        let topic = stack.physical("AlertTopic");
+        let inbox = Inbox::create(&config, topic.rsplit(':').next().unwrap_or(&topic)).await;
+        let tables: Vec<String> = stack
+            .resources()
+            .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+            .map(|(id, _)| stack.physical(id))
+            .collect();
+        for table in tables {
+            moto.key_table(&table).await;
+        }
+        let stack = stack.resource("AlertTopic", &inbox.topic_arn);
+        Fixture {
+            moto,
+            twin,
+            config,
+            stack,
+            inbox,
+        }
+    }
+
+    /// The harness configuration of the template's function `logical`: its binary, name and
+    /// environment from the template, its AWS the fixture's.
+    pub fn function(&self, logical: &str) -> Config {
+        self.stack
+            .function(logical)
+            .local_aws(&self.moto.endpoint, &self.twin.endpoint)
+    }
+
+    /// Starts the template's function `logical` as [`Fixture::function`] configures it.
+    pub async fn start_function(&self, logical: &str) -> Harness {
+        Harness::start(self.function(logical)).await
+    }
+
+    /// The template's event rules, installed in moto from now on.
+    pub async fn router(&self) -> Router {
+        Router::install(&self.moto.endpoint, &self.stack.routes()).await
+    }
+
+    pub fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
+        self.twin.sagemaker(&self.config)
+    }
+
+    pub fn codepipeline(&self) -> aws_sdk_codepipeline::Client {
+        self.twin.codepipeline(&self.config)
+    }
+}
