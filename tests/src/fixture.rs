@@ -32,6 +32,11 @@ impl Fixture {
 
     /// `stack` deployed locally.
     pub async fn with(stack: Stack) -> Fixture {
+        // Boxed: the setup's futures are large, and a test's own future holds this one.
+        Box::pin(Fixture::deploy(stack)).await
+    }
+
+    async fn deploy(stack: Stack) -> Fixture {
         let moto = Moto::start().await;
         let twin = Twin::start(0, Some(moto.endpoint.clone()))
             .await
