@@ -14,9 +14,12 @@ use aws_sdk_codepipeline::types::{
     PipelineExecutionStatus, PipelineType, PipelineVariable, PipelineVariableDeclaration,
     StageDeclaration,
 };
+use serde_json::json;
 use serde_yaml_ng::Value as Yaml;
 
+use crate::fixture::Fixture;
 use crate::harness::Config;
+use crate::stack::Stack;
 
 pub const PIPELINE: &str = "secure-mlops-model-deployment";
 
@@ -76,31 +79,22 @@ pub async fn put_template(s3: &aws_sdk_s3::Client, bucket: &str, body: Vec<u8>) 
         .expect("a versioned bucket answers with a version id")
 }
 
-/// `stackset-deploy`'s environment for the template's pipeline (`PIPELINE`, its two deploy actions,
-/// the `churn` group), the template in `bucket`, and the stages' targets.
-pub fn stackset_deploy(config: Config, bucket: &str, staging: &str, prod: &str) -> Config {
-    config
-        .env(
-            "TEMPLATE_URL",
-            format!("https://{bucket}.s3.amazonaws.com/{TEMPLATE_KEY}"),
-        )
-        .env(
-            "ADMINISTRATION_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/AWSCloudFormationStackSetAdministrationRole",
-        )
-        .env("PIPELINE_NAMES", PIPELINE)
-        .env("MODEL_PACKAGE_GROUPS", "churn")
-        // The smoke test runs; the bake time is a test's choice (none by default).
-        .env(
-            "SMOKE_PRINCIPAL_ARN",
-            "arn:aws:iam::123456789012:role/secure-mlops-stackset-deploy",
-        )
-        .env("BAKE_SECONDS", "0")
-        // Custom::EndpointRetirement of the test bed's application stack.
-        .env("APPLICATION_STACK_ID", crate::cfn::STACK_ID)
+/// The project's stack with the stages a deployment test gives (as `sam deploy` parameters): staging
+/// in `staging` (an OU or account id) in us-east-1, production in `prod` and `prod_regions`, and no
+/// bake time (a test's choice).
+pub fn targets(stack: Stack, staging: &str, prod: &[&str], prod_regions: &[&str]) -> Stack {
+    stack
+        .parameter("StagingTargets", json!([staging]))
+        .parameter("StagingRegions", json!(["us-east-1"]))
+        .parameter("ProdTargets", json!(prod))
+        .parameter("ProdRegions", json!(prod_regions))
+        .parameter("StagingBakeSeconds", "0")
+}
+
+/// `stackset-deploy` as the fixture's stack configures it, polling quickly.
+pub fn stackset_deploy(fx: &Fixture) -> Config {
+    fx.function("StacksetDeployFunction")
         .env("SECURE_MLOPS_POLL_BASE_MS", "50")
-        .env("STAGING_TARGETS", staging)
-        .env("PROD_TARGETS", prod)
 }
 
 /// A V2 pipeline `name` with its artifact store in `bucket` and the `ModelPackageArn` variable

@@ -33,17 +33,27 @@ impl Fixture {
     /// `stack` deployed locally.
     pub async fn with(stack: Stack) -> Fixture {
         // Boxed: the setup's futures are large, and a test's own future holds this one.
-        Box::pin(Fixture::deploy(stack)).await
+        Box::pin(Fixture::deploy(stack, true)).await
     }
 
-    async fn deploy(stack: Stack) -> Fixture {
+    /// `stack` deployed for measurements: the alert topic has no subscriber (see [`Inbox::unread`]).
+    pub async fn measured(stack: Stack) -> Fixture {
+        Box::pin(Fixture::deploy(stack, false)).await
+    }
+
+    async fn deploy(stack: Stack, read_alerts: bool) -> Fixture {
         let moto = Moto::start().await;
         let twin = Twin::start(0, Some(moto.endpoint.clone()))
             .await
             .expect("twin");
         let config = moto.sdk_config().await;
         let topic = stack.physical("AlertTopic");
-        let inbox = Inbox::create(&config, topic.rsplit(':').next().unwrap_or(&topic)).await;
+        let name = topic.rsplit(':').next().unwrap_or(&topic);
+        let inbox = if read_alerts {
+            Inbox::create(&config, name).await
+        } else {
+            Inbox::unread(&config, name).await
+        };
         let tables: Vec<String> = stack
             .resources()
             .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))

@@ -123,7 +123,8 @@ impl Bed {
     }
 
     fn status(&self, name: &str) -> String {
-        self.fx.twin
+        self.fx
+            .twin
             .lock()
             .sm
             .jobs
@@ -152,7 +153,8 @@ impl Bed {
     }
 
     fn count(&self, operation: &str) -> usize {
-        self.fx.twin
+        self.fx
+            .twin
             .operations()
             .iter()
             .filter(|o| o.as_str() == operation)
@@ -236,7 +238,8 @@ async fn a_training_job_without_vpc_is_stopped_and_the_security_team_alerted() {
     assert_eq!(again["duplicate"], events[0]["detail"]["eventID"]);
     assert_eq!(bed.count("StopTrainingJob"), 1);
     assert!(
-        bed.fx.inbox
+        bed.fx
+            .inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -259,7 +262,8 @@ async fn a_training_job_without_vpc_is_stopped_and_the_security_team_alerted() {
     );
     assert_eq!(bed.status("churn-train-secure"), "InProgress");
     assert!(
-        bed.fx.inbox
+        bed.fx
+            .inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -376,7 +380,8 @@ async fn a_crash_between_action_and_alert_is_retried_and_alerted_once() {
         "Stopping" | "Stopped"
     ));
     assert!(
-        bed.fx.inbox
+        bed.fx
+            .inbox
             .alerts(0, Duration::from_millis(500))
             .await
             .is_empty(),
@@ -392,7 +397,9 @@ async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
     let bed = bed("enforce").await;
     bed.training_job("denied", false).await;
     let events = bed.delivered(1).await;
-    bed.fx.twin.inject("StopTrainingJob", Fault::AccessDenied, 3);
+    bed.fx
+        .twin
+        .inject("StopTrainingJob", Fault::AccessDenied, 3);
     let response = bed.invoke(&events[0]).await;
     assert_eq!(response["findings"][0]["result"], "failed", "{response}");
     let alerts = bed.fx.inbox.alerts(1, Duration::from_secs(5)).await;
@@ -411,7 +418,8 @@ async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
     }
     assert_eq!(bed.count("StopTrainingJob"), 3, "each sweep tried again");
     assert!(
-        bed.fx.inbox
+        bed.fx
+            .inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty(),
@@ -430,7 +438,8 @@ async fn a_refused_stop_is_retried_by_each_sweep_with_one_alert_per_state() {
     let response = bed.invoke(&sweep).await;
     assert_eq!(response["findings"], json!([]), "{response}");
     assert!(
-        bed.fx.inbox
+        bed.fx
+            .inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -550,7 +559,8 @@ async fn the_sweep_finds_a_notebook_created_while_nobody_listened() {
     let response = bed.invoke(&sweep).await;
     assert_eq!(response["findings"], json!([]), "{response}");
     assert!(
-        bed.fx.inbox
+        bed.fx
+            .inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -580,7 +590,10 @@ async fn a_pending_notebook_is_deferred_to_the_sweep_and_updates_are_judged_as_d
     sweep["time"] = json!(now_rfc3339());
     let response = bed.invoke(&sweep).await;
     assert_eq!(response["findings"][0]["result"], "done", "{response}");
-    assert_eq!(bed.fx.inbox.alerts(2, Duration::from_secs(5)).await.len(), 2);
+    assert_eq!(
+        bed.fx.inbox.alerts(2, Duration::from_secs(5)).await.len(),
+        2
+    );
 
     // A compliant notebook later updated to allow root access: the update carries only RootAccess,
     // so the control describes the notebook and judges all of it.
@@ -726,7 +739,8 @@ async fn a_late_create_event_never_touches_a_newer_resource_of_the_same_name() {
             .unwrap();
     }
     assert!(
-        bed.fx.inbox
+        bed.fx
+            .inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()
@@ -1059,7 +1073,8 @@ async fn fixture_table() {
         }
     }
     assert!(
-        bed.fx.inbox
+        bed.fx
+            .inbox
             .alerts(0, Duration::from_millis(300))
             .await
             .is_empty()

@@ -11,24 +11,20 @@ use aws_sdk_codepipeline::types::{
     StageDeclaration,
 };
 use aws_sdk_sagemaker::types::ModelApprovalStatus;
-use testbed::bins;
 use testbed::deployment::{self, PIPELINE};
+use testbed::fixture::Fixture;
 use testbed::harness::{Config, Harness};
-use testbed::moto::Moto;
 use testbed::org::{SeededOrg, seed};
-use testbed::twin::{Fault, Twin};
+use testbed::twin::Fault;
 
 struct Bed {
-    config: aws_config::SdkConfig,
     f: Harness,
     sm: aws_sdk_sagemaker::Client,
     cp: aws_sdk_codepipeline::Client,
     cfn: aws_sdk_cloudformation::Client,
     org: SeededOrg,
-    twin: Twin,
     s3: aws_sdk_s3::Client,
-    moto_endpoint: String,
-    _moto: Moto,
+    fx: Fixture,
 }
 
 const PROD: [&str; 2] = ["210987654321", "310987654321"];
@@ -38,54 +34,42 @@ async fn bed() -> Bed {
     bed_with(|c| c).await
 }
 
-/// The function's configuration in the bed: moto, the twin for SageMaker, CodePipeline, the endpoint
-/// runtime and CloudWatch.
-fn function(moto: &str, twin: &str, staging: &str) -> Config {
-    deployment::stackset_deploy(
-        Config::new(
-            bins::path("stackset-deploy"),
-            "secure-mlops-stackset-deploy",
-        ),
-        "artifacts",
-        staging,
-        &PROD.join(","),
-    )
-    .env("AWS_ENDPOINT_URL", moto)
-    .env("AWS_ENDPOINT_URL_SAGEMAKER", twin)
-    .env("AWS_ENDPOINT_URL_CODEPIPELINE", twin)
-    .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", twin)
-    .env("AWS_ENDPOINT_URL_CLOUDWATCH", twin)
-    .env("STAGING_REGIONS", "us-east-1")
-    .env("PROD_REGIONS", "us-east-1,eu-west-1")
-    // A second pipeline of ours, built by hand below with parameters the template never writes.
-    .env("PIPELINE_NAMES", format!("{PIPELINE},{HAND_MADE}"))
-    .env("MODEL_PACKAGE_GROUPS", "churn,ranking")
+/// The function as the template configures it, for the bed's stages (the staging OU, two production
+/// accounts in two regions) and both groups.
+fn function(fx: &Fixture) -> Config {
+    deployment::stackset_deploy(fx)
+        // A second pipeline of ours, built by hand below with parameters the template never writes.
+        .env("PIPELINE_NAMES", format!("{PIPELINE},{HAND_MADE}"))
 }
 
 /// The bed, with the function's configuration adjusted by `adjust`.
 async fn bed_with(adjust: impl FnOnce(Config) -> Config) -> Bed {
-    let moto = Moto::start().await;
-    let config = moto.sdk_config().await;
-    let org = seed(&config).await;
-    let s3 = moto.s3().await;
-    deployment::publish_template(&s3, "artifacts").await;
+    let mut fx = Fixture::start().await;
+    let org = seed(&fx.config).await;
+    fx.stack = deployment::targets(
+        fx.stack.clone(),
+        org.ou("Staging"),
+        &PROD,
+        &["us-east-1", "eu-west-1"],
+    )
+    .parameter(
+        "ModelPackageGroups",
+        serde_json::json!(["churn", "ranking"]),
+    );
+    let s3 = fx.moto.s3().await;
+    deployment::publish_template(&s3, deployment::ARTIFACTS_BUCKET).await;
     for account in org.expected(&["Staging"], true) {
-        deployment::prepare_target(&config, &account, &["us-east-1"]).await;
+        deployment::prepare_target(&fx.config, &account, &["us-east-1"]).await;
     }
     for account in PROD {
-        deployment::prepare_target(&config, account, &["us-east-1", "eu-west-1"]).await;
+        deployment::prepare_target(&fx.config, account, &["us-east-1", "eu-west-1"]).await;
     }
-    let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
-    twin.set_duration("pipeline.continuation", 0.1);
-    let f = Harness::start(adjust(function(
-        &moto.endpoint,
-        &twin.endpoint,
-        org.ou("Staging"),
-    )))
-    .await;
-    twin.register_lambda("secure-mlops-stackset-deploy", f.endpoint());
-    let sm = twin.sagemaker(&config);
-    let cp = twin.codepipeline(&config);
+    fx.twin.set_duration("pipeline.continuation", 0.1);
+    let f = Harness::start(adjust(function(&fx))).await;
+    fx.twin
+        .register_lambda("secure-mlops-stackset-deploy", f.endpoint());
+    let sm = fx.sagemaker();
+    let cp = fx.codepipeline();
     deployment::create_pipeline(&cp, "secure-mlops-stackset-deploy", "artifacts", true).await;
     sm.create_model_package_group()
         .model_package_group_name("churn")
@@ -93,16 +77,13 @@ async fn bed_with(adjust: impl FnOnce(Config) -> Config) -> Bed {
         .await
         .unwrap();
     Bed {
-        config: config.clone(),
         f,
         sm,
         cp,
-        cfn: aws_sdk_cloudformation::Client::new(&config),
+        cfn: aws_sdk_cloudformation::Client::new(&fx.config),
         org,
-        twin,
         s3,
-        moto_endpoint: moto.endpoint.clone(),
-        _moto: moto,
+        fx,
     }
 }
 
@@ -254,7 +235,7 @@ impl Bed {
         execution: &str,
         namespace: &str,
     ) -> serde_json::Map<String, serde_json::Value> {
-        let w = self.twin.lock();
+        let w = self.fx.twin.lock();
         w.cp.executions
             .iter()
             .find(|e| e.id == execution)
@@ -308,7 +289,7 @@ async fn staging_then_approval_then_production() {
     // What the stack instance created in a staging account (moto SageMaker, seen as that account):
     // a model in the account's subnets running the package's image, and an endpoint.
     let account = &expected[0].0;
-    let sm = deployment::sagemaker_in(&b.config, account, "us-east-1").await;
+    let sm = deployment::sagemaker_in(&b.fx.config, account, "us-east-1").await;
     let models = sm.list_models().send().await.unwrap();
     assert_eq!(models.models().len(), 1);
     let model = sm
@@ -337,7 +318,7 @@ async fn staging_then_approval_then_production() {
     // smoke-test role the stack instance made in its account.
     assert_eq!(out["SmokeTest"], "passed in 8 accounts/regions");
     assert_eq!(
-        b.twin
+        b.fx.twin
             .calls()
             .iter()
             .filter(|c| c.operation == "InvokeEndpoint")
@@ -548,7 +529,7 @@ async fn forged_and_foreign_jobs_deploy_nothing() {
     );
 
     // A real job, of a pipeline this function does not serve: refused; its action times out.
-    b.twin.set_duration("pipeline.job_timeout", 3.0);
+    b.fx.twin.set_duration("pipeline.job_timeout", 3.0);
     b.hand_made(
         "someone-elses-pipeline",
         r##"{"ModelPackageArn": "#{variables.ModelPackageArn}", "TemplateVersion": "#{Template.VersionId}"}"##,
@@ -664,7 +645,7 @@ async fn production_deploys_the_template_version_staging_ran() {
 
 /// The execution (status, summary) of `id` in the twin.
 fn execution(b: &Bed, id: &str) -> (String, String) {
-    let w = b.twin.lock();
+    let w = b.fx.twin.lock();
     let e = w.cp.executions.iter().find(|e| e.id == id).unwrap();
     (e.status.clone(), e.summary.clone().unwrap_or_default())
 }
@@ -672,7 +653,7 @@ fn execution(b: &Bed, id: &str) -> (String, String) {
 async fn until_at_approval(b: &Bed, id: &str) -> String {
     let end = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(t) = b.twin.lock().cp.approval_token(id) {
+        if let Some(t) = b.fx.twin.lock().cp.approval_token(id) {
             return t;
         }
         assert!(
@@ -767,7 +748,7 @@ async fn no_deployment_is_lost_or_held_back_by_another() {
         );
     }
     assert!(
-        b.twin
+        b.fx.twin
             .lock()
             .cp
             .executions
@@ -785,7 +766,7 @@ async fn a_failing_staging_endpoint_or_alarm_fails_the_stage_before_the_approval
     let b = bed_with(|c| c.env("BAKE_SECONDS", "3")).await;
     let staging: Vec<String> = b.org.expected(&["Staging"], true);
     // Every attempt of the SDK's standard retry (3) answers 500: one endpoint fails.
-    b.twin.inject("InvokeEndpoint", Fault::Server, 3);
+    b.fx.twin.inject("InvokeEndpoint", Fault::Server, 3);
     let v1 = b.version(ModelApprovalStatus::Approved).await;
     let execution = deployment::start(&b.cp, &v1).await;
     assert_eq!(
@@ -806,7 +787,7 @@ async fn a_failing_staging_endpoint_or_alarm_fails_the_stage_before_the_approval
     assert!(deployment::approval_token(&b.cp).await.is_none());
 
     // Healthy endpoints and quiet alarms: smoke test and bake pass, the approval is reached.
-    b.twin.set_duration("pipeline.continuation", 0.5);
+    b.fx.twin.set_duration("pipeline.continuation", 0.5);
     let healthy = b.version(ModelApprovalStatus::Approved).await;
     let execution = deployment::start(&b.cp, &healthy).await;
     assert_eq!(
@@ -831,8 +812,8 @@ async fn a_failing_staging_endpoint_or_alarm_fails_the_stage_before_the_approval
     }
     let broken = &staging[3];
     deployment::set_alarm(
-        &b.config,
-        &b.moto_endpoint,
+        &b.fx.config,
+        &b.fx.moto.endpoint,
         broken,
         "us-east-1",
         "secure-mlops-churn-staging-5xx",
@@ -857,7 +838,7 @@ async fn a_failing_staging_endpoint_or_alarm_fails_the_stage_before_the_approval
 }
 
 fn execution_of(b: &Bed, id: &str) -> (String, String) {
-    let w = b.twin.lock();
+    let w = b.fx.twin.lock();
     let e = w.cp.executions.iter().find(|e| e.id == id).unwrap();
     (e.status.clone(), e.summary.clone().unwrap_or_default())
 }
@@ -990,7 +971,7 @@ async fn a_removed_group_is_retired_only_when_asked_and_only_it() {
     // The stack update: the function now deploys churn only, and so does the resource. (A 3-second
     // function timeout and 1-second polls: the retirement goes on in continuations, as on AWS.)
     let g = Harness::start(
-        function(&b.moto_endpoint, &b.twin.endpoint, b.org.ou("Staging"))
+        function(&b.fx)
             .env("MODEL_PACKAGE_GROUPS", "churn")
             .env("SECURE_MLOPS_POLL_BASE_MS", "1000")
             .timeout(Duration::from_secs(3)),
@@ -1053,7 +1034,7 @@ async fn a_removed_group_is_retired_only_when_asked_and_only_it() {
     }
     // The endpoints' stacks went with the instances; churn's stay, as do its stack sets.
     let account = &churn.0[0].0;
-    let sm = deployment::sagemaker_in(&b.config, account, "us-east-1").await;
+    let sm = deployment::sagemaker_in(&b.fx.config, account, "us-east-1").await;
     let endpoints: Vec<String> = sm
         .list_endpoints()
         .send()

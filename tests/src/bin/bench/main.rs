@@ -165,14 +165,12 @@ async fn bursts(bed: &Bed, runtime: Runtime, sizes: &[usize]) -> Vec<Burst> {
 
 fn detective_config(bed: &Bed, runtime: Runtime) -> Config {
     config(
+        &bed.fx.stack,
         "detective-control",
         runtime,
-        &bed.moto.endpoint,
-        &bed.twin.endpoint,
+        &bed.fx.moto.endpoint,
+        &bed.fx.twin.endpoint,
     )
-    .env("ALERT_TOPIC_ARN", &bed.topic)
-    .env("IDEMPOTENCY_TABLE", &bed.table)
-    .env("MODE", "enforce")
 }
 
 fn machine() -> String {
@@ -240,10 +238,13 @@ async fn main() {
         "app.delete",
         "space.delete",
     ] {
-        bed.twin.set_duration(key, 0.0);
+        bed.fx.twin.set_duration(key, 0.0);
     }
-    bed.twin.set_duration("pipeline.continuation", 0.05);
-    let (m, t) = (bed.moto.endpoint.clone(), bed.twin.endpoint.clone());
+    bed.fx.twin.set_duration("pipeline.continuation", 0.05);
+    let (m, t) = (bed.fx.moto.endpoint.clone(), bed.fx.twin.endpoint.clone());
+    // Every function from the template's environment (its parameters at their defaults).
+    let config =
+        |function: &str, runtime: Runtime| config(&bed.fx.stack, function, runtime, &m, &t);
     let mut rows = Vec::new();
 
     eprintln!("per function (release binaries) and the Python references:");
@@ -253,7 +254,7 @@ async fn main() {
                 "org-accounts",
                 runtime,
                 "Create: 2 OUs (4 levels, 34 ACTIVE accounts) -> account ids",
-                config("org-accounts", runtime, &m, &t),
+                config("org-accounts", runtime),
                 async |h| workloads::org_accounts(&bed, h, 40),
                 no_resolve,
             )
@@ -283,8 +284,7 @@ async fn main() {
             "cross-account-access",
             Runtime::Rust,
             "Create grant for 34 accounts (bucket + key policy), then Delete",
-            config("cross-account-access", Runtime::Rust, &m, &t)
-                .env("POLICY_LOCK_TABLE", &bed.locks),
+            config("cross-account-access", Runtime::Rust),
             async |h| workloads::cross_account_access(&bed, h, 15),
             workloads::resolve_deferred,
         )
@@ -295,8 +295,7 @@ async fn main() {
             "studio-user-profile",
             Runtime::Rust,
             "Create user profile (until InService), then Delete",
-            config("studio-user-profile", Runtime::Rust, &m, &t)
-                .env("SECURE_MLOPS_POLL_BASE_MS", "20"),
+            config("studio-user-profile", Runtime::Rust).env("SECURE_MLOPS_POLL_BASE_MS", "20"),
             async |h| workloads::studio_user_profile(&bed, h, 15).await,
             no_resolve,
         )
@@ -307,7 +306,7 @@ async fn main() {
             "studio-domain",
             Runtime::Rust,
             "Create VPC-only domain (until InService), then Delete with its home EFS",
-            config("studio-domain", Runtime::Rust, &m, &t).env("SECURE_MLOPS_POLL_BASE_MS", "20"),
+            config("studio-domain", Runtime::Rust).env("SECURE_MLOPS_POLL_BASE_MS", "20"),
             async |h| workloads::studio_domain(&bed, h, 8).await,
             workloads::resolve_deferred_domain,
         )
@@ -320,10 +319,16 @@ async fn main() {
             "model-approval",
             Runtime::Rust,
             "a version approved -> decide -> StartPipelineExecution",
-            config("model-approval", Runtime::Rust, &m, &t)
-                .env("PIPELINE_NAME", testbed::deployment::PIPELINE)
-                .env("MODEL_PACKAGE_GROUPS", &groups)
-                .env("ALERT_TOPIC_ARN", &bed.topic),
+            measure::config(
+                &bed.fx.stack.clone().parameter(
+                    "ModelPackageGroups",
+                    serde_json::json!(groups.split(',').collect::<Vec<_>>()),
+                ),
+                "model-approval",
+                Runtime::Rust,
+                &m,
+                &t,
+            ),
             async |_| approvals.take().unwrap_or_default(),
             no_resolve,
         )
@@ -331,12 +336,13 @@ async fn main() {
     );
     // stackset-deploy's work is a CodePipeline job that polls a stack-set operation; it is measured
     // end to end in `make demo`. Here: its size and cold start.
-    let deploy_cfg = testbed::deployment::stackset_deploy(
-        config("stackset-deploy", Runtime::Rust, &m, &t),
-        "artifacts",
+    let deploy_stack = testbed::deployment::targets(
+        bed.fx.stack.clone(),
         bed.org.ou("Staging"),
-        bed.org.ou("Production"),
+        &[bed.org.ou("Production")],
+        &["us-east-1"],
     );
+    let deploy_cfg = measure::config(&deploy_stack, "stackset-deploy", Runtime::Rust, &m, &t);
     rows.push(Row {
         function: "stackset-deploy",
         runtime: Runtime::Rust,
@@ -357,7 +363,7 @@ async fn main() {
 
     eprintln!("studio-domain delete with running apps (DeleteApp 0.4 s, an app 1 s to go):");
     let domain_h = Harness::start(
-        config("studio-domain", Runtime::Rust, &m, &t).env("SECURE_MLOPS_POLL_BASE_MS", "100"),
+        config("studio-domain", Runtime::Rust).env("SECURE_MLOPS_POLL_BASE_MS", "100"),
     )
     .await;
     let mut deletes = Vec::new();
@@ -400,7 +406,7 @@ async fn main() {
                 .map(|b| format!("burst {}: {} failed", b.events, b.failed)),
         )
         .collect();
-    bed.moto.stop().await;
+    bed.fx.moto.stop().await;
     if !wrong.is_empty() {
         eprintln!(
             "WRONG ANSWERS ({}): the figures above do not measure working functions",

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testbed::harness::{Config, Harness, Invoked};
+use testbed::stack::Stack;
 
 /// Rust (a release binary) or the Python 3 + boto3 reference (`tests/bench/<module>.py`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,12 +33,17 @@ fn bench_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bench")
 }
 
-/// The harness configuration of `function` in `runtime`, every AWS call counted and passed on to
-/// moto (SageMaker and CodePipeline to the twin).
-pub fn config(function: &str, runtime: Runtime, moto: &str, twin: &str) -> Config {
+/// The harness configuration of `function` in `runtime`, its environment from `stack`'s template,
+/// every AWS call counted and passed on to moto (SageMaker and CodePipeline to the twin).
+pub fn config(stack: &Stack, function: &str, runtime: Runtime, moto: &str, twin: &str) -> Config {
+    let template = stack.function(&logical_id(function));
     let base = match runtime {
-        Runtime::Rust => Config::new(testbed::bins::path(function), function),
-        Runtime::Python => Config::new(python(), function).args([
+        Runtime::Rust => template,
+        Runtime::Python => Config {
+            binary: python(),
+            ..template
+        }
+        .args([
             bench_dir().join("runtime.py").display().to_string(),
             function.replace('-', "_"),
         ]),
@@ -65,7 +71,14 @@ pub fn deployed_size(function: &str) -> Option<u64> {
     let dir = std::env::var_os("BENCH_SAM_BUILD_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.aws-sam/build"));
-    let logical: String = function
+    std::fs::metadata(dir.join(logical_id(function)).join("bootstrap"))
+        .ok()
+        .map(|m| m.len())
+}
+
+/// The template's logical id of a function: `studio-domain` → `StudioDomainFunction`.
+pub fn logical_id(function: &str) -> String {
+    let name: String = function
         .split('-')
         .map(|w| {
             let mut c = w.chars();
@@ -74,9 +87,7 @@ pub fn deployed_size(function: &str) -> Option<u64> {
                 .unwrap_or_default()
         })
         .collect();
-    std::fs::metadata(dir.join(format!("{logical}Function")).join("bootstrap"))
-        .ok()
-        .map(|m| m.len())
+    format!("{name}Function")
 }
 
 pub fn ms(d: Duration) -> f64 {

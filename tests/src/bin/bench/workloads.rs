@@ -3,52 +3,39 @@
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use aws_sdk_sagemaker::types::{AppType, ModelApprovalStatus};
 use serde_json::{Value, json};
 use testbed::cfn::request;
+use testbed::fixture::Fixture;
 use testbed::harness::{Harness, Invoked};
-use testbed::moto::Moto;
 use testbed::org::SeededOrg;
-use testbed::twin::Twin;
+use testbed::stack::Stack;
 use testbed::twin::moto_side::studio_network;
 
 use crate::measure::Event;
 
 pub struct Bed {
-    pub moto: Moto,
-    pub twin: Twin,
+    /// Moto, the twin and the project's stack (its alert topic unread, its tables).
+    pub fx: Fixture,
     pub org: SeededOrg,
-    pub config: SdkConfig,
-    pub topic: String,
-    pub table: String,
-    /// The policy lock table of cross-account-access.
-    pub locks: String,
     pub bucket: &'static str,
     pub key_arn: String,
 }
 
 impl Bed {
     pub async fn start() -> Bed {
-        let moto = Moto::start().await;
-        let twin = Twin::start(0, Some(moto.endpoint.clone()))
-            .await
-            .expect("start the twin");
-        let config = moto.sdk_config().await;
-        let org = testbed::org::seed(&config).await;
-        let topic = aws_sdk_sns::Client::new(&config)
-            .create_topic()
-            .name("secure-mlops-alerts")
-            .send()
-            .await
-            .ok()
-            .and_then(|t| t.topic_arn)
-            .unwrap_or_default();
-        let table = moto.key_table("secure-mlops-detective-idempotency").await;
-        let locks = moto.key_table("secure-mlops-policy-locks").await;
+        let fx = Fixture::measured(Stack::project()).await;
+        let org = testbed::org::seed(&fx.config).await;
         let bucket = "secure-mlops-models";
-        let _ = moto.s3().await.create_bucket().bucket(bucket).send().await;
-        let key_arn = aws_sdk_kms::Client::new(&config)
+        let _ = fx
+            .moto
+            .s3()
+            .await
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await;
+        let key_arn = aws_sdk_kms::Client::new(&fx.config)
             .create_key()
             .send()
             .await
@@ -57,26 +44,21 @@ impl Bed {
             .and_then(|m| m.arn)
             .unwrap_or_default();
         Bed {
-            moto,
-            twin,
+            fx,
             org,
-            config,
-            topic,
-            table,
-            locks,
             bucket,
             key_arn,
         }
     }
 
     pub fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
-        self.twin.sagemaker(&self.config)
+        self.fx.twin.sagemaker(&self.fx.config)
     }
 
     /// A VPC with two subnets and a security group: properties of a VPC-only Studio domain.
     pub async fn domain_props(&self, name: &str, cidr: u8) -> Value {
         let (vpc, subnets, sg) =
-            studio_network(&self.moto.endpoint, cidr, &format!("apps-{cidr}")).await;
+            studio_network(&self.fx.moto.endpoint, cidr, &format!("apps-{cidr}")).await;
         json!({"DomainName": name, "VpcId": vpc, "SubnetIds": subnets, "SecurityGroupIds": [sg],
                "DefaultExecutionRoleArn": "arn:aws:iam::123456789012:role/StudioExecution",
                "AppNetworkAccessType": "VpcOnly", "HomeEfsFileSystem": "Delete"})
@@ -253,7 +235,7 @@ pub async fn prepare_detective(bed: &Bed, events: &mut [(Value, &'static str)]) 
             .unwrap_or_default()
             .to_owned();
         if *class == "non-compliant" && ACTED_ON.contains(&name.as_str()) {
-            let _ = testbed::cloudtrail::replay(&bed.twin.endpoint, e).await;
+            let _ = testbed::cloudtrail::replay(&bed.fx.twin.endpoint, e).await;
         }
     }
 }
@@ -396,8 +378,8 @@ pub fn resolve_deferred_domain(h: &Harness, event: Event) -> Event {
 /// Deleting a domain whose users run `apps` apps (each DeleteApp answers in 0.4 s; an app takes 1 s
 /// to go): wall time from the Delete request to CloudFormation's answer.
 pub async fn domain_delete_with_apps(bed: &Bed, h: &Harness, apps: usize, cidr: u8) -> f64 {
-    bed.twin.set_duration("latency.DeleteApp", 0.4);
-    bed.twin.set_duration("app.delete", 1.0);
+    bed.fx.twin.set_duration("latency.DeleteApp", 0.4);
+    bed.fx.twin.set_duration("app.delete", 1.0);
     let props = bed.domain_props(&format!("apps-{apps}"), cidr).await;
     let key = format!("apps-{apps}");
     h.invoke_async(&request(
@@ -447,8 +429,8 @@ pub async fn domain_delete_with_apps(bed: &Bed, h: &Harness, apps: usize, cidr: 
     ));
     let answer = h.wait_for_response(&key, Duration::from_secs(300)).await;
     let took = started.elapsed().as_secs_f64();
-    bed.twin.set_duration("latency.DeleteApp", 0.0);
-    bed.twin.set_duration("app.delete", 0.0);
+    bed.fx.twin.set_duration("latency.DeleteApp", 0.0);
+    bed.fx.twin.set_duration("app.delete", 0.0);
     match answer.last() {
         Some(p) if p.body["Status"] == "SUCCESS" => took,
         _ => f64::NAN,
@@ -459,7 +441,7 @@ pub async fn domain_delete_with_apps(bed: &Bed, h: &Harness, apps: usize, cidr: 
 /// pipeline start each. Returns the events and the `MODEL_PACKAGE_GROUPS` value.
 pub async fn model_approval(bed: &Bed, n: usize) -> (Vec<Event>, String) {
     let sm = bed.sagemaker();
-    let cp = bed.twin.codepipeline(&bed.config);
+    let cp = bed.fx.twin.codepipeline(&bed.fx.config);
     testbed::deployment::create_pipeline(&cp, "secure-mlops-stackset-deploy", "artifacts", false)
         .await;
     let mut out = Vec::new();

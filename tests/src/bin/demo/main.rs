@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use testbed::moto::Moto;
+use testbed::fixture::Fixture;
+use testbed::stack::Stack;
 use world::World;
 
 struct Step {
@@ -97,16 +98,18 @@ fn physical(body: &Value) -> String {
 
 async fn story(story: &mut Story) {
     let t = Instant::now();
-    let moto = Moto::start().await;
+    // The project's stack, with Security Hub findings on.
+    let stack = Stack::project().parameter("SecurityHubFindings", "true");
+    let fx = Fixture::with(stack).await;
     story.record(
-        "start the AWS emulator (moto)",
+        "start the AWS emulator (moto) and the twin; the stack's topic and tables",
         "-",
         true,
-        moto.endpoint.clone(),
+        fx.moto.endpoint.clone(),
         t.elapsed(),
     );
     let t = Instant::now();
-    let w = match World::prepare(&moto).await {
+    let w = match World::prepare(fx).await {
         Ok(w) => w,
         Err(e) => {
             story.record("prepare the accounts", "-", false, e, t.elapsed());
@@ -281,8 +284,7 @@ async fn story(story: &mut Story) {
         ),
         Duration::ZERO,
     );
-    drop(w);
-    moto.stop().await;
+    w.stop().await;
 }
 
 const ORG: &str = "Custom::OrgAccounts";

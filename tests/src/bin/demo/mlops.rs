@@ -30,7 +30,7 @@ pub struct Grant {
 }
 
 /// Step 2: read access to the model artifacts (bucket prefix + key) for every target account.
-pub async fn grant(story: &mut Story, w: &World<'_>) -> Grant {
+pub async fn grant(story: &mut Story, w: &World) -> Grant {
     let t = Instant::now();
     let accounts: Vec<String> = w
         .staging_accounts
@@ -66,7 +66,7 @@ pub async fn grant(story: &mut Story, w: &World<'_>) -> Grant {
 }
 
 /// Step 4: a model version is registered and approved: the deployment starts by itself.
-pub async fn deploy(story: &mut Story, w: &World<'_>) {
+pub async fn deploy(story: &mut Story, w: &World) {
     let t = Instant::now();
     let version = deployment::register_version(
         &w.sm,
@@ -121,7 +121,7 @@ pub async fn deploy(story: &mut Story, w: &World<'_>) {
         Some(e) => invoke(&w.approval_fn, e).await,
         None => json!({}),
     };
-    let executions = w.twin.lock().cp.executions.len();
+    let executions = w.fx.twin.lock().cp.executions.len();
     story.record(
         "   the same approval event again -> nothing new",
         "model-approval",
@@ -152,7 +152,7 @@ pub async fn deploy(story: &mut Story, w: &World<'_>) {
 }
 
 /// Step 5: a training job without VPC appears: stopped, and the security team is alerted.
-pub async fn detective(story: &mut Story, w: &World<'_>) {
+pub async fn detective(story: &mut Story, w: &World) {
     let t = Instant::now();
     let _ =
         w.sm.create_training_job()
@@ -198,7 +198,7 @@ pub async fn detective(story: &mut Story, w: &World<'_>) {
             .ok()
             .and_then(|d| d.training_job_status().map(|s| s.as_str().to_owned()))
             .unwrap_or_default();
-    let alerts = w.inbox.alerts(1, Duration::from_secs(5)).await;
+    let alerts = w.fx.inbox.alerts(1, Duration::from_secs(5)).await;
     let alert = alerts
         .iter()
         .find(|a| a.body["resourceName"] == "quick-experiment");
@@ -208,7 +208,7 @@ pub async fn detective(story: &mut Story, w: &World<'_>) {
         matches!(status.as_str(), "Stopping" | "Stopped") && alert.is_some(),
         format!(
             "job {status}; {} finding(s) in Security Hub",
-            w.inbox.findings().await.len()
+            w.fx.inbox.findings().await.len()
         ),
         t.elapsed(),
     );
@@ -226,7 +226,7 @@ pub async fn detective(story: &mut Story, w: &World<'_>) {
 }
 
 /// Step 6: the grant goes: the bucket policy and the key policy are as they were.
-pub async fn revoke(story: &mut Story, w: &World<'_>, grant: Grant) {
+pub async fn revoke(story: &mut Story, w: &World, grant: Grant) {
     let t = Instant::now();
     let body = w
         .cfn(
@@ -256,7 +256,7 @@ pub async fn revoke(story: &mut Story, w: &World<'_>, grant: Grant) {
 
 /// Step 6: the endpoint stack sets, removed as the README's teardown says: instances (and their stacks'
 /// endpoints) first, then the stack set.
-pub async fn remove_stack_sets(story: &mut Story, w: &World<'_>) {
+pub async fn remove_stack_sets(story: &mut Story, w: &World) {
     let cfn = aws_sdk_cloudformation::Client::new(&w.config);
     for (name, accounts, regions) in [
         (STACK_SETS[0], &w.staging_accounts, &["us-east-1"][..]),

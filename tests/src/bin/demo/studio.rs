@@ -20,7 +20,7 @@ pub struct Studio {
     home: String,
 }
 
-pub async fn up(story: &mut Story, w: &World<'_>) -> Studio {
+pub async fn up(story: &mut Story, w: &World) -> Studio {
     let t = Instant::now();
     // Teardown deletes the home EFS too: the demo leaves nothing behind (the default is Retain).
     let mut props = w.studio_props.clone();
@@ -86,7 +86,7 @@ pub async fn up(story: &mut Story, w: &World<'_>) -> Studio {
     }
 }
 
-pub async fn down(story: &mut Story, w: &World<'_>, studio: Studio) {
+pub async fn down(story: &mut Story, w: &World, studio: Studio) {
     for (i, (props, arn)) in studio.profiles.into_iter().enumerate() {
         let t = Instant::now();
         let body = w

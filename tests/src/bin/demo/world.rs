@@ -8,15 +8,12 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use serde_json::{Value, json};
-use testbed::alerts::Inbox;
-use testbed::bins;
 use testbed::cfn::request;
-use testbed::deployment::{self, PIPELINE};
-use testbed::events::{Router, project_routes};
-use testbed::harness::{CfnPut, Config, Harness};
-use testbed::moto::Moto;
+use testbed::deployment;
+use testbed::events::Router;
+use testbed::fixture::Fixture;
+use testbed::harness::{CfnPut, Harness};
 use testbed::org::SeededOrg;
-use testbed::twin::Twin;
 use testbed::twin::moto_side::{ec2, efs, studio_network};
 
 pub const MODEL_BUCKET: &str = "secure-mlops-models";
@@ -24,12 +21,11 @@ pub use testbed::deployment::ARTIFACTS_BUCKET;
 pub const PROD_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 pub const STACK_SETS: [&str; 2] = ["secure-mlops--churn-staging", "secure-mlops--churn-prod"];
 
-pub struct World<'a> {
-    pub moto: &'a Moto,
-    pub twin: Twin,
+pub struct World {
+    /// Moto, the twin, the project's stack deployed into them (alert topic and inbox, tables).
+    pub fx: Fixture,
     pub config: SdkConfig,
     pub org: SeededOrg,
-    pub inbox: Inbox,
     pub router: Router,
     pub key_arn: String,
     pub studio_props: Value,
@@ -47,13 +43,17 @@ pub struct World<'a> {
     pub detective_fn: Harness,
 }
 
-impl<'a> World<'a> {
-    pub async fn prepare(moto: &'a Moto) -> Result<World<'a>, String> {
-        let config = moto.sdk_config().await;
+impl World {
+    pub async fn prepare(mut fx: Fixture) -> Result<World, String> {
+        let config = fx.config.clone();
         let org = testbed::org::seed(&config).await;
-        let twin = Twin::start(0, Some(moto.endpoint.clone()))
-            .await
-            .map_err(|e| format!("twin: {e}"))?;
+        fx.stack = deployment::targets(
+            fx.stack.clone(),
+            org.ou("Staging"),
+            &[org.ou("Production")],
+            &PROD_REGIONS,
+        );
+        let (moto, twin) = (&fx.moto, &fx.twin);
         for key in [
             "domain.create",
             "domain.delete",
@@ -66,11 +66,10 @@ impl<'a> World<'a> {
         }
         twin.set_duration("pipeline.continuation", 0.2);
         twin.set_duration("job", 300.0);
-        let inbox = Inbox::create(&config, "secure-mlops-alerts").await;
         let s3 = moto.s3().await;
         let _ = s3.create_bucket().bucket(MODEL_BUCKET).send().await;
         deployment::publish_template(&s3, ARTIFACTS_BUCKET).await;
-        let router = Router::install(&moto.endpoint, &project_routes()).await;
+        let router = fx.router().await;
         let key_arn = aws_sdk_kms::Client::new(&config)
             .create_key()
             .description("model artifacts")
@@ -97,62 +96,28 @@ impl<'a> World<'a> {
             .send()
             .await;
 
-        let aws = |config: Config| {
-            config
-                .env("AWS_ENDPOINT_URL", &moto.endpoint)
-                .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
-                .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", &twin.endpoint)
-                .env("AWS_ENDPOINT_URL_CLOUDWATCH", &twin.endpoint)
-                .env("AWS_ENDPOINT_URL_CODEPIPELINE", &twin.endpoint)
-        };
-        let function = |name: &str| {
-            aws(Config::new(
-                bins::path(name),
-                &format!("secure-mlops-{name}"),
-            ))
-        };
-        let org_fn = Harness::start(function("org-accounts")).await;
-        let locks = moto.key_table("secure-mlops-policy-locks").await;
-        let access_fn =
-            Harness::start(function("cross-account-access").env("POLICY_LOCK_TABLE", locks)).await;
-        let domain_fn =
-            Harness::start(function("studio-domain").env("SECURE_MLOPS_POLL_BASE_MS", "250")).await;
-        let profile_fn =
-            Harness::start(function("studio-user-profile").env("SECURE_MLOPS_POLL_BASE_MS", "250"))
-                .await;
-        let approval_fn = Harness::start(
-            function("model-approval")
-                .env("PIPELINE_NAME", PIPELINE)
-                .env("MODEL_PACKAGE_GROUPS", "churn")
-                .env("ALERT_TOPIC_ARN", &inbox.topic_arn),
+        // Every function as the template configures it; the Studio ones poll faster than on AWS.
+        let function = |logical: &str| fx.function(logical);
+        let org_fn = Harness::start(function("OrgAccountsFunction")).await;
+        let access_fn = Harness::start(function("CrossAccountAccessFunction")).await;
+        let domain_fn = Harness::start(
+            function("StudioDomainFunction").env("SECURE_MLOPS_POLL_BASE_MS", "250"),
         )
         .await;
-        let deploy_fn = Harness::start(
-            deployment::stackset_deploy(
-                function("stackset-deploy"),
-                ARTIFACTS_BUCKET,
-                org.ou("Staging"),
-                org.ou("Production"),
-            )
-            .env("STAGING_REGIONS", "us-east-1")
-            .env("PROD_REGIONS", PROD_REGIONS.join(",")),
+        let profile_fn = Harness::start(
+            function("StudioUserProfileFunction").env("SECURE_MLOPS_POLL_BASE_MS", "250"),
         )
         .await;
+        let approval_fn = Harness::start(function("ModelApprovalFunction")).await;
+        let deploy_fn = Harness::start(deployment::stackset_deploy(&fx)).await;
         twin.register_lambda("secure-mlops-stackset-deploy", deploy_fn.endpoint());
-        let detective_fn = Harness::start(
-            function("detective-control")
-                .env("ALERT_TOPIC_ARN", &inbox.topic_arn)
-                .env("SECURITY_HUB", "true"),
-        )
-        .await;
+        let detective_fn = Harness::start(function("DetectiveControlFunction")).await;
         deployment::create_pipeline(&cp, "secure-mlops-stackset-deploy", ARTIFACTS_BUCKET, true)
             .await;
         Ok(World {
-            moto,
-            twin,
+            fx,
             config,
             org,
-            inbox,
             router,
             key_arn,
             studio_props,
@@ -169,6 +134,31 @@ impl<'a> World<'a> {
             deploy_fn,
             detective_fn,
         })
+    }
+
+    /// Stops the functions, then the emulator.
+    pub async fn stop(self) {
+        let World {
+            fx,
+            org_fn,
+            access_fn,
+            domain_fn,
+            profile_fn,
+            approval_fn,
+            deploy_fn,
+            detective_fn,
+            ..
+        } = self;
+        drop((
+            org_fn,
+            access_fn,
+            domain_fn,
+            profile_fn,
+            approval_fn,
+            deploy_fn,
+            detective_fn,
+        ));
+        fx.moto.stop().await;
     }
 
     /// The seven functions, by name.
@@ -261,7 +251,7 @@ impl<'a> World<'a> {
             })
             .unwrap_or_else(|e| vec![format!("error: {e}")]);
         out.insert("Studio apps", apps);
-        let m = &self.moto.endpoint;
+        let m = &self.fx.moto.endpoint;
         let file_systems = efs(m, reqwest::Method::GET, "file-systems", None)
             .await
             .and_then(|v| v["FileSystems"].as_array().cloned())
