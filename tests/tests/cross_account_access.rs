@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testbed::bins;
 use testbed::cfn::request;
+use testbed::fixture::Fixture;
 use testbed::harness::{CfnPut, Config, Harness};
-use testbed::moto::Moto;
 
 const TYPE: &str = "Custom::CrossAccountModelAccess";
 const STAGING: &str = "111111111111";
@@ -27,13 +26,13 @@ struct Bed {
     s3: aws_sdk_s3::Client,
     kms: aws_sdk_kms::Client,
     key_arn: String,
-    _moto: Moto,
+    _fx: Fixture,
 }
 
 async fn bed() -> Bed {
-    let moto = Moto::start().await;
-    let config = moto.sdk_config().await;
-    let s3 = moto.s3().await;
+    let fx = Fixture::start().await;
+    let config = fx.config.clone();
+    let s3 = fx.moto.s3().await;
     let kms = aws_sdk_kms::Client::new(&config);
     for bucket in ["models", "bare"] {
         s3.create_bucket().bucket(bucket).send().await.unwrap();
@@ -47,10 +46,7 @@ async fn bed() -> Bed {
         .unwrap()
         .arn
         .unwrap();
-    let locks = moto.key_table("policy-locks").await;
-    let function = Config::new(bins::path("cross-account-access"), "cross-account-access")
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("POLICY_LOCK_TABLE", locks);
+    let function = fx.function("CrossAccountAccessFunction");
     let h = Harness::start(function.clone()).await;
     Bed {
         h,
@@ -59,7 +55,7 @@ async fn bed() -> Bed {
         s3,
         kms,
         key_arn,
-        _moto: moto,
+        _fx: fx,
     }
 }
 

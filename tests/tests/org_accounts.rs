@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::cfn::request::FAILED_CREATE_PREFIX;
-use testbed::bins;
 use testbed::cfn::request;
-use testbed::harness::{CfnPut, Config, Harness};
-use testbed::moto::Moto;
+use testbed::fixture::Fixture;
+use testbed::harness::{CfnPut, Harness};
 use testbed::org::{SeededOrg, seed};
 
 const TYPE: &str = "Custom::OrgAccounts";
@@ -16,18 +15,16 @@ const TYPE: &str = "Custom::OrgAccounts";
 struct Bed {
     h: Harness,
     org: SeededOrg,
-    _moto: Moto,
+    _fx: Fixture,
 }
 
 async fn bed() -> Bed {
-    let moto = Moto::start().await;
-    let org = seed(&moto.sdk_config().await).await;
-    let config = Config::new(bins::path("org-accounts"), "org-accounts")
-        .env("AWS_ENDPOINT_URL", &moto.endpoint);
+    let fx = Fixture::start().await;
+    let org = seed(&fx.config).await;
     Bed {
-        h: Harness::start(config).await,
+        h: fx.start_function("OrgAccountsFunction").await,
         org,
-        _moto: moto,
+        _fx: fx,
     }
 }
 

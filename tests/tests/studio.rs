@@ -6,24 +6,20 @@ use std::time::{Duration, Instant};
 use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::types::AppType;
 use serde_json::{Value, json};
-use testbed::bins;
 use testbed::cfn::request;
-use testbed::harness::{Config, Harness};
-use testbed::moto::Moto;
-use testbed::twin::Twin;
+use testbed::fixture::Fixture;
+use testbed::harness::Harness;
 use testbed::twin::moto_side::{ec2, efs, studio_network};
 
 struct Bed {
     domain_fn: Harness,
     profile_fn: Harness,
     sm: Client,
-    twin: Twin,
-    moto: Moto,
+    fx: Fixture,
 }
 
 async fn bed_with_timeout(timeout: Duration) -> Bed {
-    let moto = Moto::start().await;
-    let twin = Twin::start(0, Some(moto.endpoint.clone())).await.unwrap();
+    let fx = Fixture::start().await;
     for key in [
         "domain.create",
         "domain.update",
@@ -36,26 +32,20 @@ async fn bed_with_timeout(timeout: Duration) -> Bed {
         "space.create",
         "space.delete",
     ] {
-        twin.set_duration(key, 0.3);
+        fx.twin.set_duration(key, 0.3);
     }
-    let start = |name: &str| {
-        Config::new(bins::path(name), name)
+    let start = |logical: &str| {
+        fx.function(logical)
             .timeout(timeout)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ENDPOINT_URL_SAGEMAKER", &twin.endpoint)
             .env("SECURE_MLOPS_POLL_BASE_MS", "100")
     };
-    let domain_fn = Harness::start(start("studio-domain")).await;
-    let profile_fn = Harness::start(start("studio-user-profile")).await;
-    let config = aws_sdk_sagemaker::config::Builder::from(&moto.sdk_config().await)
-        .endpoint_url(&twin.endpoint)
-        .build();
+    let domain_fn = Harness::start(start("StudioDomainFunction")).await;
+    let profile_fn = Harness::start(start("StudioUserProfileFunction")).await;
     Bed {
         domain_fn,
         profile_fn,
-        sm: Client::from_conf(config),
-        twin,
-        moto,
+        sm: fx.sagemaker(),
+        fx,
     }
 }
 
@@ -80,7 +70,7 @@ impl Bed {
     /// A VPC with two subnets and one security group; returns domain properties for it.
     async fn network(&self, cidr: u8) -> Value {
         let (vpc, subnets, sg) =
-            studio_network(&self.moto.endpoint, cidr, &format!("studio-apps-{cidr}")).await;
+            studio_network(&self.fx.moto.endpoint, cidr, &format!("studio-apps-{cidr}")).await;
         json!({"DomainName": "ml-studio", "VpcId": vpc, "SubnetIds": subnets, "SecurityGroupIds": [sg],
                "DefaultExecutionRoleArn": "arn:aws:iam::123456789012:role/StudioExecution",
                "Tags": [{"Key": "CostCenter", "Value": "ml"}]})
@@ -139,7 +129,7 @@ impl Bed {
 
     async fn efs_ids(&self) -> Vec<String> {
         let v = efs(
-            &self.moto.endpoint,
+            &self.fx.moto.endpoint,
             reqwest::Method::GET,
             "file-systems",
             None,
@@ -156,7 +146,7 @@ impl Bed {
 
     async fn group_names(&self, vpc: &str) -> String {
         ec2(
-            &self.moto.endpoint,
+            &self.fx.moto.endpoint,
             &[
                 ("Action", "DescribeSecurityGroups"),
                 ("Filter.1.Name", "vpc-id"),
@@ -296,7 +286,7 @@ async fn domain_and_profiles_create_update_and_tear_down_with_apps_running() {
         (Some("SUCCESS"), Some(domain_id.as_str())),
         "{r}"
     );
-    assert!(b.twin.operations().contains(&"UpdateDomain".to_owned()));
+    assert!(b.fx.twin.operations().contains(&"UpdateDomain".to_owned()));
 
     // Users at work: apps and spaces everywhere.
     b.use_studio(&domain_id, "alice").await;
@@ -406,7 +396,7 @@ async fn delete_retention_removes_efs_mount_targets_and_both_nfs_groups() {
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert!(!b.efs_ids().await.contains(&home), "the home EFS is gone");
     let mts = efs(
-        &b.moto.endpoint,
+        &b.fx.moto.endpoint,
         reqwest::Method::GET,
         &format!("mount-targets?FileSystemId={home}"),
         None,
@@ -482,7 +472,7 @@ async fn replacement_resend_and_failures() {
 
     // SageMaker fails the creation: FAILED with SageMaker's reason, and the domain's id so that
     // CloudFormation's Delete cleans it up.
-    b.twin.set_outcome("domain.create", "Failed");
+    b.fx.twin.set_outcome("domain.create", "Failed");
     let mut other = b.network(5).await;
     other["DomainName"] = json!("doomed");
     let r = b
@@ -504,7 +494,7 @@ async fn replacement_resend_and_failures() {
     assert_eq!(r["Status"], "SUCCESS", "{r}");
 
     // SageMaker cannot delete: FAILED with the reason, no endless polling.
-    b.twin.set_outcome("domain.delete", "Delete_Failed");
+    b.fx.twin.set_outcome("domain.delete", "Delete_Failed");
     let r = b
         .domain("del-failed", "Delete", moved, Some(&second), None)
         .await;
@@ -518,8 +508,8 @@ async fn replacement_resend_and_failures() {
 #[tokio::test]
 async fn slow_creation_continues_in_a_new_invocation_and_throttling_is_absorbed() {
     let b = bed_with_timeout(Duration::from_secs(3)).await;
-    b.twin.set_duration("domain.create", 5.0);
-    b.twin
+    b.fx.twin.set_duration("domain.create", 5.0);
+    b.fx.twin
         .inject("DescribeDomain", testbed::twin::Fault::Throttle, 2);
     let props = b.network(6).await;
     let started = Instant::now();
@@ -568,7 +558,7 @@ async fn bad_properties_fail_before_any_aws_call() {
         r["Reason"].as_str().unwrap().contains("UserProfileName"),
         "{r}"
     );
-    assert!(b.twin.calls().is_empty(), "{:?}", b.twin.operations());
+    assert!(b.fx.twin.calls().is_empty(), "{:?}", b.fx.twin.operations());
 }
 
 /// A domain's running apps are deleted concurrently, not one after another: with each DeleteApp call
@@ -581,8 +571,8 @@ async fn app_deletion_is_concurrent_and_bounded() {
     let bound = shared::studio::MAX_CONCURRENT_DELETES;
     for apps in [1usize, 8, bound * 2 + 3] {
         let b = bed().await;
-        b.twin.set_duration("latency.DeleteApp", 0.4);
-        b.twin.set_duration("app.delete", 1.0);
+        b.fx.twin.set_duration("latency.DeleteApp", 0.4);
+        b.fx.twin.set_duration("app.delete", 1.0);
         let props = b.network(7).await;
         let created = b.domain("c", "Create", props.clone(), None, None).await;
         let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
@@ -607,16 +597,16 @@ async fn app_deletion_is_concurrent_and_bounded() {
         assert_eq!(r["Status"], "SUCCESS");
         times.push(started.elapsed().as_secs_f64());
         assert_eq!(
-            b.twin.max_in_flight("DeleteApp"),
+            b.fx.twin.max_in_flight("DeleteApp"),
             apps.min(bound),
             "every app's DeleteApp in flight at once, up to {bound}"
         );
-        let deletes = b
-            .twin
-            .operations()
-            .iter()
-            .filter(|o| *o == "DeleteApp")
-            .count();
+        let deletes =
+            b.fx.twin
+                .operations()
+                .iter()
+                .filter(|o| *o == "DeleteApp")
+                .count();
         assert_eq!(deletes, apps, "each app deleted once");
     }
     let ratio = times[1] / times[0];
@@ -647,7 +637,7 @@ async fn foreign_domains_and_profiles_are_never_updated_or_deleted() {
         .await;
     assert_eq!(alice["Status"], "SUCCESS", "{alice}");
     let alice_arn = alice["PhysicalResourceId"].as_str().unwrap().to_owned();
-    let calls_before = b.twin.operations().len();
+    let calls_before = b.fx.twin.operations().len();
 
     let as_other = |key: &str, kind: &str, kind_type: &str, props: Value, physical: &str| {
         let h = if kind_type == "Custom::StudioDomain" {
@@ -709,7 +699,7 @@ async fn foreign_domains_and_profiles_are_never_updated_or_deleted() {
         "{r}"
     );
 
-    let touched: Vec<String> = b.twin.operations()[calls_before..]
+    let touched: Vec<String> = b.fx.twin.operations()[calls_before..]
         .iter()
         .filter(|o| !o.starts_with("Describe") && !o.starts_with("List"))
         .cloned()
@@ -800,7 +790,7 @@ async fn a_failed_replacement_rolls_back_to_the_original_domain_with_its_users()
     assert_eq!(r["Status"], "SUCCESS", "{r}");
 
     let moved = b.network(12).await;
-    b.twin.set_outcome("domain.create", "Failed");
+    b.fx.twin.set_outcome("domain.create", "Failed");
     let r = b
         .domain(
             "u",
@@ -831,12 +821,12 @@ async fn a_failed_replacement_rolls_back_to_the_original_domain_with_its_users()
         d1.as_str(),
         "the rollback ends on the original"
     );
-    let creates = b
-        .twin
-        .operations()
-        .iter()
-        .filter(|o| *o == "CreateDomain")
-        .count();
+    let creates =
+        b.fx.twin
+            .operations()
+            .iter()
+            .filter(|o| *o == "CreateDomain")
+            .count();
     assert_eq!(creates, 2, "no third domain");
     let d = b.sm.describe_domain().domain_id(&d1).send().await.unwrap();
     assert_eq!(d.status().map(|s| s.as_str()), Some("InService"));
@@ -863,7 +853,7 @@ async fn a_failed_replacement_rolls_back_to_the_original_domain_with_its_users()
 async fn a_failed_domain_is_never_adopted() {
     let b = bed().await;
     let props = b.network(13).await;
-    b.twin.set_outcome("domain.create", "Failed");
+    b.fx.twin.set_outcome("domain.create", "Failed");
     let r = b.domain("c1", "Create", props.clone(), None, None).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     let failed = r["PhysicalResourceId"].as_str().unwrap().to_owned();
@@ -891,7 +881,7 @@ async fn a_failed_profile_replacement_rolls_back_to_the_original_profile() {
         .await;
     let arn = r["PhysicalResourceId"].as_str().unwrap().to_owned();
 
-    b.twin.set_outcome("profile.create", "Failed");
+    b.fx.twin.set_outcome("profile.create", "Failed");
     let r = b
         .profile(
             "pu",
@@ -997,7 +987,7 @@ async fn forged_deletes_are_refused_before_any_aws_call() {
     props["HomeEfsFileSystem"] = json!("Delete");
     let created = b.domain("c", "Create", props.clone(), None, None).await;
     let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
-    let calls_before = b.twin.operations().len();
+    let calls_before = b.fx.twin.operations().len();
     let h = &b.domain_fn;
     for (key, field, value) in [
         (
@@ -1029,7 +1019,11 @@ async fn forged_deletes_are_refused_before_any_aws_call() {
         }
         assert!(h.puts(key).is_empty(), "{key}: a refused request got a PUT");
     }
-    assert_eq!(b.twin.operations().len(), calls_before, "no SageMaker call");
+    assert_eq!(
+        b.fx.twin.operations().len(),
+        calls_before,
+        "no SageMaker call"
+    );
     let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
     assert_eq!(d.status().map(|s| s.as_str()), Some("InService"));
 }
