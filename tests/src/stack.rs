@@ -69,7 +69,13 @@ impl Stack {
     /// `infra/template.yaml` as the test bed deploys it: the model package groups of
     /// [`crate::events::TEST_GROUPS`], the artifacts bucket of [`crate::deployment`].
     pub fn project() -> Stack {
-        Stack::load(&project_template())
+        let text = std::fs::read_to_string(project_template()).expect("infra/template.yaml");
+        Stack::project_text(&text)
+    }
+
+    /// [`Stack::project`] of a template text (e.g. the project's, edited by a test).
+    pub fn project_text(text: &str) -> Stack {
+        Stack::parse(text)
             .unwrap_or_else(|e| panic!("infra/template.yaml: {e}"))
             .parameter("ModelPackageGroups", json!(crate::events::TEST_GROUPS))
             .resource("ArtifactsBucket", crate::deployment::ARTIFACTS_BUCKET)

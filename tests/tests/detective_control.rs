@@ -1126,3 +1126,33 @@ fn now_rfc3339() -> String {
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap()
 }
+
+/// Functions start from the template's own `Environment`: a variable added there reaches the running
+/// process with no test code naming it, and every variable the template sets is there.
+#[tokio::test]
+async fn a_variable_added_to_the_template_reaches_the_function() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let anchor = "          MODE: !Ref DetectiveControlMode\n";
+    assert_eq!(text.matches(anchor).count(), 1, "the anchor moved");
+    let edited = text.replace(
+        anchor,
+        &format!("{anchor}          ADDED_BY_A_TEST: !Sub \"${{ProjectName}}-added\"\n"),
+    );
+    let fx = Fixture::with(Stack::project_text(&edited)).await;
+    let h = fx.start_function("DetectiveControlFunction").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.init_times().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{:#?}", h.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let env: std::collections::BTreeMap<_, _> = h.process_environment().into_iter().collect();
+    assert_eq!(
+        env.get("ADDED_BY_A_TEST").map(String::as_str),
+        Some("secure-mlops-added")
+    );
+    for (key, value) in fx.stack.environment("DetectiveControlFunction").unwrap() {
+        assert_eq!(env.get(&key), Some(&value), "{key}");
+    }
+    assert_eq!(env["ALERT_TOPIC_ARN"], fx.inbox.topic_arn);
+}

@@ -408,6 +408,22 @@ impl Harness {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// The environment the running function process was started with (`/proc/<pid>/environ`).
+    pub fn process_environment(&self) -> Vec<(String, String)> {
+        let Some(pid) = self.lock().pid else {
+            return vec![];
+        };
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter_map(|kv| {
+                let kv = String::from_utf8_lossy(kv);
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_owned(), v.to_owned()))
+            })
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.shared.inner.lock().expect("harness state")
     }
