@@ -14,23 +14,21 @@ use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use serde_json::Value;
 use testbed::bins;
 use testbed::deployment::action;
+use testbed::fixture::Fixture;
 use testbed::harness::{Config, Harness};
-use testbed::moto::Moto;
-use testbed::twin::Twin;
 
 struct Bed {
     cp: Client,
-    twin: Twin,
     h: Harness,
     s3: aws_sdk_s3::Client,
-    _moto: Moto,
+    fx: Fixture,
 }
 
 /// The twin, with moto behind it holding the source object `artifacts/endpoint.yaml` in a versioned
 /// bucket (CodePipeline's S3 source reads a versioned object).
 async fn bed() -> Bed {
-    let moto = Moto::start().await;
-    let s3 = moto.s3().await;
+    let fx = Fixture::start().await;
+    let s3 = fx.moto.s3().await;
     s3.create_bucket().bucket("artifacts").send().await.unwrap();
     s3.put_bucket_versioning()
         .bucket("artifacts")
@@ -49,9 +47,7 @@ async fn bed() -> Bed {
         .send()
         .await
         .unwrap();
-    let twin = Twin::start(0, Some(moto.endpoint.clone()))
-        .await
-        .expect("twin");
+    let twin = &fx.twin;
     twin.set_duration("pipeline.continuation", 0.1);
     let h = Harness::start(
         Config::new(bins::path("pipeline-probe"), "pipeline-probe")
@@ -59,20 +55,11 @@ async fn bed() -> Bed {
     )
     .await;
     twin.register_lambda("pipeline-probe", h.endpoint());
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_codepipeline::config::Credentials::new(
-            "testing", "testing", None, None, "t",
-        ))
-        .endpoint_url(&twin.endpoint)
-        .load()
-        .await;
     Bed {
-        cp: Client::new(&config),
-        twin,
+        cp: fx.codepipeline(),
         h,
         s3,
-        _moto: moto,
+        fx,
     }
 }
 
@@ -427,7 +414,7 @@ async fn invalid_requests_get_codepipeline_errors() {
             .into_service_error();
     assert_eq!(e.code(), Some("JobNotFoundException"));
     assert!(
-        b.twin
+        b.fx.twin
             .operations()
             .contains(&"PutJobSuccessResult".to_owned())
     );
@@ -581,7 +568,7 @@ async fn get_job_details_describes_the_job_as_codepipeline_ran_it() {
 
 /// Where execution `id` is: its status and the status of each stage ("" = not entered).
 fn whereabouts(b: &Bed, id: &str) -> (String, Vec<String>) {
-    let w = b.twin.lock();
+    let w = b.fx.twin.lock();
     let e = w.cp.executions.iter().find(|e| e.id == id).unwrap();
     (
         e.status.clone(),
@@ -608,10 +595,10 @@ async fn until(b: &Bed, id: &str, what: &str, f: impl Fn(&str, &[String]) -> boo
 /// Waits until `id` waits at the approval (its token is out), then returns the token.
 async fn waiting_for_approval(b: &Bed, id: &str) -> String {
     until(b, id, "reached the approval", |_, _| {
-        b.twin.lock().cp.approval_token(id).is_some()
+        b.fx.twin.lock().cp.approval_token(id).is_some()
     })
     .await;
-    b.twin.lock().cp.approval_token(id).unwrap()
+    b.fx.twin.lock().cp.approval_token(id).unwrap()
 }
 
 async fn approve(b: &Bed, name: &str, token: &str) {

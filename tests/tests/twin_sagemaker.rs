@@ -10,21 +10,17 @@ use aws_sdk_sagemaker::types::{
     RetentionType, SortOrder, Tag, TrainingJobStatus, UserSettings,
 };
 use serde_json::Value;
-use testbed::moto::Moto;
+use testbed::fixture::Fixture;
+use testbed::twin::Fault;
 use testbed::twin::moto_side::{ec2, efs, xml_value};
-use testbed::twin::{Fault, Twin};
 
 struct Bed {
     sm: Client,
-    twin: Twin,
-    moto: Moto,
+    fx: Fixture,
 }
 
 async fn bed() -> Bed {
-    let moto = Moto::start().await;
-    let twin = Twin::start(0, Some(moto.endpoint.clone()))
-        .await
-        .expect("twin");
+    let fx = Fixture::start().await;
     for key in [
         "domain.create",
         "domain.delete",
@@ -42,15 +38,11 @@ async fn bed() -> Bed {
         "notebook.update",
         "notebook.delete",
     ] {
-        twin.set_duration(key, 0.3);
+        fx.twin.set_duration(key, 0.3);
     }
-    let config = aws_sdk_sagemaker::config::Builder::from(&moto.sdk_config().await)
-        .endpoint_url(&twin.endpoint)
-        .build();
     Bed {
-        sm: Client::from_conf(config),
-        twin,
-        moto,
+        sm: fx.sagemaker(),
+        fx,
     }
 }
 
@@ -77,7 +69,7 @@ fn code<E: ProvideErrorMetadata>(e: &E) -> String {
 impl Bed {
     async fn vpc(&self, subnets: usize) -> (String, Vec<String>) {
         let xml = ec2(
-            &self.moto.endpoint,
+            &self.fx.moto.endpoint,
             &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
         )
         .await
@@ -88,7 +80,7 @@ impl Bed {
             let cidr = format!("10.0.{i}.0/24");
             let az = format!("us-east-1{}", (b'a' + i as u8) as char);
             let xml = ec2(
-                &self.moto.endpoint,
+                &self.fx.moto.endpoint,
                 &[
                     ("Action", "CreateSubnet"),
                     ("VpcId", &vpc),
@@ -135,7 +127,7 @@ impl Bed {
     }
 
     async fn efs(&self, path: &str) -> Value {
-        efs(&self.moto.endpoint, reqwest::Method::GET, path, None)
+        efs(&self.fx.moto.endpoint, reqwest::Method::GET, path, None)
             .await
             .unwrap_or(Value::Null)
     }
@@ -190,7 +182,7 @@ async fn create_domain_makes_home_efs_and_nfs_groups_and_retain_keeps_them() {
     );
 
     let xml = ec2(
-        &b.moto.endpoint,
+        &b.fx.moto.endpoint,
         &[
             ("Action", "DescribeSecurityGroups"),
             ("Filter.1.Name", "vpc-id"),
@@ -256,7 +248,7 @@ async fn delete_domain_with_delete_retention_removes_efs_but_not_security_groups
         "the home EFS is deleted: {systems}"
     );
     let xml = ec2(
-        &b.moto.endpoint,
+        &b.fx.moto.endpoint,
         &[
             ("Action", "DescribeSecurityGroups"),
             ("Filter.1.Name", "vpc-id"),
@@ -452,7 +444,7 @@ async fn studio_teardown_order_is_enforced_with_resource_in_use() {
 #[tokio::test]
 async fn forced_failures_surface_as_failed_and_delete_failed() {
     let b = bed().await;
-    b.twin.set_outcome("domain.create", "Failed");
+    b.fx.twin.set_outcome("domain.create", "Failed");
     let (vpc, subnets) = b.vpc(1).await;
     let out =
         b.sm.create_domain()
@@ -477,7 +469,7 @@ async fn forced_failures_surface_as_failed_and_delete_failed() {
     );
 
     let (ok, _) = b.domain().await;
-    b.twin.set_outcome("domain.delete", "Delete_Failed");
+    b.fx.twin.set_outcome("domain.delete", "Delete_Failed");
     b.sm.delete_domain().domain_id(&ok).send().await.unwrap();
     b.wait_domain(&ok, DomainStatus::DeleteFailed).await;
 }
@@ -547,7 +539,7 @@ async fn jobs_run_stop_and_reject_invalid_stops() {
         "ValidationException: The request was rejected because the training job is in status Completed."
     );
 
-    b.twin.set_duration("job", 30.0);
+    b.fx.twin.set_duration("job", 30.0);
     create("running").await.unwrap();
     b.sm.stop_training_job()
         .training_job_name("running")
@@ -638,7 +630,7 @@ async fn notebooks_follow_their_state_rules() {
         DirectInternetAccess, InstanceType, NotebookInstanceStatus, RootAccess,
     };
     // Long enough that the Stop below reaches a Pending notebook even on a loaded machine.
-    b.twin.set_duration("notebook.create", 2.0);
+    b.fx.twin.set_duration("notebook.create", 2.0);
     b.sm.create_notebook_instance()
         .notebook_instance_name("nb")
         .instance_type(InstanceType::MlT3Medium)
@@ -819,8 +811,8 @@ async fn models_and_endpoint_configs_are_unique_and_deletable() {
 async fn endpoints_run_a_config_and_do_not_protect_what_they_use() {
     use aws_sdk_sagemaker::types::{ContainerDefinition, EndpointStatus, ProductionVariant};
     let b = bed().await;
-    b.twin.set_duration("endpoint.create", 0.2);
-    b.twin.set_duration("endpoint.update", 0.2);
+    b.fx.twin.set_duration("endpoint.create", 0.2);
+    b.fx.twin.set_duration("endpoint.update", 0.2);
     let e =
         b.sm.create_endpoint()
             .endpoint_name("ep")
@@ -1013,26 +1005,26 @@ async fn model_packages_version_filter_and_sort() {
 async fn injected_faults_reach_the_sdk_like_aws_errors() {
     let b = bed().await;
     let (id, _) = b.domain().await;
-    let before = b
-        .twin
-        .operations()
-        .iter()
-        .filter(|o| *o == "DescribeDomain")
-        .count();
-    b.twin.inject("DescribeDomain", Fault::Throttle, 2);
+    let before =
+        b.fx.twin
+            .operations()
+            .iter()
+            .filter(|o| *o == "DescribeDomain")
+            .count();
+    b.fx.twin.inject("DescribeDomain", Fault::Throttle, 2);
     b.sm.describe_domain()
         .domain_id(&id)
         .send()
         .await
         .expect("retried through throttling");
-    let after = b
-        .twin
-        .operations()
-        .iter()
-        .filter(|o| *o == "DescribeDomain")
-        .count();
+    let after =
+        b.fx.twin
+            .operations()
+            .iter()
+            .filter(|o| *o == "DescribeDomain")
+            .count();
     assert_eq!(after - before, 3);
-    b.twin.inject("DescribeDomain", Fault::Server, 5);
+    b.fx.twin.inject("DescribeDomain", Fault::Server, 5);
     let e =
         b.sm.describe_domain()
             .domain_id(&id)
@@ -1041,12 +1033,12 @@ async fn injected_faults_reach_the_sdk_like_aws_errors() {
             .unwrap_err()
             .into_service_error();
     assert_eq!(e.code(), Some("InternalFailure"));
-    let call = b
-        .twin
-        .calls()
-        .into_iter()
-        .find(|c| c.operation == "CreateDomain")
-        .unwrap();
+    let call =
+        b.fx.twin
+            .calls()
+            .into_iter()
+            .find(|c| c.operation == "CreateDomain")
+            .unwrap();
     assert_eq!(call.params["DomainName"], "studio");
 }
 
@@ -1229,7 +1221,7 @@ async fn updates_and_every_other_operation_through_the_sdk() {
         Some("ResourceNotFound")
     );
 
-    b.twin.set_duration("job", 30.0);
+    b.fx.twin.set_duration("job", 30.0);
     b.sm.create_processing_job()
         .processing_job_name("p")
         .role_arn("arn:aws:iam::123456789012:role/Exec")
