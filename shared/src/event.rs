@@ -5,7 +5,8 @@
 //! environment, its SDK clients from the one SDK configuration — and `handle` answers one event.
 //! [`serve`] does everything else, the same way for every function: JSON logging, the SDK
 //! configuration (endpoint overrides included), an invalid configuration stopping the cold start with
-//! one log line naming the setting, the runtime loop, and errors mapped one way (a Lambda error with
+//! one log line naming the setting, the runtime loop, an `Events` metric per event (`Outcome`
+//! `Handled` or `Failed`, with its `Duration`), and errors mapped one way (a Lambda error with
 //! the message: retried by Lambda, then kept by the on-failure destination).
 
 use std::future::Future;
@@ -74,7 +75,20 @@ pub async fn serve<H: Handler>() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         let invocation = Invocation::of(&event);
-        async move { handler.handle(event.payload, &invocation).await }
+        async move {
+            let started = std::time::Instant::now();
+            let result = handler.handle(event.payload, &invocation).await;
+            let outcome = if result.is_ok() { "Handled" } else { "Failed" };
+            crate::metrics::emit(
+                outcome,
+                &[
+                    crate::metrics::Metric::count("Events"),
+                    crate::metrics::Metric::millis("Duration", started.elapsed()),
+                ],
+                &[],
+            );
+            result
+        }
     }))
     .await
 }

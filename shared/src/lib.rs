@@ -4,7 +4,7 @@
 //! - [`event`]: the same for event-driven functions (a handler trait and `serve`);
 //! - [`aws`]: the SDK configuration (endpoint overrides) and acting as another account's role;
 //! - [`Error`] and [`error::not_found`]: the one error type, and the one rule for "it does not exist";
-//! - [`logging`]: structured JSON logs; [`settings`]: environment variables, read once and named in errors;
+//! - [`logging`]: structured JSON logs; [`metrics`]: CloudWatch metrics as EMF log lines; [`settings`]: environment variables, read once and named in errors;
 //! - [`ids`]: validated account, OU and role ids; [`instances`]: instance types with local storage;
 //! - [`deploy`]: names shared by the deployment functions and templates;
 //! - features: [`organizations`] (OU → ACTIVE accounts), [`studio`] (Studio teardown), [`lock`]
@@ -20,6 +20,7 @@ pub mod instances;
 #[cfg(feature = "lock")]
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 #[cfg(feature = "organizations")]
 pub mod organizations;
 pub mod settings;

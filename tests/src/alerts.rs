@@ -27,8 +27,8 @@ impl Inbox {
         Inbox::make(config, name, true).await
     }
 
-    /// The topic without a subscriber (nothing to read back): for measurements, where moto's delivery
-    /// to a queue would be part of every `Publish` timed.
+    /// A plain topic without a subscriber (nothing to read back): for measurements, where moto's
+    /// delivery to a queue and its KMS work would be part of every `Publish` timed.
     pub async fn unread(config: &SdkConfig, name: &str) -> Inbox {
         Inbox::make(config, name, false).await
     }
@@ -49,7 +49,7 @@ impl Inbox {
         let topic_arn = sns
             .create_topic()
             .name(name)
-            .attributes("KmsMasterKeyId", key_id)
+            .set_attributes(subscribed.then(|| [("KmsMasterKeyId".to_owned(), key_id)].into()))
             .send()
             .await
             .expect("CreateTopic")

@@ -112,12 +112,22 @@ impl Stack {
         self.physical(logical)
     }
 
-    /// The function's `Environment.Variables`, resolved (a variable whose value is `AWS::NoValue` is
-    /// left out).
+    /// The function's `Environment.Variables` over those of `Globals.Function` (SAM merges them, the
+    /// function's winning), resolved (a variable whose value is `AWS::NoValue` is left out).
     pub fn environment(&self, logical: &str) -> Result<Vec<(String, String)>, String> {
-        let vars = &self.resource_doc(logical)?["Properties"]["Environment"]["Variables"];
+        let own = &self.resource_doc(logical)?["Properties"]["Environment"]["Variables"];
+        let global = &self.doc["Globals"]["Function"]["Environment"]["Variables"];
+        let mut vars: Vec<(&Yaml, &Yaml)> = Vec::new();
+        for (k, v) in [global, own]
+            .into_iter()
+            .filter_map(Yaml::as_mapping)
+            .flatten()
+        {
+            vars.retain(|(known, _)| *known != k);
+            vars.push((k, v));
+        }
         let mut out = Vec::new();
-        for (k, v) in vars.as_mapping().into_iter().flatten() {
+        for (k, v) in vars {
             let key = k.as_str().ok_or("non-string variable name")?;
             let value = self
                 .resolve(v)
@@ -441,6 +451,10 @@ Parameters:
   Count: {Type: Number, Default: 2}
 Conditions:
   HasRegions: !Not [!Equals [!Join ["", !Ref Regions], ""]]
+Globals:
+  Function:
+    Environment:
+      Variables: {SHARED: !Ref ProjectName, COUNT: overridden}
 Resources:
   Topic: {Type: AWS::SNS::Topic, Properties: {TopicName: !Sub "${ProjectName}-alerts"}}
   Table: {Type: AWS::DynamoDB::Table}
@@ -476,6 +490,7 @@ Resources:
         assert_eq!(env["ROLE"], "arn:aws:iam::123456789012:role/r");
         assert_eq!(env["LITERAL"], "${kept}/123456789012");
         assert!(!env.contains_key("GONE"));
+        assert_eq!(env["SHARED"], "demo", "Globals reach every function");
         let given = stack
             .parameter("Regions", json!(["eu-west-1", "us-east-1"]))
             .parameter("ProjectName", "other")

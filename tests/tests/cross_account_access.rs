@@ -258,6 +258,11 @@ async fn grants_follow_the_accounts_and_leave_foreign_statements_alone() {
         statements(&bed.key_policy().await),
         statements(&original_key)
     );
+    assert!(
+        !bed.h.metric("Responses", "SUCCESS").is_empty(),
+        "{:#?}",
+        bed.h.metrics()
+    );
 }
 
 #[tokio::test]

@@ -279,6 +279,11 @@ async fn a_training_job_without_vpc_is_stopped_and_the_security_team_alerted() {
     let events = bed.delivered(1).await;
     assert!(events[0]["detail"]["errorCode"].is_string());
     assert!(bed.invoke(&events[0]).await["skipped"].is_string());
+    // The finding is a metric (CloudWatch EMF in the logs): action and result as its outcome.
+    let findings = bed.control.metric("Findings", "stop-done");
+    assert_eq!(findings.len(), 1, "{:#?}", bed.control.metrics());
+    assert!(findings[0]["Checks"].as_str().unwrap().contains("vpc"));
+    assert_eq!(findings[0]["Trigger"], "event");
 }
 
 #[tokio::test]

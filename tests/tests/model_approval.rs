@@ -279,6 +279,14 @@ async fn the_latest_approved_version_is_deployed_once_whatever_the_events_say() 
     let r = b.deliver_all().await;
     assert_eq!(r[0]["action"], "alert", "{r:?}");
     assert_eq!(b.started().await.len(), 3);
+    // Every decision is a metric (CloudWatch EMF in the logs), by outcome.
+    assert!(
+        !b.f.metric("Decisions", "Started").is_empty(),
+        "{:#?}",
+        b.f.metrics()
+    );
+    assert_eq!(b.f.metric("Decisions", "Alerted").len(), 1);
+    assert!(!b.f.metric("Events", "Handled").is_empty());
 }
 
 #[tokio::test]

@@ -126,6 +126,23 @@ async fn create_update_delete_resolve_nested_ous_to_active_accounts() {
         .await;
     assert_eq!(deleted["Status"], "SUCCESS");
     assert_eq!(deleted["PhysicalResourceId"], second_id);
+    // One metric document per response (CloudWatch EMF in the logs): its status, its PUT attempts.
+    let responses = b.h.metric("Responses", "SUCCESS");
+    assert_eq!(
+        responses.len(),
+        4,
+        "one per request: {:#?}",
+        b.h.metrics()
+    );
+    assert_eq!(responses[0]["PutAttempts"], 1.0);
+    assert_eq!(responses[0]["RequestType"], "Create");
+    assert_eq!(responses[0]["Function"], "secure-mlops-org-accounts");
+    // The namespace is the template's (Globals: METRICS_NAMESPACE = ProjectName), as the dashboard
+    // searches it.
+    assert_eq!(
+        responses[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "secure-mlops"
+    );
 }
 
 #[tokio::test]

@@ -405,6 +405,14 @@ async fn staging_then_approval_then_production() {
         Some(v1.as_str()),
         "a rejected approval leaves production alone"
     );
+    // Each job's outcome is a metric (CloudWatch EMF in the logs), with its stage.
+    let deployed = b.f.metric("Jobs", "Deployed");
+    assert!(
+        deployed.iter().any(|d| d["Stage"] == "staging")
+            && deployed.iter().any(|d| d["Stage"] == "prod"),
+        "{:#?}",
+        b.f.metrics()
+    );
 }
 
 #[tokio::test]

@@ -360,6 +360,15 @@ async fn domain_and_profiles_create_update_and_tear_down_with_apps_running() {
         )
         .await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // Each custom resource's responses are metrics (CloudWatch EMF in the logs).
+    for h in [&b.domain_fn, &b.profile_fn] {
+        let docs = h.metric("Responses", "SUCCESS");
+        assert!(
+            docs.iter().any(|d| d["RequestType"] == "Delete"),
+            "{:#?}",
+            h.metrics()
+        );
+    }
 }
 
 #[tokio::test]

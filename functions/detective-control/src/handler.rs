@@ -7,6 +7,7 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use serde_json::{Value, json};
 use shared::Error;
+use shared::metrics::{self, Metric};
 use tracing::info;
 
 use crate::alert::{Context, Report};
@@ -304,6 +305,14 @@ impl Handler {
                     left = candidates.len() - i,
                     "sweep continues in a new invocation"
                 );
+                metrics::emit(
+                    "SweepContinued",
+                    &[
+                        Metric::count_of("Examined", i),
+                        Metric::count_of("SweepFindings", findings.len()),
+                    ],
+                    &[("Full", if full { "true" } else { "false" })],
+                );
                 return Ok(json!({"examined": i, "findings": findings, "continued": last}));
             }
             let found = match self.sagemaker.describe(*kind, name).await {
@@ -337,6 +346,19 @@ impl Handler {
             findings = findings.len(),
             errors = errors.len(),
             "sweep done"
+        );
+        metrics::emit(
+            if errors.is_empty() {
+                "Swept"
+            } else {
+                "SweptWithErrors"
+            },
+            &[
+                Metric::count_of("Examined", examined),
+                Metric::count_of("SweepFindings", findings.len()),
+                Metric::count_of("SweepErrors", errors.len()),
+            ],
+            &[("Full", if full { "true" } else { "false" })],
         );
         if !errors.is_empty() {
             // Lambda retries the sweep; what was alerted is not alerted twice.
@@ -413,6 +435,13 @@ impl Handler {
             "result": report.taken.result,
             "detail": report.taken.detail,
         });
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let checks = report.checks().join(",");
+        metrics::emit(
+            &format!("{}-{}", text(&summary["action"]), text(&summary["result"])),
+            &[Metric::count("Findings")],
+            &[("Checks", checks.as_str()), ("Trigger", context.trigger)],
+        );
         info!(
             event_id = %context.event_id,
             arn = %report.resource.arn,

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::Error;
+use shared::metrics::{self, Metric};
 use tracing::{info, warn};
 
 use crate::aws::Deployment;
@@ -33,7 +34,16 @@ impl shared::event::Handler for Handler {
     }
 
     async fn handle(&self, event: Value, _: &shared::event::Invocation) -> Result<Value, Error> {
-        handle(&self.config, &self.aws, event).await
+        let out = handle(&self.config, &self.aws, event).await?;
+        let outcome = match out["action"].as_str() {
+            Some("started") => "Started",
+            Some("none") => "Skipped",
+            Some("alert") => "Alerted",
+            Some("redeploy") => "Redeployed",
+            _ => "Ignored",
+        };
+        metrics::emit(outcome, &[Metric::count("Decisions")], &[]);
+        Ok(out)
     }
 }
 

@@ -103,6 +103,15 @@ pub fn missing(
     (accounts, wanted_regions)
 }
 
+/// One deployment job's outcome (the stage in its `Stage` property).
+fn job_metric(outcome: &str, stage: &str) {
+    shared::metrics::emit(
+        outcome,
+        &[shared::metrics::Metric::count("Jobs")],
+        &[("Stage", stage)],
+    );
+}
+
 impl Handler {
     /// One invocation. The payload gives the job id only; the job itself is read from CodePipeline.
     /// A payload that is no job, a job CodePipeline does not know, or a job of another pipeline or
@@ -122,11 +131,13 @@ impl Handler {
                     serde_json::to_string(&progress).map_err(|e| Error::other(e.to_string()))?;
                 self.aws.succeed(&job.id, Some(token), &[]).await?;
                 info!(job = %job.id, ?progress, "continuing");
+                job_metric("Continuing", &stage.name);
                 Ok(json!({"job": job.id, "continue": progress}))
             }
             Ok(Step::Done(outputs)) => {
                 self.aws.succeed(&job.id, None, &outputs).await?;
                 info!(job = %job.id, ?outputs, "deployed");
+                job_metric("Deployed", &stage.name);
                 Ok(
                     json!({"job": job.id, "outputs": outputs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()}),
                 )
@@ -134,6 +145,7 @@ impl Handler {
             Err(e) => {
                 self.aws.fail(&job.id, &e.to_string()).await?;
                 info!(job = %job.id, error = %e, "failed");
+                job_metric("DeployFailed", &stage.name);
                 Ok(json!({"job": job.id, "failed": e.to_string()}))
             }
         }

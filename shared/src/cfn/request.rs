@@ -10,13 +10,19 @@ pub enum RequestType {
     Delete,
 }
 
-impl std::fmt::Display for RequestType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl RequestType {
+    pub fn as_str(self) -> &'static str {
+        match self {
             RequestType::Create => "Create",
             RequestType::Update => "Update",
             RequestType::Delete => "Delete",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for RequestType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

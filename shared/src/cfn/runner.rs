@@ -18,6 +18,7 @@ use super::request::{CONTINUATION_KEY, Continuation, Request, RequestType};
 use super::response::{Reply, Responder, render};
 use super::{Ctx, Outcome, Provider, props};
 use crate::Error;
+use crate::metrics::{self, Metric};
 
 /// The reason given when a provider call runs into the invocation's deadline.
 const OVERRUN: &str = "the operation did not finish before the Lambda function's timeout; it was \
@@ -537,10 +538,26 @@ impl<P: Provider> Runner<P> {
                     put_attempts = attempts,
                     "responded to CloudFormation"
                 );
+                metrics::emit(
+                    status,
+                    &[
+                        Metric::count("Responses"),
+                        Metric::count_of("PutAttempts", attempts as usize),
+                    ],
+                    &[
+                        ("ResourceType", request.resource_type.as_str()),
+                        ("RequestType", request.request_type.as_str()),
+                    ],
+                );
                 Ok(json!({"Status": status, "PhysicalResourceId": physical_id}))
             }
             Err(err) => {
                 tracing::error!(status, error = %err, "response not delivered");
+                metrics::emit(
+                    "NotDelivered",
+                    &[Metric::count("Responses")],
+                    &[("ResourceType", request.resource_type.as_str())],
+                );
                 Err(err)
             }
         }

@@ -393,6 +393,23 @@ impl Harness {
         self.lock().logs.clone()
     }
 
+    /// The CloudWatch metric documents (Embedded Metric Format) the function wrote to its logs.
+    pub fn metrics(&self) -> Vec<Value> {
+        self.logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    }
+
+    /// The metric documents with `outcome` that carry the metric `name`.
+    pub fn metric(&self, name: &str, outcome: &str) -> Vec<Value> {
+        self.metrics()
+            .into_iter()
+            .filter(|d| d["Outcome"] == outcome && d.get(name).is_some())
+            .collect()
+    }
+
     /// Process start → first `/next` request, for each process started so far.
     pub fn init_times(&self) -> Vec<Duration> {
         self.lock().init_times.clone()
