@@ -138,27 +138,11 @@ impl World {
 
     /// Stops the functions, then the emulator.
     pub async fn stop(self) {
-        let World {
-            fx,
-            org_fn,
-            access_fn,
-            domain_fn,
-            profile_fn,
-            approval_fn,
-            deploy_fn,
-            detective_fn,
-            ..
-        } = self;
-        drop((
-            org_fn,
-            access_fn,
-            domain_fn,
-            profile_fn,
-            approval_fn,
-            deploy_fn,
-            detective_fn,
-        ));
-        fx.moto.stop().await;
+        let moto = {
+            let world = self;
+            world.fx.moto
+        }; // the rest of the world, every function process with it, is gone here
+        moto.stop().await;
     }
 
     /// The seven functions, by name.
