@@ -88,6 +88,9 @@ fn every_function_and_every_dead_letter_queue_has_an_alarm_on_the_alert_topic() 
             "{id}: the first failure counts"
         );
         assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"), "{id}");
+        if p.get("Metrics").is_some() {
+            continue; // across the functions: see the test below
+        }
         let dimension = &p["Dimensions"][0]["Value"];
         let target = tagged(dimension, "Ref")
             .or_else(|| tagged(dimension, "GetAtt").and_then(|s| s.strip_suffix(".QueueName")))
@@ -100,6 +103,48 @@ fn every_function_and_every_dead_letter_queue_has_an_alarm_on_the_alert_topic() 
     {
         assert!(watched.contains(id), "{id} has no alarm");
     }
+}
+
+/// The alarms across the functions (throttles, dropped asynchronous events, duration near the
+/// timeout) watch every function, and the near-timeout one divides each function's maximum duration
+/// by that function's own `Timeout`.
+#[test]
+fn the_alarms_across_functions_cover_each_function_with_its_own_timeout() {
+    let t = template();
+    let resources = section(&t, "Resources");
+    let functions: BTreeSet<&str> = of_type(resources, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut math = 0;
+    for (id, alarm) in of_type(resources, "AWS::CloudWatch::Alarm") {
+        let Some(metrics) = alarm["Properties"]["Metrics"].as_sequence() else {
+            continue;
+        };
+        math += 1;
+        let mut covered = BTreeSet::new();
+        let expression = metrics
+            .iter()
+            .find_map(|m| m["Expression"].as_str())
+            .unwrap_or_else(|| panic!("{id}: no expression"));
+        for m in metrics.iter().filter(|m| m.get("MetricStat").is_some()) {
+            let function = tagged(&m["MetricStat"]["Metric"]["Dimensions"][0]["Value"], "Ref")
+                .unwrap_or_else(|| panic!("{id}: a metric names no function"));
+            covered.insert(function);
+            if expression.starts_with("IF(MAX(") {
+                let metric_id = m["Id"].as_str().expect("Id");
+                let timeout = resources[function]["Properties"]["Timeout"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{function}: Timeout"));
+                assert!(
+                    expression.contains(&format!("{metric_id}/{}", timeout * 1000)),
+                    "{id}: {function} ({metric_id}) is not divided by its Timeout {timeout} s: {expression}"
+                );
+            }
+        }
+        assert_eq!(covered, functions, "{id} watches every function");
+    }
+    assert_eq!(math, 3, "throttles, dropped events, near the timeout");
 }
 
 #[test]
