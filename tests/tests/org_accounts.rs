@@ -128,12 +128,7 @@ async fn create_update_delete_resolve_nested_ous_to_active_accounts() {
     assert_eq!(deleted["PhysicalResourceId"], second_id);
     // One metric document per response (CloudWatch EMF in the logs): its status, its PUT attempts.
     let responses = b.h.metric("Responses", "SUCCESS");
-    assert_eq!(
-        responses.len(),
-        4,
-        "one per request: {:#?}",
-        b.h.metrics()
-    );
+    assert_eq!(responses.len(), 4, "one per request: {:#?}", b.h.metrics());
     assert_eq!(responses[0]["PutAttempts"], 1.0);
     assert_eq!(responses[0]["RequestType"], "Create");
     assert_eq!(responses[0]["Function"], "secure-mlops-org-accounts");
