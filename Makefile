@@ -27,7 +27,7 @@ SAM_ENV := PATH="$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=
 TEMPLATES := infra/template.yaml $(wildcard infra/examples/*.yaml) $(wildcard infra/stacksets/*.yaml)
 SAM_BUILD_DIR ?= .aws-sam/build
 
-.PHONY: help setup tools build test demo bench lint sam-build release sizes clean
+.PHONY: help setup tools build test demo try bench lint sam-build release sizes clean
 
 help:
 	@echo "make demo      - set up, build and run the local story (emulator + Lambda harness)"
@@ -102,6 +102,13 @@ sam-build: tools
 
 demo: setup build
 	$(CARGO) run --quiet --locked -p secure-mlops-tests --bin demo -- target/demo/report.json
+
+# One sample event through one function, locally (README "Try one function"):
+#   make try FUNCTION=org-accounts EVENT=events/org-accounts/create.json
+FUNCTION ?= org-accounts
+EVENT ?= events/$(FUNCTION)/create.json
+try: setup build
+	"$${CARGO_TARGET_DIR:-target}/debug/try-event" $(FUNCTION) $(EVENT)
 
 # The numbers: release binaries (and the Python references in tests/bench/) under the same harness.
 # Writes target/bench/report.md, report.json and ratios.png. Takes ~5 min after the release build.

@@ -16,6 +16,7 @@
 //! - [`cloudtrail`]: CloudTrail records replayed into the twin (the resource a record says was made).
 //! - [`deployment`]: the template's deployment pipeline and stack-set targets, built in the twin.
 //! - [`alerts`]: the alert topic's inbox (SNS → SQS) and Security Hub findings.
+//! - [`sample`]: one sample event of `events/` through its function (the `try-event` binary).
 //! - [`calls`]: the AWS calls each function makes (through the harness), for the IAM check.
 
 pub mod alerts;
@@ -29,5 +30,6 @@ pub mod fixture;
 pub mod harness;
 pub mod moto;
 pub mod org;
+pub mod sample;
 pub mod stack;
 pub mod twin;

@@ -25,7 +25,7 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn fixture(name: &str) -> Value {
-    let text = std::fs::read_to_string(repo(&format!("tests/fixtures/cloudtrail/{name}.json")))
+    let text = std::fs::read_to_string(repo(&format!("events/detective-control/{name}.json")))
         .expect("fixture");
     serde_json::from_str(&text).expect("fixture JSON")
 }

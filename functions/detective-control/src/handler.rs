@@ -545,7 +545,7 @@ mod tests {
     fn event() -> Value {
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../tests/fixtures/cloudtrail/training-job-noncompliant.json"),
+                .join("../../events/detective-control/training-job-noncompliant.json"),
         )
         .unwrap();
         serde_json::from_str(&text).unwrap()

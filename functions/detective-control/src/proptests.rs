@@ -74,7 +74,7 @@ fn pipeline(payload: &Value) {
 
 fn fixtures() -> Vec<Value> {
     let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/cloudtrail");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/detective-control");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir)
         .expect("fixtures directory")

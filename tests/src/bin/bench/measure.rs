@@ -36,7 +36,7 @@ fn bench_dir() -> PathBuf {
 /// The harness configuration of `function` in `runtime`, its environment from `stack`'s template,
 /// every AWS call counted and passed on to moto (SageMaker and CodePipeline to the twin).
 pub fn config(stack: &Stack, function: &str, runtime: Runtime, moto: &str, twin: &str) -> Config {
-    let template = stack.function(&logical_id(function));
+    let template = stack.function(&testbed::sample::logical_id(function));
     let base = match runtime {
         Runtime::Rust => template,
         Runtime::Python => Config {
@@ -71,23 +71,12 @@ pub fn deployed_size(function: &str) -> Option<u64> {
     let dir = std::env::var_os("BENCH_SAM_BUILD_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.aws-sam/build"));
-    std::fs::metadata(dir.join(logical_id(function)).join("bootstrap"))
-        .ok()
-        .map(|m| m.len())
-}
-
-/// The template's logical id of a function: `studio-domain` → `StudioDomainFunction`.
-pub fn logical_id(function: &str) -> String {
-    let name: String = function
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    format!("{name}Function")
+    std::fs::metadata(
+        dir.join(testbed::sample::logical_id(function))
+            .join("bootstrap"),
+    )
+    .ok()
+    .map(|m| m.len())
 }
 
 pub fn ms(d: Duration) -> f64 {

@@ -162,7 +162,7 @@ pub fn resolve_deferred(h: &Harness, event: Event) -> Event {
     )
 }
 
-/// The mixed CloudTrail events of `tests/fixtures/cloudtrail` (8 kinds, compliant and not), each
+/// The mixed CloudTrail events of `events/detective-control` (8 kinds, compliant and not), each
 /// with its own event id and resource name, `rounds` times.
 pub fn detective_events(rounds: usize, tag: &str) -> Vec<(Value, &'static str)> {
     const NAMES: [(&str, &str); 8] = [
@@ -178,7 +178,7 @@ pub fn detective_events(rounds: usize, tag: &str) -> Vec<(Value, &'static str)> 
         ("CreateEndpointConfig", "endpointConfigName"),
         ("CreateDomain", "domainName"),
     ];
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cloudtrail");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/detective-control");
     let mut fixtures: Vec<(String, Value)> = std::fs::read_dir(&dir)
         .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
         .unwrap_or_default()

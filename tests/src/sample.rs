@@ -1,0 +1,102 @@
+//! Runs one sample event (`events/<function>/*.json`) through its function on the fixture, as Lambda
+//! would deliver it: what `try-event` does for a user, and what the `samples` test does for every
+//! sample.
+//!
+//! - A CloudFormation request (it has a `RequestType`) is sent asynchronously with its `ResponseURL`
+//!   and `StackId` replaced by the test bed's; the result is the one response CloudFormation gets.
+//!   `{{ou:<path>}}` in it is replaced by the id of that OU of the seeded organization (e.g.
+//!   `{{ou:Staging}}`), since moto makes new ids every time.
+//! - A CloudTrail event of a SageMaker call (`AWS API Call via CloudTrail`) first replays the call
+//!   against the twin, so that the resource the record says was made exists; then the event is invoked.
+//! - Anything else is invoked as it is.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::fixture::Fixture;
+use crate::harness::{Harness, Invoked};
+
+/// Where the sample events are.
+pub fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// The template's logical id of a function: `org-accounts` → `OrgAccountsFunction`.
+pub fn logical_id(function: &str) -> String {
+    let name: String = function
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("{name}Function")
+}
+
+/// What came of one sample.
+#[derive(Debug)]
+pub struct Tried {
+    /// The function's answer: the response CloudFormation got, or the invocation's result.
+    pub answer: Value,
+    /// False when the function failed the invocation (or answered CloudFormation `FAILED`).
+    pub ok: bool,
+    /// Everything the function logged (JSON lines, the metric documents among them).
+    pub logs: Vec<String>,
+}
+
+/// Runs the sample at `path` through `function` (e.g. `org-accounts`) on a fresh fixture.
+pub async fn run(function: &str, path: &Path) -> Result<Tried, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let fx = Fixture::start().await;
+    let text = if text.contains("{{ou:") {
+        let org = crate::org::seed(&fx.config).await;
+        let mut text = text;
+        for (ou_path, id) in &org.ous {
+            text = text.replace(&format!("{{{{ou:{ou_path}}}}}"), id);
+        }
+        text
+    } else {
+        text
+    };
+    let mut event: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let h = fx.start_function(&logical_id(function)).await;
+    let tried = if event.get("RequestType").is_some() {
+        custom_resource(&h, event).await
+    } else {
+        if event["detail-type"] == "AWS API Call via CloudTrail"
+            && event["detail"]["errorCode"].is_null()
+        {
+            // The record of a successful call: make what it made.
+            crate::cloudtrail::replay(&fx.twin.endpoint, &mut event).await?;
+        }
+        match h.invoke(&event).await {
+            Invoked::Response(answer) => (answer, true),
+            Invoked::Error(answer) => (answer, false),
+            other => (Value::String(format!("{other:?}")), false),
+        }
+    };
+    Ok(Tried {
+        answer: tried.0,
+        ok: tried.1,
+        logs: h.logs(),
+    })
+}
+
+async fn custom_resource(h: &Harness, mut event: Value) -> (Value, bool) {
+    event["ResponseURL"] = Value::String(h.response_url("sample"));
+    event["StackId"] = Value::String(crate::cfn::STACK_ID.into());
+    h.invoke_async(&event);
+    let puts = h.wait_for_response("sample", Duration::from_secs(60)).await;
+    match puts.last() {
+        Some(put) => {
+            let ok = put.body["Status"] == "SUCCESS";
+            (put.body.clone(), ok)
+        }
+        None => (Value::String("no response within 60 s".into()), false),
+    }
+}

@@ -1,0 +1,54 @@
+//! The sample events of `events/<function>/` go through their functions as `try-event` runs them (the
+//! README's "Try one function"): each function's own sample, and one of detective-control's (all of
+//! its samples are the fixtures of `detective_control`'s table test as well).
+
+use testbed::sample::{events_dir, run};
+
+#[tokio::test]
+async fn every_function_answers_its_sample_events() {
+    let mut tried = 0;
+    for dir in std::fs::read_dir(events_dir()).expect("events/") {
+        let dir = dir.expect("entry").path();
+        let function = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("a function's folder")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        if function == "detective-control" {
+            files.retain(|p| p.ends_with("training-job-noncompliant.json"));
+        }
+        for path in files {
+            let out = run(&function, &path).await.unwrap();
+            assert!(
+                out.ok,
+                "{}: {:#?}\n{:#?}",
+                path.display(),
+                out.answer,
+                out.logs
+            );
+            match function.as_str() {
+                // The seeded Staging OU: 3 + 2 + 2 + 1 ACTIVE accounts, nested ones included.
+                "org-accounts" => {
+                    assert_eq!(out.answer["Data"]["AccountCount"], "8", "{:#?}", out.answer)
+                }
+                "detective-control" => {
+                    assert_eq!(
+                        out.answer["findings"][0]["action"], "stop",
+                        "{:#?}",
+                        out.answer
+                    );
+                    assert_eq!(
+                        out.answer["findings"][0]["result"], "done",
+                        "{:#?}",
+                        out.answer
+                    );
+                }
+                _ => {}
+            }
+            tried += 1;
+        }
+    }
+    assert!(tried >= 2, "{tried} samples");
+}
