@@ -4,8 +4,10 @@
 //!
 //! - A CloudFormation request (it has a `RequestType`) is sent asynchronously with its `ResponseURL`
 //!   and `StackId` replaced by the test bed's; the result is the one response CloudFormation gets.
-//!   `{{ou:<path>}}` in it is replaced by the id of that OU of the seeded organization (e.g.
-//!   `{{ou:Staging}}`), since moto makes new ids every time.
+//!   Placeholders stand for what moto makes anew every time: `{{ou:<path>}}` is the id of that OU of
+//!   the seeded organization (e.g. `{{ou:Staging}}`), `{{accounts:<path>}}` its ACTIVE accounts
+//!   (nested ones included, comma-separated), `{{bucket}}` a bucket and `{{key}}` the ARN of a KMS key
+//!   made for the sample.
 //! - A CloudTrail event of a SageMaker call (`AWS API Call via CloudTrail`) first replays the call
 //!   against the twin, so that the resource the record says was made exists; then the event is invoked.
 //! - Anything else is invoked as it is.
@@ -52,16 +54,7 @@ pub struct Tried {
 pub async fn run(function: &str, path: &Path) -> Result<Tried, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let fx = Fixture::start().await;
-    let text = if text.contains("{{ou:") {
-        let org = crate::org::seed(&fx.config).await;
-        let mut text = text;
-        for (ou_path, id) in &org.ous {
-            text = text.replace(&format!("{{{{ou:{ou_path}}}}}"), id);
-        }
-        text
-    } else {
-        text
-    };
+    let text = fill(&fx, text).await?;
     let mut event: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let h = fx.start_function(&logical_id(function)).await;
@@ -85,6 +78,47 @@ pub async fn run(function: &str, path: &Path) -> Result<Tried, String> {
         ok: tried.1,
         logs: h.logs(),
     })
+}
+
+/// The sample's placeholders replaced (see the module docs).
+async fn fill(fx: &Fixture, mut text: String) -> Result<String, String> {
+    if text.contains("{{ou:") || text.contains("{{accounts:") {
+        let org = crate::org::seed(&fx.config).await;
+        for (ou_path, id) in &org.ous {
+            text = text.replace(&format!("{{{{ou:{ou_path}}}}}"), id);
+            let accounts = org.expected(&[ou_path.as_str()], true).join(",");
+            text = text.replace(&format!("{{{{accounts:{ou_path}}}}}"), &accounts);
+        }
+    }
+    if text.contains("{{bucket}}") {
+        let bucket = "secure-mlops-sample-models";
+        fx.moto
+            .s3()
+            .await
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| format!("CreateBucket: {e}"))?;
+        text = text.replace("{{bucket}}", bucket);
+    }
+    if text.contains("{{key}}") {
+        let key = aws_sdk_kms::Client::new(&fx.config)
+            .create_key()
+            .description("sample model key")
+            .send()
+            .await
+            .map_err(|e| format!("CreateKey: {e}"))?;
+        let arn = key.key_metadata().and_then(|m| m.arn()).unwrap_or_default();
+        text = text.replace("{{key}}", arn);
+    }
+    match text.find("{{") {
+        Some(i) => Err(format!(
+            "unknown placeholder at {}",
+            &text[i..text.len().min(i + 40)]
+        )),
+        None => Ok(text),
+    }
 }
 
 async fn custom_resource(h: &Harness, mut event: Value) -> (Value, bool) {
