@@ -12,6 +12,7 @@
 //! event, which is this one function.
 
 use std::io::Write;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
@@ -69,17 +70,25 @@ impl<'a> Metric<'a> {
     }
 }
 
+/// The namespace and the function's name, read from the environment once per process.
+fn context() -> &'static (String, String) {
+    static CONTEXT: OnceLock<(String, String)> = OnceLock::new();
+    CONTEXT.get_or_init(|| {
+        (
+            std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| NAMESPACE.to_owned()),
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+        )
+    })
+}
+
 /// Writes one EMF document: `metrics` for `outcome`, with `properties`.
 pub fn emit(outcome: &str, metrics: &[Metric<'_>], properties: &[(&str, &str)]) {
-    let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| NAMESPACE.to_owned());
-    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let (namespace, function) = context();
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
-    let line = document(
-        &namespace, &function, outcome, metrics, properties, timestamp,
-    );
+    let line = document(namespace, function, outcome, metrics, properties, timestamp);
     // One write of one line: documents never interleave with the JSON log lines.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");

@@ -201,6 +201,13 @@ struct Shared {
     events: Notify,
 }
 
+impl Shared {
+    /// Adds a line to the function's logs (the harness's own lines start with `harness:`).
+    fn log(&self, line: String) {
+        self.inner.lock().expect("harness state").logs.push(line);
+    }
+}
+
 /// A running function. Dropping it stops the process and the server.
 pub struct Harness {
     shared: Arc<Shared>,

@@ -82,14 +82,9 @@ pub(super) async fn error(
 }
 
 pub(super) async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
-    shared
-        .inner
-        .lock()
-        .expect("harness state")
-        .logs
-        .push(format!(
-            "harness: init error {}",
-            String::from_utf8_lossy(&body)
-        ));
+    shared.log(format!(
+        "harness: init error {}",
+        String::from_utf8_lossy(&body)
+    ));
     StatusCode::ACCEPTED
 }

@@ -44,15 +44,10 @@ pub(super) async fn supervise(shared: Arc<Shared>, mut kill: mpsc::UnboundedRece
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
-                shared
-                    .inner
-                    .lock()
-                    .expect("harness state")
-                    .logs
-                    .push(format!(
-                        "harness: cannot start {}: {e}",
-                        config.binary.display()
-                    ));
+                shared.log(format!(
+                    "harness: cannot start {}: {e}",
+                    config.binary.display()
+                ));
                 return;
             }
         };
@@ -77,7 +72,7 @@ pub(super) async fn supervise(shared: Arc<Shared>, mut kill: mpsc::UnboundedRece
                     if std::env::var_os("HARNESS_ECHO").is_some() {
                         eprintln!("[{}] {line}", shared.config.function_name);
                     }
-                    shared.inner.lock().expect("harness state").logs.push(line);
+                    shared.log(line);
                 }
             });
         }
