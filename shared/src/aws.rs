@@ -23,6 +23,7 @@ pub fn custom_endpoint(service: &str) -> bool {
 }
 
 /// The SDK configuration of `config` acting as `role` (one `sts:AssumeRole`), in `region` when given.
+/// The session lasts 15 minutes, the shortest STS allows: callers use it at once or cache it for less.
 /// The error says which role could not be assumed and that it must trust the caller.
 #[cfg(feature = "assume")]
 pub async fn assume(
@@ -36,6 +37,7 @@ pub async fn assume(
         .assume_role()
         .role_arn(role)
         .role_session_name(session)
+        .duration_seconds(900)
         .send()
         .await
         .map_err(|e| {
@@ -52,7 +54,7 @@ pub async fn assume(
             creds.access_key_id(),
             creds.secret_access_key(),
             Some(creds.session_token().to_owned()),
-            None,
+            std::time::SystemTime::try_from(*creds.expiration()).ok(),
             "secure-mlops-assumed-role",
         )),
     );

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use shared::Error;
+use shared::ids::ParentId;
 use shared::settings::Settings;
 
 use crate::checks::{RULES, Rule};
@@ -34,6 +35,17 @@ pub struct Config {
     pub sweep_reserve: Duration,
     /// How far back a sweep looks for new models and endpoint configs.
     pub sweep_lookback: Duration,
+    /// Organization-wide mode: the member accounts the control acts in (none: this account only).
+    pub organization: Option<Organization>,
+}
+
+/// Organization-wide mode (`MEMBER_OUS` set): the OUs whose ACTIVE accounts (nested OUs included) are
+/// members, the role the control assumes in each, and the regions a sweep covers there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Organization {
+    pub ous: Vec<ParentId>,
+    pub role_name: String,
+    pub regions: Vec<String>,
 }
 
 impl Config {
@@ -94,8 +106,52 @@ impl Config {
             sweep_lookback: Duration::from_secs(
                 env.number("SWEEP_LOOKBACK_MINUTES", 70, 1..=10080)? * 60,
             ),
+            organization: organization(&env)?,
         })
     }
+}
+
+fn organization<F: Fn(&str) -> Option<String>>(
+    env: &Settings<F>,
+) -> Result<Option<Organization>, Error> {
+    let ous = env.list("MEMBER_OUS");
+    if ous.is_empty() {
+        return Ok(None);
+    }
+    let ous = ous
+        .iter()
+        .map(|id| {
+            id.parse::<ParentId>().map_err(|e| {
+                Error::invalid(format!(
+                    "MEMBER_OUS: `{id}`: {e} (expected OU ids ou-xxxx-yyyyyyyy or the root r-xxxx, comma-separated)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let role_name = env.required(
+        "MEMBER_ROLE_NAME",
+        "the name of the responder role the member stack set creates in every member account",
+    )?;
+    let valid = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    if role_name.is_empty() || role_name.len() > 64 || !role_name.chars().all(valid) {
+        return Err(Error::invalid(format!(
+            "MEMBER_ROLE_NAME=`{role_name}`: not an IAM role name (1-64 of letters, digits and +=,.@_-)"
+        )));
+    }
+    let mut regions = env.list("MEMBER_REGIONS");
+    if regions.is_empty() {
+        regions.extend(env.get("AWS_REGION"));
+    }
+    if regions.is_empty() {
+        return Err(Error::invalid(
+            "MEMBER_REGIONS: no region to sweep member accounts in (set MEMBER_REGIONS or AWS_REGION)",
+        ));
+    }
+    Ok(Some(Organization {
+        ous,
+        role_name,
+        regions,
+    }))
 }
 
 #[cfg(test)]
@@ -143,6 +199,47 @@ mod tests {
             ["vpc", "volume-kms"]
         );
         assert_eq!(c.mode, Mode::Alert);
+    }
+
+    #[test]
+    fn organization_mode_is_opt_in_and_checked() {
+        let c = config(&[("ALERT_TOPIC_ARN", "t"), ("AWS_REGION", "eu-west-1")]).unwrap();
+        assert_eq!(c.organization, None, "single-account by default");
+        let c = config(&[
+            ("ALERT_TOPIC_ARN", "t"),
+            ("AWS_REGION", "eu-west-1"),
+            ("MEMBER_OUS", "ou-ab12-cdef3456, r-ab12"),
+            ("MEMBER_ROLE_NAME", "secure-mlops-detective-responder"),
+        ])
+        .unwrap();
+        let org = c.organization.unwrap();
+        assert_eq!(org.ous.len(), 2);
+        assert_eq!(
+            org.regions,
+            ["eu-west-1"],
+            "the function's region by default"
+        );
+        let e = config(&[("ALERT_TOPIC_ARN", "t"), ("MEMBER_OUS", "ou-ab12-cdef3456")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MEMBER_ROLE_NAME"), "{e}");
+        let e = config(&[
+            ("ALERT_TOPIC_ARN", "t"),
+            ("MEMBER_OUS", "123456789012"),
+            ("MEMBER_ROLE_NAME", "r"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("MEMBER_OUS: `123456789012`"), "{e}");
+        let e = config(&[
+            ("ALERT_TOPIC_ARN", "t"),
+            ("MEMBER_OUS", "ou-ab12-cdef3456"),
+            ("MEMBER_ROLE_NAME", "role/x"),
+            ("MEMBER_REGIONS", "eu-west-1"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("MEMBER_ROLE_NAME=`role/x`"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The function's flow: event → facts → failed checks → (claim) → stop/delete → alert. The only place
 //! that ties the parts together; each returns a summary that is also logged.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_smithy_types::DateTime;
@@ -15,10 +16,11 @@ use crate::checks;
 use crate::config::Config;
 use crate::continuation::Continuation;
 use crate::idempotency::{Claim, Idempotency};
+use crate::members::{Members, Reach, Scope};
 use crate::notify::Notifier;
 use crate::resource::{Kind, Observed, Place, Resource};
 use crate::respond::{self, Action, Taken};
-use crate::sagemaker::{Found, SageMaker};
+use crate::sagemaker::Found;
 use crate::trigger::{self, ApiCall, Trigger};
 
 /// One sweep run (or its continuation).
@@ -29,13 +31,18 @@ struct Sweep {
     full: bool,
     /// The last candidate an earlier invocation of this sweep handled.
     after: Option<String>,
+    /// The schedule's own sweep: in organization-wide mode it starts one in every member too.
+    fan_out: bool,
 }
 
 pub struct Handler {
     pub config: Config,
     /// Where a sweep that runs out of time sends its continuation (this function, asynchronously).
     pub continuation: Continuation,
-    pub sagemaker: SageMaker,
+    /// SageMaker (and Security Hub) of this account.
+    pub home: Reach,
+    /// The member accounts of organization-wide mode (none in single-account mode).
+    pub members: Members,
     pub notifier: Notifier,
     pub idempotency: Idempotency,
 }
@@ -48,14 +55,9 @@ impl shared::event::Handler for Handler {
                 aws_sdk_lambda::Client::new(sdk),
                 std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
             ),
-            sagemaker: SageMaker::new(aws_sdk_sagemaker::Client::new(sdk)),
-            notifier: Notifier::new(
-                aws_sdk_sns::Client::new(sdk),
-                config
-                    .security_hub
-                    .then(|| aws_sdk_securityhub::Client::new(sdk)),
-                config.topic_arn.clone(),
-            ),
+            home: Reach::new(sdk, config.security_hub),
+            members: Members::new(sdk, config.organization.clone(), config.security_hub),
+            notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone()),
             idempotency: Idempotency::new(
                 aws_sdk_dynamodb::Client::new(sdk),
                 config.idempotency_table.clone(),
@@ -71,7 +73,14 @@ impl shared::event::Handler for Handler {
         event: Value,
         invocation: &shared::event::Invocation,
     ) -> Result<Value, Error> {
-        self.handle_until(event, Some(invocation.deadline)).await
+        // The account this function runs in, from the ARN Lambda invoked it by.
+        let home = invocation
+            .function_arn
+            .split(':')
+            .nth(4)
+            .unwrap_or_default();
+        self.handle_until(event, Some(invocation.deadline), home)
+            .await
     }
 }
 
@@ -79,27 +88,30 @@ impl Handler {
     /// One invocation without a deadline (tests).
     #[cfg(test)]
     pub async fn handle_now(&self, payload: Value) -> Result<Value, Error> {
-        self.handle_until(payload, None).await
+        self.handle_until(payload, None, "123456789012").await
     }
 
-    /// `deadline`: when the invocation ends (a sweep hands what is left to a new invocation before).
+    /// `deadline`: when the invocation ends (a sweep hands what is left to a new invocation before);
+    /// `home`: the account the function runs in.
     pub async fn handle_until(
         &self,
         payload: Value,
         deadline: Option<SystemTime>,
+        home: &str,
     ) -> Result<Value, Error> {
         match trigger::parse(&payload)? {
             Trigger::Other(why) => {
                 info!(reason = %why, "ignored");
                 Ok(json!({"ignored": why}))
             }
-            Trigger::Call(call) => self.on_call(*call).await,
+            Trigger::Call(call) => self.on_call(*call, home).await,
             Trigger::Sweep {
                 event_id,
                 time,
                 place,
                 full,
                 after,
+                fan_out,
             } => {
                 let sweep = Sweep {
                     event_id,
@@ -107,13 +119,76 @@ impl Handler {
                     place,
                     full,
                     after,
+                    fan_out,
                 };
-                self.sweep(sweep, deadline).await
+                self.sweep(sweep, deadline, home).await
             }
         }
     }
 
-    async fn on_call(&self, call: ApiCall) -> Result<Value, Error> {
+    /// The clients that act where `place` is, or why nothing is done there (`Err(Ok(answer))`) or it
+    /// cannot be (`Err(Err(error))`, after the alert).
+    async fn reach(
+        &self,
+        home: &str,
+        place: &Place,
+        what: &str,
+    ) -> Result<Option<Arc<Reach>>, Result<Value, Error>> {
+        match self.members.scope(home, place).await {
+            Ok(Scope::Home) => Ok(None),
+            Ok(Scope::Member(reach)) => Ok(Some(reach)),
+            Ok(Scope::Outside(why)) => {
+                info!(what, account = %place.account, reason = %why, "ignored: not an account this control watches");
+                Err(Ok(json!({"ignored": why})))
+            }
+            Ok(Scope::Unreachable(why)) => Err(Err(self.unreachable(place, &why).await)),
+            Err(e) => Err(Err(e)),
+        }
+    }
+
+    /// A member account whose responder role cannot be assumed: one alert per account and region
+    /// until it can be again (the state is kept with the alerted states), a metric every time, and an
+    /// error so the event is retried and then kept in the dead-letter queue.
+    async fn unreachable(&self, place: &Place, why: &str) -> Error {
+        let key = format!("member#{}#{}", place.account, place.region);
+        metrics::emit(
+            "MemberUnreachable",
+            &[Metric::count("MemberUnreachable")],
+            &[],
+        );
+        if self
+            .idempotency
+            .last_state(&key)
+            .await
+            .ok()
+            .flatten()
+            .as_deref()
+            != Some("unreachable")
+        {
+            let body = json!({
+                "problem": "the detective control cannot act in a member account",
+                "account": place.account,
+                "region": place.region,
+                "role": self.members.role_arn(place),
+                "error": why,
+                "fix": "redeploy the member stack set instance in this account (it creates the role), or remove the account from MEMBER_OUS; then redrive the detective-control dead-letter queue",
+            });
+            let subject = format!(
+                "Detective control cannot reach account {} ({})",
+                place.account, place.region
+            );
+            match self.notifier.publish(&subject, &body).await {
+                Ok(()) => self.idempotency.record_state(&key, "unreachable").await,
+                Err(e) => tracing::warn!(error = %e, "the unreachable-member alert failed"),
+            }
+        }
+        Error::other(format!(
+            "account {} ({}): {why}",
+            place.account, place.region
+        ))
+    }
+
+    async fn on_call(&self, call: ApiCall, home: &str) -> Result<Value, Error> {
         if let Some(error) = &call.error {
             info!(event_id = %call.event_id, event_name = %call.event_name, error, "skipped: the call failed, nothing was created");
             return Ok(json!({"skipped": format!("the call failed ({error})")}));
@@ -139,6 +214,11 @@ impl Handler {
                 return Ok(json!({"compliant": resource.arn}));
             }
         }
+        let reach = match self.reach(home, &call.place, "event").await {
+            Ok(reach) => reach,
+            Err(answer) => return answer,
+        };
+        let reach: &Reach = reach.as_deref().unwrap_or(&self.home);
         let key = format!("event#{}", call.event_id);
         // What is acted on is described before it is judged (what is never acted on — domains,
         // monitoring job definitions — is judged from its request): the read and the claim do not
@@ -147,7 +227,7 @@ impl Handler {
         let (claim, found) = if described {
             let (claim, found) = tokio::join!(
                 self.idempotency.claim(&key),
-                self.sagemaker.describe(kind, &resource.name)
+                reach.sagemaker.describe(kind, &resource.name)
             );
             (claim, Some(found))
         } else {
@@ -171,10 +251,13 @@ impl Handler {
         let examined = match found {
             Some(Err(e)) => Err(e),
             Some(Ok(found)) => {
-                self.examine(call, kind, update, resource, Some(found))
+                self.examine(reach, call, kind, update, resource, Some(found))
                     .await
             }
-            None => self.examine(call, kind, update, resource, None).await,
+            None => {
+                self.examine(reach, call, kind, update, resource, None)
+                    .await
+            }
         };
         match examined {
             Ok(answer) => {
@@ -194,6 +277,7 @@ impl Handler {
     /// judged from its request.
     async fn examine(
         &self,
+        reach: &Reach,
         call: ApiCall,
         kind: Kind,
         update: bool,
@@ -231,7 +315,9 @@ impl Handler {
             source_ip: call.source_ip,
             place: call.place,
         };
-        let summary = self.handle_one(&context, resource, failed, status).await?;
+        let summary = self
+            .handle_one(reach, &context, resource, failed, status)
+            .await?;
         Ok(json!({"findings": [summary]}))
     }
 
@@ -251,14 +337,29 @@ impl Handler {
         })
     }
 
-    async fn sweep(&self, sweep: Sweep, deadline: Option<SystemTime>) -> Result<Value, Error> {
+    async fn sweep(
+        &self,
+        sweep: Sweep,
+        deadline: Option<SystemTime>,
+        home: &str,
+    ) -> Result<Value, Error> {
         let Sweep {
             event_id,
             time,
             place,
             full,
             after,
+            fan_out,
         } = sweep;
+        let reach = match self.reach(home, &place, "sweep").await {
+            Ok(reach) => reach,
+            Err(answer) => return answer,
+        };
+        if fan_out && reach.is_none() {
+            self.fan_out(&event_id, time.as_deref(), &place, full, home)
+                .await?;
+        }
+        let reach: &Reach = reach.as_deref().unwrap_or(&self.home);
         let at = time
             .as_deref()
             .and_then(|t| DateTime::from_str(t, Format::DateTime).ok())
@@ -277,7 +378,7 @@ impl Handler {
         };
         // In a stable order (`<arn type>/<name>`), so a continuation goes on after the last one
         // handled, whatever was deleted meanwhile.
-        let mut candidates: Vec<(String, Kind, String)> = self
+        let mut candidates: Vec<(String, Kind, String)> = reach
             .sagemaker
             .sweep_candidates(since)
             .await?
@@ -296,7 +397,8 @@ impl Handler {
                 });
             if out_of_time {
                 let last = &candidates[i - 1].0;
-                let next = trigger::continuation(&event_id, time.as_deref(), &place, full, last);
+                let next =
+                    trigger::continuation(&event_id, time.as_deref(), &place, full, Some(last));
                 self.continuation.send(&next).await?;
                 info!(
                     event_id,
@@ -315,7 +417,7 @@ impl Handler {
                 );
                 return Ok(json!({"examined": i, "findings": findings, "continued": last}));
             }
-            let found = match self.sagemaker.describe(*kind, name).await {
+            let found = match reach.sagemaker.describe(*kind, name).await {
                 Ok(Some(f)) => f,
                 Ok(None) => continue, // gone since it was listed
                 Err(e) => {
@@ -330,7 +432,7 @@ impl Handler {
             // A sweep acts on every non-compliant resource it finds (a stop that failed is tried
             // again) but alerts once per state of the resource, not once per sweep.
             match self
-                .sweep_one(&context, found.resource, failed, found.status)
+                .sweep_one(reach, &context, found.resource, failed, found.status)
                 .await
             {
                 Ok(Some(summary)) => findings.push(summary),
@@ -371,22 +473,66 @@ impl Handler {
         Ok(json!({"examined": examined, "findings": findings}))
     }
 
+    /// The schedule's sweep in organization-wide mode starts the same sweep in every member account and
+    /// region, each in its own invocation of this function (asynchronous, so each has the function's
+    /// whole time budget and continues on its own when it needs more).
+    async fn fan_out(
+        &self,
+        event_id: &str,
+        time: Option<&str>,
+        place: &Place,
+        full: bool,
+        home: &str,
+    ) -> Result<(), Error> {
+        let accounts = self.members.accounts().await?;
+        let mut started = 0;
+        for account in accounts.iter().filter(|a| *a != home) {
+            for region in self.members.regions() {
+                let member = Place {
+                    partition: place.partition.clone(),
+                    region: region.clone(),
+                    account: account.clone(),
+                };
+                let next = trigger::continuation(event_id, time, &member, full, None);
+                self.continuation.send(&next).await?;
+                started += 1;
+            }
+        }
+        info!(
+            event_id,
+            accounts = accounts.len(),
+            started,
+            "sweep started in the member accounts"
+        );
+        metrics::emit(
+            "FannedOut",
+            &[Metric::count_of("MemberSweeps", started)],
+            &[],
+        );
+        Ok(())
+    }
+
     /// Acts and alerts (the event path, once its claim is ours); records the state alerted.
     async fn handle_one(
         &self,
+        reach: &Reach,
         context: &Context,
         resource: Resource,
         failed: Vec<&'static checks::Rule>,
         status: Option<String>,
     ) -> Result<Value, Error> {
-        let taken = self.respond(&resource, &failed, status.as_deref()).await;
-        self.alert(context, resource, failed, taken, status).await
+        let taken = self
+            .respond(reach, &resource, &failed, status.as_deref())
+            .await;
+        self.alert(reach, context, resource, failed, taken, status)
+            .await
     }
 
     /// The sweep path: acts, then alerts only when the resource's state (status and outcome) differs
     /// from the one last alerted; a resource no longer running that was alerted on before is left alone.
     async fn sweep_one(
         &self,
+        reach: &Reach,
         context: &Context,
         resource: Resource,
         failed: Vec<&'static checks::Rule>,
@@ -396,18 +542,21 @@ impl Handler {
         if last.is_some() && already(resource.kind, Action::Stop, status.as_deref()).is_some() {
             return Ok(None);
         }
-        let taken = self.respond(&resource, &failed, status.as_deref()).await;
+        let taken = self
+            .respond(reach, &resource, &failed, status.as_deref())
+            .await;
         if last.as_deref() == Some(state(status.as_deref(), &taken).as_str()) {
             info!(arn = %resource.arn, result = ?taken.result, "state alerted already");
             return Ok(None);
         }
-        self.alert(context, resource, failed, taken, status)
+        self.alert(reach, context, resource, failed, taken, status)
             .await
             .map(Some)
     }
 
     async fn alert(
         &self,
+        reach: &Reach,
         context: &Context,
         resource: Resource,
         failed: Vec<&'static checks::Rule>,
@@ -421,7 +570,7 @@ impl Handler {
             taken,
             mode: self.config.mode,
         };
-        self.notifier.send(&report).await?;
+        self.notifier.send(&report, reach.hub.as_ref()).await?;
         self.idempotency
             .record_state(
                 &report.resource.arn,
@@ -456,6 +605,7 @@ impl Handler {
 
     async fn respond(
         &self,
+        reach: &Reach,
         resource: &Resource,
         failed: &[&'static checks::Rule],
         status: Option<&str>,
@@ -475,7 +625,7 @@ impl Handler {
         if action == Action::Delete {
             // A model or endpoint config an endpoint uses is never deleted (SageMaker would leave the
             // endpoint serving on it); if that cannot be checked, nothing is deleted either.
-            match self.sagemaker.users(resource.kind, &resource.name).await {
+            match reach.sagemaker.users(resource.kind, &resource.name).await {
                 Ok(users) if !users.is_empty() => {
                     return Taken::not_taken(&format!(
                         "in use by endpoint {}: deleting it would leave the endpoint serving on what is gone; update the endpoint to a compliant {}, then delete this one",
@@ -495,7 +645,7 @@ impl Handler {
                 }
             }
         }
-        self.sagemaker.act(action, resource).await
+        reach.sagemaker.act(action, resource).await
     }
 }
 
@@ -541,6 +691,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
+    use crate::sagemaker::SageMaker;
 
     fn event() -> Value {
         let text = std::fs::read_to_string(
@@ -572,6 +723,10 @@ mod tests {
             (k == "ALERT_TOPIC_ARN").then(|| "arn:aws:sns:us-east-1:123456789012:alerts".into())
         })
         .unwrap();
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
         Handler {
             continuation: Continuation::new(
                 aws_sdk_lambda::Client::from_conf(
@@ -582,10 +737,13 @@ mod tests {
                 ),
                 None,
             ),
-            sagemaker: SageMaker::new(mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, sm)),
+            home: Reach {
+                sagemaker: SageMaker::new(mock_client!(aws_sdk_sagemaker, RuleMode::MatchAny, sm)),
+                hub: None,
+            },
+            members: Members::new(&sdk, None, false),
             notifier: Notifier::new(
                 mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns),
-                None,
                 config.topic_arn.clone(),
             ),
             idempotency: Idempotency::new(

@@ -13,6 +13,7 @@ mod config;
 mod continuation;
 mod handler;
 mod idempotency;
+mod members;
 mod notify;
 mod resource;
 mod respond;

@@ -14,7 +14,6 @@ use crate::checks;
 
 pub struct Notifier {
     sns: aws_sdk_sns::Client,
-    hub: Option<aws_sdk_securityhub::Client>,
     topic_arn: String,
 }
 
@@ -25,34 +24,34 @@ fn now() -> String {
 }
 
 impl Notifier {
-    pub fn new(
-        sns: aws_sdk_sns::Client,
-        hub: Option<aws_sdk_securityhub::Client>,
-        topic_arn: String,
-    ) -> Self {
-        Notifier {
-            sns,
-            hub,
-            topic_arn,
-        }
+    pub fn new(sns: aws_sdk_sns::Client, topic_arn: String) -> Self {
+        Notifier { sns, topic_arn }
     }
 
-    /// The alert and, when enabled, the Security Hub findings, sent together (neither waits for the
-    /// other); either failing fails the send.
-    pub async fn send(&self, report: &Report<'_>) -> Result<(), Error> {
-        let alert = async {
-            self.sns
-                .publish()
-                .topic_arn(&self.topic_arn)
-                .subject(report.subject())
-                .message(report.body().to_string())
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| Error::aws("Publish", e))
-        };
+    /// A plain alert (no resource: e.g. a member account the control cannot reach).
+    pub async fn publish(&self, subject: &str, body: &serde_json::Value) -> Result<(), Error> {
+        self.sns
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(body.to_string())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| Error::aws("Publish", e))
+    }
+
+    /// The alert and, with `hub` (the Security Hub of the resource's account), the findings, sent
+    /// together (neither waits for the other); either failing fails the send.
+    pub async fn send(
+        &self,
+        report: &Report<'_>,
+        hub: Option<&aws_sdk_securityhub::Client>,
+    ) -> Result<(), Error> {
+        let (subject, body) = (report.subject(), report.body());
+        let alert = self.publish(&subject, &body);
         let findings = async {
-            let Some(hub) = &self.hub else {
+            let Some(hub) = hub else {
                 return Ok(());
             };
             let out = hub

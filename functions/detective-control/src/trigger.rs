@@ -16,13 +16,14 @@ pub const FULL_SWEEP_RULE_SUFFIX: &str = "-full-sweep";
 pub const CONTINUATION_SOURCE: &str = "secure-mlops.detective-control";
 pub const CONTINUATION_TYPE: &str = "Sweep Continuation";
 
-/// The event that continues sweep `event_id` after the candidate `after` (`<arn type>/<name>`).
+/// The event that continues sweep `event_id` in `place` after the candidate `after` (`<arn
+/// type>/<name>`), or starts it there (`None`: a member account's sweep in organization-wide mode).
 pub fn continuation(
     event_id: &str,
     time: Option<&str>,
     place: &Place,
     full: bool,
-    after: &str,
+    after: Option<&str>,
 ) -> Value {
     serde_json::json!({"version": "0", "id": event_id, "source": CONTINUATION_SOURCE,
         "detail-type": CONTINUATION_TYPE, "time": time, "account": place.account, "region": place.region,
@@ -115,6 +116,8 @@ pub enum Trigger {
         full: bool,
         /// The last candidate (`<arn type>/<name>`) an earlier invocation of this sweep handled.
         after: Option<String>,
+        /// The schedule's own event (not a continuation): it starts the sweep of every member account.
+        fan_out: bool,
     },
     /// An event this function does not handle (another source or type): logged and ignored.
     Other(String),
@@ -151,6 +154,7 @@ pub fn parse(payload: &Value) -> Result<Trigger, Error> {
                 .filter_map(Value::as_str)
                 .any(|r| r.ends_with(FULL_SWEEP_RULE_SUFFIX)),
             after: None,
+            fan_out: true,
         }),
         (CONTINUATION_SOURCE, CONTINUATION_TYPE) => Ok(Trigger::Sweep {
             event_id: envelope.id.clone(),
@@ -158,6 +162,7 @@ pub fn parse(payload: &Value) -> Result<Trigger, Error> {
             place: place(None, None, None),
             full: envelope.detail["full"].as_bool().unwrap_or(false),
             after: envelope.detail["after"].as_str().map(str::to_owned),
+            fan_out: false,
         }),
         ("aws.sagemaker", "AWS API Call via CloudTrail") => {
             let record: Record =
@@ -275,7 +280,7 @@ mod tests {
             Some("2026-11-23T10:00:00Z"),
             &place,
             true,
-            "model/m-1",
+            Some("model/m-1"),
         );
         let t = parse(&next).unwrap();
         assert!(

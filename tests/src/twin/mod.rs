@@ -269,7 +269,12 @@ pub struct World {
     pub in_flight: HashMap<String, (usize, usize)>,
     pub lambdas: HashMap<String, String>,
     pub moto: Option<String>,
+    /// SageMaker of the account being answered (the default account between calls).
     pub sm: sagemaker::SageMaker,
+    /// SageMaker of every other account that called (member accounts of an organization).
+    pub accounts: HashMap<String, sagemaker::SageMaker>,
+    /// Access key id → account, as moto answered (`AssumeRole` keys belong to the role's account).
+    pub keys: HashMap<String, String>,
     pub cp: codepipeline::CodePipeline,
 }
 
@@ -284,6 +289,8 @@ impl World {
             lambdas: HashMap::new(),
             moto,
             sm: Default::default(),
+            accounts: HashMap::new(),
+            keys: HashMap::new(),
             cp: Default::default(),
         }
     }
@@ -294,6 +301,22 @@ impl World {
             .get(key)
             .copied()
             .unwrap_or(Duration::from_millis(200))
+    }
+
+    /// `f` with `account`'s SageMaker as `self.sm` (each account sees only its own resources).
+    pub fn as_account<R>(&mut self, account: &str, f: impl FnOnce(&mut World) -> R) -> R {
+        if account == self.sm.account {
+            return f(self);
+        }
+        let theirs = self
+            .accounts
+            .remove(account)
+            .unwrap_or_else(|| sagemaker::SageMaker::of(account));
+        let home = std::mem::replace(&mut self.sm, theirs);
+        let out = f(self);
+        let theirs = std::mem::replace(&mut self.sm, home);
+        self.accounts.insert(account.to_owned(), theirs);
+        out
     }
 
     /// The forced outcome of the next transition `key`, if a test asked for one.
@@ -430,6 +453,9 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    if target.is_empty() && form_field(&body, "Action").is_some() {
+        return sts(&world, &headers, body).await;
+    }
     let Some((service, operation)) = target.split_once('.') else {
         return ApiError::new("UnknownOperationException", "missing X-Amz-Target").into_response();
     };
@@ -458,7 +484,10 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
         return refused;
     }
     let result = match service_name {
-        "sagemaker" => sagemaker::handle(&world, operation, &params).await,
+        "sagemaker" => {
+            let account = caller_account(&world, &headers).await;
+            sagemaker::handle(&world, &account, operation, &params).await
+        }
         _ => codepipeline::handle(&world, operation, &params).await,
     };
     match result {
@@ -469,6 +498,102 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
         )
             .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// The access key id of a SigV4-signed request (`Credential=<key>/…` of its Authorization header).
+fn access_key(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split('/').next().map(str::to_owned)
+}
+
+/// The account a request is made in: the account moto knows its access key for (asked once per key);
+/// the default account without moto or a key.
+async fn caller_account(world: &Shared, headers: &HeaderMap) -> String {
+    let Some(key) = access_key(headers) else {
+        return ACCOUNT.to_owned();
+    };
+    let moto = {
+        let w = world.lock().expect("twin state");
+        if let Some(account) = w.keys.get(&key) {
+            return account.clone();
+        }
+        w.moto.clone()
+    };
+    let account = match moto {
+        Some(m) => moto_side::account_of(&m, &key).await,
+        None => None,
+    }
+    .unwrap_or_else(|| ACCOUNT.to_owned());
+    world
+        .lock()
+        .expect("twin state")
+        .keys
+        .insert(key, account.clone());
+    account
+}
+
+/// A field of a form-encoded (AWS Query protocol) body.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    std::str::from_utf8(body).ok()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// STS in front of moto (`AWS_ENDPOINT_URL_STS` pointed at the twin). Moto lets anyone assume any role,
+/// existing or not; AWS answers `AccessDenied` (HTTP 403) when the role does not exist — "User … is not
+/// authorized to perform: sts:AssumeRole on resource …" (STS API reference, AssumeRole, Errors; IAM
+/// User Guide, "Troubleshooting IAM roles": the role must exist and trust the caller). Every other call,
+/// and an `AssumeRole` of a role that exists, is moto's answer.
+async fn sts(world: &Shared, headers: &HeaderMap, body: Bytes) -> Response {
+    let Some(moto) = world.lock().expect("twin state").moto.clone() else {
+        return ApiError::new("InternalFailure", "the twin's STS needs moto").into_response();
+    };
+    let action = form_field(&body, "Action").unwrap_or_default();
+    let params = json!({"Action": action, "RoleArn": form_field(&body, "RoleArn")});
+    if let Some(refused) = admit(world, "sts", &action, &params).await {
+        return refused;
+    }
+    if action == "AssumeRole" {
+        let role_arn = form_field(&body, "RoleArn").unwrap_or_default();
+        let account = role_arn.split(':').nth(4).unwrap_or_default().to_owned();
+        let name = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
+        if !moto_side::role_exists(&moto, &account, &name).await {
+            let message = format!(
+                "User: arn:aws:sts::{ACCOUNT}:assumed-role/caller is not authorized to perform: \
+                 sts:AssumeRole on resource: {role_arn}"
+            );
+            return (
+                StatusCode::FORBIDDEN,
+                [("content-type", "text/xml")],
+                format!(
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                     <Message>{message}</Message></Error><RequestId>twin</RequestId></ErrorResponse>"
+                ),
+            )
+                .into_response();
+        }
+    }
+    let mut forwarded = reqwest::Client::new().post(format!("{moto}/")).body(body);
+    for (k, v) in headers {
+        let k = k.as_str();
+        if k == "authorization" || k == "content-type" || k.starts_with("x-amz-") {
+            forwarded = forwarded.header(k, v.as_bytes());
+        }
+    }
+    match forwarded.send().await {
+        Ok(r) => {
+            let status = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::OK);
+            let text = r.text().await.unwrap_or_default();
+            (status, [("content-type", "text/xml")], text).into_response()
+        }
+        Err(e) => ApiError::new("InternalFailure", e.to_string()).into_response(),
     }
 }
 

@@ -19,7 +19,9 @@ pub enum Effect {
     DeleteHome {
         file_system_id: String,
     },
+    /// An event on `account`'s default bus (moto takes the account from `x-moto-account-id`).
     Event {
+        account: String,
         detail_type: String,
         detail: Value,
         resources: Vec<String>,
@@ -290,6 +292,7 @@ pub async fn apply(world: &Shared, effect: Effect) {
             .await;
         }
         Effect::Event {
+            account,
             detail_type,
             detail,
             resources,
@@ -304,6 +307,7 @@ pub async fn apply(world: &Shared, effect: Effect) {
             let _ = reqwest::Client::new()
                 .post(format!("{moto}/"))
                 .header("Authorization", auth("events"))
+                .header("x-moto-account-id", account)
                 .header("X-Amz-Target", "AWSEvents.PutEvents")
                 .header("Content-Type", "application/x-amz-json-1.1")
                 .body(json!({"Entries": [entry]}).to_string())
@@ -345,4 +349,45 @@ pub async fn alarm_states(
         }
     }
     Some(out)
+}
+
+/// The account of the caller whose access key is `access_key`, as moto knows it (`GetCallerIdentity`:
+/// the account of the role a key was issued for by `AssumeRole`, else moto's default account). Moto does
+/// not check signatures, so the key alone identifies the caller.
+pub async fn account_of(moto: &str, access_key: &str) -> Option<String> {
+    let xml = reqwest::Client::new()
+        .post(format!("{moto}/"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header(
+            "Authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={access_key}/20260101/{REGION}/sts/aws4_request, \
+                 SignedHeaders=host, Signature=0"
+            ),
+        )
+        .body("Action=GetCallerIdentity&Version=2011-06-15")
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    xml_value(&xml, "Account")
+}
+
+/// Whether IAM role `name` exists in `account` (moto's `GetRole` as that account).
+pub async fn role_exists(moto: &str, account: &str, name: &str) -> bool {
+    let resp = reqwest::Client::new()
+        .post(format!("{moto}/"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Authorization", auth("iam"))
+        .header("x-moto-account-id", account)
+        .body(urlencode(&[
+            ("Action", "GetRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", name),
+        ]))
+        .send()
+        .await;
+    resp.is_ok_and(|r| r.status().is_success())
 }

@@ -128,7 +128,8 @@ pub(super) fn create_notebook(w: &mut World, p: &Value) -> ApiResult {
     let name = s(p, "NotebookInstanceName")?.to_owned();
     s(p, "InstanceType")?;
     s(p, "RoleArn")?;
-    let nb_arn = arn(&format!("notebook-instance/{}", name.to_lowercase()));
+    let nb_arn =
+        w.sm.arn(&format!("notebook-instance/{}", name.to_lowercase()));
     if w.sm.notebooks.contains_key(&name) {
         return Err(ApiError::validation(format!(
             "Cannot create a duplicate Notebook Instance ({nb_arn})"
@@ -156,7 +157,7 @@ pub(super) fn create_notebook(w: &mut World, p: &Value) -> ApiResult {
 /// The endpoint `EndpointName` names ("Could not find endpoint" otherwise, as SageMaker says).
 pub(super) fn endpoint<'a>(w: &'a mut World, p: &Value) -> Result<&'a mut Resource, ApiError> {
     let name = s(p, "EndpointName")?.to_owned();
-    let res_arn = arn(&format!("endpoint/{}", name.to_lowercase()));
+    let res_arn = w.sm.arn(&format!("endpoint/{}", name.to_lowercase()));
     w.sm.endpoints
         .get_mut(&name)
         .ok_or_else(|| ApiError::validation(format!("Could not find endpoint \"{res_arn}\".")))
@@ -168,7 +169,7 @@ pub(super) fn known_config(w: &mut World, p: &Value) -> Result<String, ApiError>
     if !w.sm.endpoint_configs.contains_key(&config) {
         return Err(ApiError::validation(format!(
             "Could not find endpoint configuration \"{}\".",
-            arn(&format!("endpoint-config/{}", config.to_lowercase()))
+            w.sm.arn(&format!("endpoint-config/{}", config.to_lowercase()))
         )));
     }
     Ok(config)
@@ -178,7 +179,7 @@ pub(super) fn known_config(w: &mut World, p: &Value) -> Result<String, ApiError>
 pub(super) fn create_endpoint(w: &mut World, p: &Value) -> ApiResult {
     let name = s(p, "EndpointName")?.to_owned();
     let config = known_config(w, p)?;
-    let res_arn = arn(&format!("endpoint/{}", name.to_lowercase()));
+    let res_arn = w.sm.arn(&format!("endpoint/{}", name.to_lowercase()));
     if w.sm.endpoints.contains_key(&name) {
         return Err(ApiError::validation(format!(
             "Cannot create already existing endpoint \"{res_arn}\"."
@@ -223,17 +224,15 @@ pub(super) fn simple<'a>(
     label: &str,
 ) -> Result<&'a mut Resource, ApiError> {
     let name = s(p, &format!("{prefix}Name"))?.to_owned();
-    simple_map(w, prefix).get_mut(&name).ok_or_else(|| {
-        let arn_type = if prefix == "Model" {
-            "model"
-        } else {
-            "endpoint-config"
-        };
-        ApiError::validation(format!(
-            "Could not find {label} \"{}\".",
-            arn(&format!("{arn_type}/{}", name.to_lowercase()))
-        ))
-    })
+    let arn_type = if prefix == "Model" {
+        "model"
+    } else {
+        "endpoint-config"
+    };
+    let missing = w.sm.arn(&format!("{arn_type}/{}", name.to_lowercase()));
+    simple_map(w, prefix)
+        .get_mut(&name)
+        .ok_or_else(|| ApiError::validation(format!("Could not find {label} \"{missing}\".")))
 }
 
 pub(super) fn create_simple(
@@ -244,7 +243,7 @@ pub(super) fn create_simple(
     label: &str,
 ) -> ApiResult {
     let name = s(p, &format!("{prefix}Name"))?.to_owned();
-    let res_arn = arn(&format!("{arn_type}/{}", name.to_lowercase()));
+    let res_arn = w.sm.arn(&format!("{arn_type}/{}", name.to_lowercase()));
     if simple_map(w, prefix).contains_key(&name) {
         return Err(ApiError::validation(format!(
             "Cannot create already existing {label} \"{res_arn}\"."

@@ -33,7 +33,8 @@ pub(super) fn job<'a>(
 
 pub(super) fn create_job(w: &mut World, kind: JobKind, p: &Value) -> ApiResult {
     let name = s(p, &format!("{}Name", kind.prefix))?.to_owned();
-    let job_arn = arn(&format!("{}/{}", kind.arn_type, name.to_lowercase()));
+    let job_arn =
+        w.sm.arn(&format!("{}/{}", kind.arn_type, name.to_lowercase()));
     if w.sm.jobs.contains_key(&(kind.prefix, name.clone())) {
         return Err(ApiError::in_use(format!(
             "{} names must be unique within an AWS account and region, and a {} with this name \

@@ -53,8 +53,9 @@ pub const JOB_KINDS: [JobKind; 4] = [
     },
 ];
 
-#[derive(Default)]
 pub struct SageMaker {
+    /// The account whose SageMaker this is (its ARNs, its CloudTrail records, its event bus).
+    pub account: String,
     pub domains: BTreeMap<String, Resource>,
     pub profiles: BTreeMap<(String, String), Resource>,
     pub spaces: BTreeMap<(String, String), Resource>,
@@ -71,8 +72,10 @@ pub struct SageMaker {
     seq: u64,
 }
 
-pub fn arn(path: &str) -> String {
-    format!("arn:aws:sagemaker:{REGION}:{ACCOUNT}:{path}")
+impl Default for SageMaker {
+    fn default() -> Self {
+        SageMaker::of(ACCOUNT)
+    }
 }
 
 fn s<'a>(p: &'a Value, field: &str) -> Result<&'a str, ApiError> {
@@ -98,6 +101,31 @@ fn fields(p: &Value) -> Value {
 }
 
 impl SageMaker {
+    /// An account's SageMaker, empty.
+    pub fn of(account: &str) -> Self {
+        SageMaker {
+            account: account.to_owned(),
+            domains: Default::default(),
+            profiles: Default::default(),
+            spaces: Default::default(),
+            apps: Default::default(),
+            jobs: Default::default(),
+            notebooks: Default::default(),
+            models: Default::default(),
+            endpoint_configs: Default::default(),
+            endpoints: Default::default(),
+            groups: Default::default(),
+            packages: Default::default(),
+            tags: Default::default(),
+            effects: Default::default(),
+            seq: 0,
+        }
+    }
+
+    pub fn arn(&self, path: &str) -> String {
+        format!("arn:aws:sagemaker:{REGION}:{}:{path}", self.account)
+    }
+
     fn id(&mut self, prefix: &str) -> String {
         self.seq += 1;
         let t = (now_secs() * 1000.0) as u64;
@@ -146,8 +174,8 @@ impl SageMaker {
             "userIdentity": {
                 "type": "AssumedRole",
                 "principalId": "AROAEXAMPLE:data-scientist",
-                "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/DataScientist/data-scientist"),
-                "accountId": ACCOUNT,
+                "arn": format!("arn:aws:sts::{}:assumed-role/DataScientist/data-scientist", self.account),
+                "accountId": self.account,
             },
             "eventTime": iso8601(now_secs()),
             "eventSource": "sagemaker.amazonaws.com",
@@ -162,7 +190,7 @@ impl SageMaker {
             "readOnly": false,
             "eventType": "AwsApiCall",
             "managementEvent": true,
-            "recipientAccountId": ACCOUNT,
+            "recipientAccountId": self.account,
         });
         if let Some(e) = error {
             detail["errorCode"] = json!(e.code);
@@ -170,6 +198,7 @@ impl SageMaker {
         }
         self.seq += 1;
         self.effects.push(Effect::Event {
+            account: self.account.clone(),
             detail_type: "AWS API Call via CloudTrail".into(),
             detail,
             resources: vec![],
@@ -181,6 +210,7 @@ impl SageMaker {
         detail["CreationTime"] = json!(iso8601(pkg.created));
         detail["LastModifiedTime"] = json!(iso8601(pkg.modified));
         self.effects.push(Effect::Event {
+            account: self.account.clone(),
             detail_type: "SageMaker Model Package State Change".into(),
             detail,
             resources: vec![pkg.arn.clone()],
@@ -230,12 +260,23 @@ pub fn iso8601(secs: f64) -> String {
     )
 }
 
-/// Handles one SageMaker operation, then performs its side effects in moto.
-pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
+/// Handles one SageMaker operation of `account`, then performs its side effects in moto.
+pub async fn handle(world: &Shared, account: &str, op: &str, p: &Value) -> ApiResult {
     let (result, effects) = {
         let mut w = world.lock().expect("twin state");
+        w.as_account(account, |w| answer(w, op, p))
+    };
+    for effect in effects {
+        moto_side::apply(world, effect).await;
+    }
+    result
+}
+
+/// One operation on the current account's SageMaker (`w.sm`): its result and side effects.
+fn answer(w: &mut World, op: &str, p: &Value) -> (ApiResult, Vec<Effect>) {
+    {
         w.sm.tick();
-        let result = operation(&mut w, op, p);
+        let result = operation(w, op, p);
         if CLOUDTRAIL_EVENTS.contains(&op) {
             let (ok, err) = match &result {
                 Ok(v) => (Some(v.clone()), None),
@@ -245,11 +286,7 @@ pub async fn handle(world: &Shared, op: &str, p: &Value) -> ApiResult {
         }
         let effects = std::mem::take(&mut w.sm.effects);
         (result, effects)
-    };
-    for effect in effects {
-        moto_side::apply(world, effect).await;
     }
-    result
 }
 
 /// The calls the detective controls watch; each emits its CloudTrail event (also when it fails).

@@ -9,7 +9,8 @@ pub(super) fn handle(w: &mut World, op: &str, p: &Value) -> Option<ApiResult> {
                 Ok(n) => n.to_owned(),
                 Err(e) => return Some(Err(e)),
             };
-            let group_arn = arn(&format!("model-package-group/{}", name.to_lowercase()));
+            let group_arn =
+                w.sm.arn(&format!("model-package-group/{}", name.to_lowercase()));
             if w.sm.groups.contains_key(&name) {
                 return Some(Err(ApiError::validation(format!(
                     "Model Package Group already exists: {group_arn}"
@@ -79,7 +80,8 @@ pub(super) fn create_package(w: &mut World, p: &Value) -> ApiResult {
         )));
     }
     let version = w.sm.packages.keys().filter(|(g, _)| *g == group).count() as u64 + 1;
-    let pkg_arn = arn(&format!("model-package/{}/{version}", group.to_lowercase()));
+    let pkg_arn =
+        w.sm.arn(&format!("model-package/{}/{version}", group.to_lowercase()));
     let mut body = fields(p);
     body["ModelPackageName"] = json!(group);
     body["ModelPackageVersion"] = json!(version);

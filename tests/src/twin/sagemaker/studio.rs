@@ -144,7 +144,7 @@ pub(super) fn create_domain(w: &mut World, p: &Value) -> ApiResult {
         ));
     }
     let id = w.sm.id("d-");
-    let domain_arn = arn(&format!("domain/{id}"));
+    let domain_arn = w.sm.arn(&format!("domain/{id}"));
     let mut body = fields(p);
     body["DomainId"] = json!(id);
     body["DomainArn"] = json!(domain_arn);
@@ -251,7 +251,7 @@ pub(super) fn create_user_profile(w: &mut World, p: &Value) -> ApiResult {
             "User profile {name} already exists in Domain {domain_id}"
         )));
     }
-    let profile_arn = arn(&format!("user-profile/{domain_id}/{name}"));
+    let profile_arn = w.sm.arn(&format!("user-profile/{domain_id}/{name}"));
     let mut body = fields(p);
     body["UserProfileArn"] = json!(profile_arn);
     body["HomeEfsFileSystemUid"] = json!(format!("{}", 200_000 + w.sm.profiles.len() + 1));
@@ -334,7 +334,7 @@ pub(super) fn create_space(w: &mut World, p: &Value) -> ApiResult {
             "Space {name} already exists in Domain {domain_id}"
         )));
     }
-    let space_arn = arn(&format!("space/{domain_id}/{name}"));
+    let space_arn = w.sm.arn(&format!("space/{domain_id}/{name}"));
     let mut body = fields(p);
     body["SpaceArn"] = json!(space_arn);
     let mut r = Resource::new(space_arn.clone(), body, "Pending");
@@ -407,7 +407,7 @@ pub(super) fn create_app(w: &mut World, p: &Value) -> ApiResult {
     if w.sm.apps.get(&key).is_some_and(|a| a.status != "Deleted") {
         return Err(ApiError::in_use(format!("App {} already exists", key.3)));
     }
-    let app_arn = arn(&format!(
+    let app_arn = w.sm.arn(&format!(
         "app/{domain_id}/{}/{}/{}",
         owner.rsplit('/').next().unwrap_or(""),
         key.2.to_lowercase(),
