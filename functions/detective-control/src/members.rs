@@ -57,6 +57,9 @@ pub enum Scope {
     Unreachable(String),
 }
 
+/// Assumed-role clients by (account, region), with when they were made.
+type Sessions = HashMap<(String, String), (Instant, Arc<Reach>)>;
+
 struct Org {
     config: Organization,
     sdk: SdkConfig,
@@ -68,7 +71,7 @@ pub struct Members {
     org: Option<Org>,
     security_hub: bool,
     accounts: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
-    sessions: Mutex<HashMap<(String, String), (Instant, Arc<Reach>)>>,
+    sessions: Mutex<Sessions>,
 }
 
 impl Members {
