@@ -413,3 +413,59 @@ fn production_deploys_what_staging_ran_and_only_publishers_write_the_template() 
             == Some("true")
     );
 }
+
+/// The member stack set forwards exactly the calls the central function watches, and its responder
+/// role grants no SageMaker action the central function's own role does not (the same code acts with
+/// both).
+#[test]
+fn the_member_template_forwards_what_the_control_watches_and_grants_no_more() {
+    let central = template();
+    let text = std::fs::read_to_string(root().join("infra/stacksets/detective-member.yaml"))
+        .expect("read the member template");
+    let member: Mapping = serde_yaml_ng::from_str(&text).expect("member template is YAML");
+    let names = |pattern: &Value| -> Vec<String> {
+        pattern["detail"]["eventName"]
+            .as_sequence()
+            .expect("an eventName list")
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let resources = section(&central, "Resources");
+    let watched = names(
+        &resources["DetectiveControlFunction"]["Properties"]["Events"]["SageMakerCalls"]
+            ["Properties"]["Pattern"],
+    );
+    let member_resources = section(&member, "Resources");
+    let forwarded = names(&member_resources["ForwardRule"]["Properties"]["EventPattern"]);
+    assert_eq!(forwarded, watched);
+
+    let sagemaker_actions = |policies: &Value| -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for policy in policies.as_sequence().into_iter().flatten() {
+            for statement in policy["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+            {
+                let actions = match &statement["Action"] {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Sequence(a) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => vec![],
+                };
+                out.extend(actions.into_iter().filter(|a| a.starts_with("sagemaker:")));
+            }
+        }
+        out
+    };
+    let responder = sagemaker_actions(&member_resources["ResponderRole"]["Properties"]["Policies"]);
+    let own = sagemaker_actions(&resources["DetectiveControlRole"]["Properties"]["Policies"]);
+    assert!(!responder.is_empty());
+    let extra: Vec<_> = responder.difference(&own).collect();
+    assert!(extra.is_empty(), "the responder role grants more: {extra:?}");
+}
