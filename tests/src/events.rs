@@ -22,6 +22,8 @@ pub struct Route {
     /// The function's `FunctionName` (`${Parameter}`s resolved to their defaults), or its logical id.
     pub function: String,
     pub pattern: Value,
+    /// The event bus of the rule (`EventBusName`), when not the default one.
+    pub bus: Option<String>,
 }
 
 /// The template's EventBridge rules, with every parameter at its default.
@@ -49,12 +51,23 @@ pub fn routes_of(stack: &Stack) -> Result<Vec<Route>, String> {
                             rule: format!("{id}{}", event_id.as_str().unwrap_or_default()),
                             function: stack.function_name(id),
                             pattern: pattern(&event["Properties"]["Pattern"])?,
+                            bus: None,
                         });
                     }
                 }
             }
             Some("AWS::Events::Rule") if !res["Properties"]["EventPattern"].is_null() => {
+                // A rule behind a condition exists only when the stack's parameters make it true.
+                if let Some(condition) = res["Condition"].as_str()
+                    && !stack.condition(condition)?
+                {
+                    continue;
+                }
                 let rule_pattern = pattern(&res["Properties"]["EventPattern"])?;
+                let bus = match stack.resolve(&res["Properties"]["EventBusName"])? {
+                    Some(Value::String(name)) if name != "default" => Some(name),
+                    _ => None,
+                };
                 for target in res["Properties"]["Targets"]
                     .as_sequence()
                     .into_iter()
@@ -70,6 +83,7 @@ pub fn routes_of(stack: &Stack) -> Result<Vec<Route>, String> {
                             rule: id.to_owned(),
                             function: stack.function_name(logical),
                             pattern: rule_pattern.clone(),
+                            bus: bus.clone(),
                         });
                     }
                 }
@@ -81,13 +95,27 @@ pub fn routes_of(stack: &Stack) -> Result<Vec<Route>, String> {
 }
 
 async fn call(moto: &str, target: &str, version: &str, body: Value) -> Value {
+    call_as(moto, None, target, version, body).await
+}
+
+/// A JSON-protocol call to moto, in `account` when given (moto's `x-moto-account-id`).
+pub async fn call_as(
+    moto: &str,
+    account: Option<&str>,
+    target: &str,
+    version: &str,
+    body: Value,
+) -> Value {
     let service = if target.starts_with("AWSEvents") {
         "events"
     } else {
         "sqs"
     };
-    let resp = reqwest::Client::new()
-        .post(format!("{moto}/"))
+    let mut request = reqwest::Client::new().post(format!("{moto}/"));
+    if let Some(account) = account {
+        request = request.header("x-moto-account-id", account);
+    }
+    let resp = request
         .header("X-Amz-Target", target)
         .header("Content-Type", format!("application/x-amz-json-{version}"))
         .header("Authorization", format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"))
@@ -130,12 +158,22 @@ impl Router {
             )
             .await;
             let arn = attrs["Attributes"]["QueueArn"].clone();
-            call(moto, "AWSEvents.PutRule", "1.1", json!({"Name": route.rule, "EventPattern": route.pattern.to_string(), "State": "ENABLED"})).await;
+            let bus = route.bus.as_deref().unwrap_or("default");
+            if bus != "default" {
+                call(
+                    moto,
+                    "AWSEvents.CreateEventBus",
+                    "1.1",
+                    json!({"Name": bus}),
+                )
+                .await;
+            }
+            call(moto, "AWSEvents.PutRule", "1.1", json!({"Name": route.rule, "EventBusName": bus, "EventPattern": route.pattern.to_string(), "State": "ENABLED"})).await;
             call(
                 moto,
                 "AWSEvents.PutTargets",
                 "1.1",
-                json!({"Rule": route.rule, "Targets": [{"Id": route.function, "Arn": arn}]}),
+                json!({"Rule": route.rule, "EventBusName": bus, "Targets": [{"Id": route.function, "Arn": arn}]}),
             )
             .await;
         }

@@ -30,6 +30,7 @@ pub mod fixture;
 pub mod harness;
 pub mod moto;
 pub mod org;
+pub mod organization;
 pub mod sample;
 pub mod stack;
 pub mod twin;

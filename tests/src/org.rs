@@ -45,7 +45,7 @@ impl SeededOrg {
     }
 }
 
-async fn account(client: &Client, root: &str, ou: &str, name: &str) -> String {
+pub async fn account(client: &Client, root: &str, ou: &str, name: &str) -> String {
     let created = client
         .create_account()
         .account_name(name)
@@ -69,7 +69,7 @@ async fn account(client: &Client, root: &str, ou: &str, name: &str) -> String {
     id
 }
 
-async fn ou(client: &Client, parent: &str, name: &str) -> String {
+pub async fn ou(client: &Client, parent: &str, name: &str) -> String {
     client
         .create_organizational_unit()
         .parent_id(parent)

@@ -434,8 +434,8 @@ fn the_member_template_forwards_what_the_control_watches_and_grants_no_more() {
     };
     let resources = section(&central, "Resources");
     let watched = names(
-        &resources["DetectiveControlFunction"]["Properties"]["Events"]["SageMakerCalls"]
-            ["Properties"]["Pattern"],
+        &resources["DetectiveControlFunction"]["Properties"]["Events"]["SageMakerCalls"]["Properties"]
+            ["Pattern"],
     );
     let member_resources = section(&member, "Resources");
     let forwarded = names(&member_resources["ForwardRule"]["Properties"]["EventPattern"]);
@@ -467,5 +467,8 @@ fn the_member_template_forwards_what_the_control_watches_and_grants_no_more() {
     let own = sagemaker_actions(&resources["DetectiveControlRole"]["Properties"]["Policies"]);
     assert!(!responder.is_empty());
     let extra: Vec<_> = responder.difference(&own).collect();
-    assert!(extra.is_empty(), "the responder role grants more: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "the responder role grants more: {extra:?}"
+    );
 }

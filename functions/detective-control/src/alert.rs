@@ -51,30 +51,36 @@ impl Report<'_> {
         self.failed.iter().map(|r| r.id).collect()
     }
 
+    /// What happened to which resource; the account and region always fit (what is cut, when SNS's
+    /// 100 characters are too few, is the end of the name and check list).
     pub fn subject(&self) -> String {
-        let text = format!(
-            "SageMaker {} {}: {} [{}] ({} {})",
+        let clean = |text: String| -> String {
+            text.chars()
+                .map(|c| {
+                    if c.is_ascii() && !c.is_ascii_control() {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect()
+        };
+        let what = clean(format!(
+            "SageMaker {} {}: {} [{}]",
             self.resource.kind.label(),
             self.verb(),
             self.resource.name,
             self.checks().join(", "),
-            self.context.place.account,
-            self.context.place.region,
-        );
-        let clean: String = text
-            .chars()
-            .map(|c| {
-                if c.is_ascii() && !c.is_ascii_control() {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect();
-        if clean.len() <= SUBJECT_MAX {
-            clean
+        ));
+        let place = clean(format!(
+            " ({} {})",
+            self.context.place.account, self.context.place.region,
+        ));
+        if what.len() + place.len() <= SUBJECT_MAX {
+            format!("{what}{place}")
         } else {
-            format!("{}...", &clean[..SUBJECT_MAX - 3])
+            let keep = SUBJECT_MAX.saturating_sub(place.len() + 3);
+            format!("{}...{place}", &what[..keep.min(what.len())])
         }
     }
 
@@ -169,7 +175,8 @@ mod tests {
         );
         let s = r.subject();
         assert!(s.len() <= 100 && s.is_ascii() && !s.contains('\n'), "{s}");
-        assert!(s.ends_with("..."));
+        // The account and region always fit: what is cut is the name.
+        assert!(s.ends_with("... (111122223333 eu-west-1)"), "{s}");
     }
 
     #[test]
