@@ -1,9 +1,9 @@
 //! The AWS calls each function makes, as the test bed saw them: the harness passes every call of the
 //! function it runs on to the emulator it was meant for (moto or the twin) and appends its IAM action
-//! to `<target>/<profile>/iam-calls/<binary>` — only the calls made with the function's own
-//! credentials (a call made as a role it assumed in another account is that role's business). `make
-//! test` empties that folder first and checks it against the roles of `infra/template.yaml` afterwards
-//! (`iam-check`).
+//! to `<target>/<profile>/iam-calls/<binary>` — the calls made with the function's own credentials;
+//! those made as a role it assumed in another account go to `<binary>@assumed`. `make test` empties
+//! that folder first and checks it against the roles of `infra/template.yaml` (and the member roles of
+//! the stack set templates) afterwards (`iam-check`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -118,6 +118,18 @@ pub fn record(binary: &Path, service: &str, operation: &str) {
     let Some(name) = binary.file_name().and_then(|n| n.to_str()) else {
         return;
     };
+    append(binary, name, service, operation);
+}
+
+/// Appends one call `binary` made as a role it assumed to the log `<binary>@assumed`.
+pub fn record_assumed(binary: &Path, service: &str, operation: &str) {
+    let Some(name) = binary.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    append(binary, &format!("{name}@assumed"), service, operation);
+}
+
+fn append(binary: &Path, name: &str, service: &str, operation: &str) {
     let dir = log_dir(binary);
     let _ = std::fs::create_dir_all(&dir);
     // One write per line: tests in other processes append to the same file at the same time, and

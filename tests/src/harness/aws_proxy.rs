@@ -31,7 +31,7 @@ pub(super) async fn aws_call(
     let signed = service.unwrap_or("?");
     let operation = crate::calls::operation(signed, &method, &uri, &headers, &body);
     // The function's role is checked against what it calls with its own credentials; a call made as
-    // a role it assumed (another account's) is that role's business.
+    // a role it assumed (another account's) is that role's business, logged as `<binary>@assumed`.
     let own = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -39,6 +39,9 @@ pub(super) async fn aws_call(
         .is_none_or(|c| c.starts_with("testing/"));
     if own {
         crate::calls::record(&shared.config.binary, signed, &operation);
+    } else {
+        // Logged apart: `iam-check` proves the roles of member templates against them.
+        crate::calls::record_assumed(&shared.config.binary, signed, &operation);
     }
     let crash = {
         let mut inner = shared.inner.lock().expect("harness state");
