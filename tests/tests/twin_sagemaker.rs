@@ -1369,3 +1369,125 @@ async fn updates_and_every_other_operation_through_the_sdk() {
             .ends_with("model-package-group/g")
     );
 }
+
+/// SageMaker resources belong to an account: each account lists, describes and names (ARN) only its
+/// own, and the same name may exist in two accounts (SageMaker API reference: names are unique "within
+/// an AWS Region in an AWS account"). The twin tells accounts apart by the caller's access key, as
+/// moto does: a key from `AssumeRole` belongs to the role's account.
+#[tokio::test]
+async fn each_account_sees_only_its_own_resources() {
+    let bed = bed().await;
+    let (one, two) = ("111111111111", "222222222222");
+    let in_one = bed
+        .fx
+        .twin
+        .sagemaker(&testbed::organization::acting_in(&bed.fx.config, one).await);
+    let in_two = bed
+        .fx
+        .twin
+        .sagemaker(&testbed::organization::acting_in(&bed.fx.config, two).await);
+    for (client, name) in [
+        (&in_one, "shared-name"),
+        (&in_two, "shared-name"),
+        (&in_two, "only-two"),
+    ] {
+        client
+            .create_model()
+            .model_name(name)
+            .execution_role_arn("arn:aws:iam::111111111111:role/r")
+            .primary_container(
+                aws_sdk_sagemaker::types::ContainerDefinition::builder()
+                    .image("123.dkr.ecr/xgb:1")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateModel");
+    }
+    let arns = |out: aws_sdk_sagemaker::operation::list_models::ListModelsOutput| -> Vec<String> {
+        out.models()
+            .iter()
+            .filter_map(|m| m.model_arn().map(str::to_owned))
+            .collect()
+    };
+    let listed_one = arns(in_one.list_models().send().await.unwrap());
+    assert_eq!(
+        listed_one,
+        [format!(
+            "arn:aws:sagemaker:us-east-1:{one}:model/shared-name"
+        )]
+    );
+    assert_eq!(arns(in_two.list_models().send().await.unwrap()).len(), 2);
+    assert!(arns(bed.sm.list_models().send().await.unwrap()).is_empty());
+    let err = in_one
+        .describe_model()
+        .model_name("only-two")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+}
+
+/// `AssumeRole` of a role that does not exist is refused with `AccessDenied` (HTTP 403), as STS
+/// answers ("User … is not authorized to perform: sts:AssumeRole on resource …"); moto alone would
+/// hand out credentials. Once the role exists the twin passes moto's answer on, and its credentials act
+/// in the role's account.
+#[tokio::test]
+async fn assume_role_of_a_missing_role_is_access_denied() {
+    let bed = bed().await;
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&bed.fx.config)
+            .endpoint_url(&bed.fx.twin.endpoint)
+            .build(),
+    );
+    let role = "arn:aws:iam::333333333333:role/secure-mlops-detective-responder";
+    let err = sts
+        .assume_role()
+        .role_arn(role)
+        .role_session_name("s")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDenied"), "{err:?}");
+    assert!(err.message().is_some_and(|m| m.contains(role)));
+
+    testbed::organization::deploy_member(
+        &bed.fx.moto.endpoint,
+        "333333333333",
+        "secure-mlops",
+        "arn:aws:events:us-east-1:123456789012:event-bus/secure-mlops-detective",
+        true,
+    )
+    .await;
+    let out = sts
+        .assume_role()
+        .role_arn(role)
+        .role_session_name("s")
+        .send()
+        .await
+        .expect("the role exists now");
+    let creds = out.credentials().expect("credentials");
+    let config = bed
+        .fx
+        .config
+        .to_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+            aws_sdk_sts::config::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_owned()),
+                None,
+                "test",
+            ),
+        ))
+        .build();
+    bed.fx
+        .twin
+        .sagemaker(&config)
+        .list_models()
+        .send()
+        .await
+        .expect("ListModels");
+    let account = bed.fx.twin.lock().keys.get(creds.access_key_id()).cloned();
+    assert_eq!(account.as_deref(), Some("333333333333"));
+}

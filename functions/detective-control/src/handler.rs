@@ -356,7 +356,7 @@ impl Handler {
             Err(answer) => return answer,
         };
         if fan_out && reach.is_none() {
-            self.fan_out(&event_id, time.as_deref(), &place, full, home)
+            self.fan_out(&event_id, time.as_deref(), &place, full, home, deadline)
                 .await?;
         }
         let reach: &Reach = reach.as_deref().unwrap_or(&self.home);
@@ -483,11 +483,24 @@ impl Handler {
         place: &Place,
         full: bool,
         home: &str,
+        deadline: Option<SystemTime>,
     ) -> Result<(), Error> {
         let accounts = self.members.accounts().await?;
+        let total = accounts.iter().filter(|a| *a != home).count() * self.members.regions().len();
         let mut started = 0;
         for account in accounts.iter().filter(|a| *a != home) {
             for region in self.members.regions() {
+                // Beyond some tens of thousands of account × regions one invocation cannot start
+                // them all (README "The sweep"): fail loudly rather than leave members unswept.
+                let out_of_time = deadline.is_some_and(|d| {
+                    d.duration_since(SystemTime::now()).unwrap_or_default()
+                        < self.config.sweep_reserve
+                });
+                if out_of_time {
+                    return Err(Error::other(format!(
+                        "sweep {event_id}: ran out of time after starting {started} of {total} member sweeps; raise the function's Timeout or split MemberOUs across stacks"
+                    )));
+                }
                 let member = Place {
                     partition: place.partition.clone(),
                     region: region.clone(),

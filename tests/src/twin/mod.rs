@@ -8,7 +8,10 @@
 //! resources move through their documented states after configurable durations; AWS's conflict rules
 //! and error codes apply; `CreateDomain`/`DeleteDomain` have their EFS and security-group side effects in
 //! moto; model-package changes are sent to moto's EventBridge as `SageMaker Model Package State Change`
-//! events.
+//! events. Each account has its own SageMaker (the caller's account is the one moto knows its access key
+//! for: a key from `AssumeRole` belongs to the role's account), and its CloudTrail events go to that
+//! account's default bus. With `AWS_ENDPOINT_URL_STS` pointed at it, the twin fronts moto's STS and
+//! refuses `AssumeRole` of a role that does not exist (`AccessDenied`), as AWS does.
 //!
 //! Control API (JSON, for tests): `POST /twin/durations` `{"domain.create": 0.5, …}` (seconds;
 //! `latency.<Operation>` delays every call of an operation),
