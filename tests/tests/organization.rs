@@ -1,7 +1,7 @@
 //! The organization-wide detective control through the harness: moto's AWS Organizations with a watched
 //! OU (`ML`: alpha, bravo, charlie, echo) and one it does not watch (`Sandbox`: delta); each member
 //! account has what the member stack set creates (its forwarding rule with the template's pattern,
-//! targeting the central bus, and its responder role — echo's is missing); the central stack is the
+//! targeting the central bus, and its responder role); the central stack is the
 //! project's template with `MemberOUs`, its detective bus and rule routed by the template's own
 //! patterns. SageMaker is the twin's, one per account; STS is the twin's front of moto, which refuses a
 //! role that does not exist as AWS does.
@@ -57,14 +57,7 @@ async fn bed() -> Bed {
     );
     for (name, account) in &org.accounts {
         // delta is outside the OUs: no stack set instance, but someone copied the rule there.
-        deploy_member(
-            &fx.moto.endpoint,
-            account,
-            PROJECT,
-            &bus,
-            name != "echo" && name != "delta",
-        )
-        .await;
+        deploy_member(&fx.moto.endpoint, account, PROJECT, &bus, name != "delta").await;
     }
     let control = Harness::start(
         fx.function("DetectiveControlFunction")
@@ -278,14 +271,21 @@ async fn an_account_outside_the_ous_or_a_forged_one_is_never_acted_in() {
     );
 }
 
-/// The schedule's sweep starts one sweep per member account (each its own invocation); charlie's
-/// notebook, created while nothing listened, is stopped; echo, whose responder role is missing, is
-/// reported once — and counted every time.
+/// The schedule's sweep starts one sweep per ACTIVE member account (each its own invocation; alpha,
+/// closed, is not one); charlie's notebook, created while nothing listened, is stopped; echo, whose
+/// responder role someone deleted, is reported once — and counted every time.
 #[tokio::test]
 async fn the_sweep_covers_every_member_and_reports_one_it_cannot_reach() {
     let bed = bed().await;
     let charlie = bed.org.account("charlie").to_owned();
     let echo = bed.org.account("echo").to_owned();
+    testbed::organization::delete_responder(&bed.fx.moto.endpoint, &echo, PROJECT).await;
+    aws_sdk_organizations::Client::new(&bed.fx.config)
+        .close_account()
+        .account_id(bed.org.account("alpha"))
+        .send()
+        .await
+        .expect("CloseAccount");
     bed.sagemaker_of("charlie")
         .await
         .create_notebook_instance()
@@ -300,13 +300,7 @@ async fn the_sweep_covers_every_member_and_reports_one_it_cannot_reach() {
     assert_eq!(bed.delivered(1).await.len(), 1);
     tokio::time::sleep(Duration::from_millis(400)).await; // InService
 
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../events/detective-control/scheduled-sweep.json"),
-    )
-    .expect("sample");
-    let mut sweep: Value = serde_json::from_str(&text).expect("JSON");
-    sweep["time"] = json!(now_rfc3339());
+    let mut sweep = scheduled_sweep();
     let response = bed.invoke(&sweep).await;
     assert_eq!(
         response["examined"], 0,
@@ -342,7 +336,8 @@ async fn the_sweep_covers_every_member_and_reports_one_it_cannot_reach() {
             .is_some_and(|e| e.contains("AccessDenied"))
     );
 
-    // One sweep per member account and region: alpha, bravo, charlie, echo (not delta).
+    // One sweep per ACTIVE member account and region: bravo, charlie, echo (not alpha, closed; not
+    // delta, outside the OUs).
     bed.control.idle(Duration::from_millis(500)).await;
     let members: Vec<String> = bed
         .control
@@ -351,7 +346,7 @@ async fn the_sweep_covers_every_member_and_reports_one_it_cannot_reach() {
         .filter(|i| i.payload["detail-type"] == "Sweep Continuation")
         .filter_map(|i| i.payload["account"].as_str().map(str::to_owned))
         .collect();
-    let mut expected: Vec<String> = ["alpha", "bravo", "charlie", "echo"]
+    let mut expected: Vec<String> = ["bravo", "charlie", "echo"]
         .iter()
         .map(|n| bed.org.account(n).to_owned())
         .collect();
@@ -415,4 +410,39 @@ fn now_rfc3339() -> String {
     aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap()
+}
+
+/// The schedule's sweep event (the sample), timed now.
+fn scheduled_sweep() -> Value {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events/detective-control/scheduled-sweep.json"),
+    )
+    .expect("sample");
+    let mut sweep: Value = serde_json::from_str(&text).expect("JSON");
+    sweep["time"] = json!(now_rfc3339());
+    sweep
+}
+
+/// A fan-out with too little time left starts no member sweep it could not finish starting, and says
+/// how far it got (the schedule's retry, or a longer Timeout, goes on).
+#[tokio::test]
+async fn a_fan_out_out_of_time_fails_saying_how_far_it_got() {
+    let bed = bed().await;
+    let short = Harness::start(
+        bed.fx
+            .function("DetectiveControlFunction")
+            .env("AWS_ENDPOINT_URL_STS", &bed.fx.twin.endpoint)
+            .timeout(Duration::from_secs(4)),
+    )
+    .await;
+    let Invoked::Error(error) = short.invoke(&scheduled_sweep()).await else {
+        panic!("{:#?}", short.logs())
+    };
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("ran out of time after starting 0 of 4 member sweeps")),
+        "{error}"
+    );
 }

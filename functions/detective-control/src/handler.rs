@@ -23,6 +23,10 @@ use crate::respond::{self, Action, Taken};
 use crate::sagemaker::Found;
 use crate::trigger::{self, ApiCall, Trigger};
 
+/// The fan-out stops starting member sweeps this long before the invocation's deadline (enough to
+/// answer with the error that says so).
+const FAN_OUT_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One sweep run (or its continuation).
 struct Sweep {
     event_id: String,
@@ -490,11 +494,10 @@ impl Handler {
         let mut started = 0;
         for account in accounts.iter().filter(|a| *a != home) {
             for region in self.members.regions() {
-                // Beyond some tens of thousands of account × regions one invocation cannot start
-                // them all (README "The sweep"): fail loudly rather than leave members unswept.
+                // Beyond some thousands of account × regions one invocation cannot start them all
+                // (README "The sweep"): fail loudly rather than leave members unswept.
                 let out_of_time = deadline.is_some_and(|d| {
-                    d.duration_since(SystemTime::now()).unwrap_or_default()
-                        < self.config.sweep_reserve
+                    d.duration_since(SystemTime::now()).unwrap_or_default() < FAN_OUT_MARGIN
                 });
                 if out_of_time {
                     return Err(Error::other(format!(
