@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 
 pub mod lifecycle;
+pub mod settings;
 
 use crate::Error;
 use crate::cfn::Request;
