@@ -5,7 +5,6 @@
 use aws_sdk_sagemaker::operation::describe_domain::DescribeDomainOutput;
 use aws_sdk_sagemaker::types::{
     AppNetworkAccessType, AuthMode as SmAuthMode, DomainStatus, RetentionPolicy, RetentionType,
-    UserSettings,
 };
 use serde::{Deserialize, Serialize};
 use shared::Error;
@@ -149,7 +148,11 @@ impl StudioDomain {
                 AuthMode::Iam => SmAuthMode::Iam,
                 AuthMode::Sso => SmAuthMode::Sso,
             })
-            .default_user_settings(user_settings(props))
+            .default_user_settings(props.user_settings()?)
+            .set_default_space_settings(props.space_settings()?)
+            .set_domain_settings(props.domain_settings()?)
+            .set_app_security_group_management(props.app_security_group_management())
+            .set_tag_propagation(props.tag_propagation())
             .vpc_id(props.vpc_id.as_str())
             .set_subnet_ids(Some(props.subnet_ids.iter().map(|s| s.0.clone()).collect()))
             .app_network_access_type(network(props.app_network_access_type))
@@ -354,19 +357,6 @@ fn is_replacement(ctx: &Ctx<'_>, domain_id: &str) -> bool {
         && ctx.request.physical_resource_id.as_deref() != Some(domain_id)
 }
 
-fn user_settings(props: &Properties) -> UserSettings {
-    UserSettings::builder()
-        .execution_role(props.default_execution_role_arn.as_str())
-        .set_security_groups(Some(
-            props
-                .security_group_ids
-                .iter()
-                .map(|s| s.0.clone())
-                .collect(),
-        ))
-        .build()
-}
-
 fn network(access: NetworkAccess) -> AppNetworkAccessType {
     match access {
         NetworkAccess::VpcOnly => AppNetworkAccessType::VpcOnly,
@@ -407,17 +397,15 @@ impl Provider for StudioDomain {
             tracing::info!(fields = ?replace, "replacing the domain: these fields cannot change in place");
             return self.create_domain(ctx, &props, Some(physical_id)).await;
         }
-        let sagemaker_changed = old.as_ref().is_none_or(|o| {
-            o.default_execution_role_arn != props.default_execution_role_arn
-                || o.security_group_ids != props.security_group_ids
-                || o.subnet_ids != props.subnet_ids
-                || o.app_network_access_type != props.app_network_access_type
-        });
-        if sagemaker_changed {
+        if old.as_ref().is_none_or(|o| props.updates_sagemaker(o)) {
             self.sm
                 .update_domain()
                 .domain_id(physical_id)
-                .default_user_settings(user_settings(&props))
+                .default_user_settings(props.user_settings()?)
+                .set_default_space_settings(props.space_settings()?)
+                .set_domain_settings_for_update(props.domain_settings_for_update()?)
+                .set_app_security_group_management(props.app_security_group_management())
+                .set_tag_propagation(props.tag_propagation())
                 .set_subnet_ids(Some(props.subnet_ids.iter().map(|s| s.0.clone()).collect()))
                 .app_network_access_type(network(props.app_network_access_type))
                 .send()

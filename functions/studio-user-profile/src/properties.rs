@@ -21,9 +21,29 @@ pub struct Properties {
     pub single_sign_on_user_value: Option<String>,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// `AWS::SageMaker::UserProfile`'s `UserSettings`, in its shape (read into the SDK's type: every
+    /// field `CreateUserProfile` / `UpdateUserProfile` take); `ExecutionRoleArn` and
+    /// `SecurityGroupIds` fill its `ExecutionRole` and `SecurityGroups` when it names none.
+    #[serde(default)]
+    pub user_settings: Option<serde_json::Value>,
 }
 
 impl Properties {
+    /// The profile's settings as SageMaker takes them.
+    pub fn settings(&self) -> Result<aws_sdk_sagemaker::types::UserSettings, shared::Error> {
+        let groups: Vec<String> = self
+            .security_group_ids
+            .iter()
+            .map(|s| s.0.clone())
+            .collect();
+        shared::studio::settings::user_settings(
+            "UserSettings",
+            self.user_settings.as_ref(),
+            self.execution_role_arn.as_ref().map(|r| r.0.as_str()),
+            &groups,
+        )
+    }
+
     /// Fields that cannot change in place (the profile is replaced: a new physical id).
     pub fn replacement_fields(&self, old: &Properties) -> Vec<&'static str> {
         let mut changed = Vec::new();
@@ -55,7 +75,10 @@ impl shared::cfn::props::Validate for Properties {
             (Some(_), None) | (None, Some(_)) => Err(shared::Error::invalid(
                 "SingleSignOnUserIdentifier and SingleSignOnUserValue go together (SSO domains only)",
             )),
-            _ => check_tags(&self.tags),
+            _ => {
+                self.settings()?;
+                check_tags(&self.tags)
+            }
         }
     }
 }

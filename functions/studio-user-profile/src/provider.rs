@@ -2,7 +2,7 @@
 //! (`arn:…:user-profile/<domain>/<name>`).
 
 use aws_sdk_sagemaker::operation::describe_user_profile::DescribeUserProfileOutput;
-use aws_sdk_sagemaker::types::{UserProfileStatus, UserSettings};
+use aws_sdk_sagemaker::types::UserProfileStatus;
 use serde::{Deserialize, Serialize};
 use shared::Error;
 use shared::cfn::{Ctx, Done, Outcome, Provider, ProviderResult, RequestType, poll_interval};
@@ -38,19 +38,6 @@ fn parse_arn(arn: &str) -> Option<(String, String)> {
     let path = arn.split_once(":user-profile/")?.1;
     let (domain, name) = path.split_once('/')?;
     Some((domain.to_owned(), name.to_owned()))
-}
-
-fn settings(props: &Properties) -> UserSettings {
-    UserSettings::builder()
-        .set_execution_role(props.execution_role_arn.as_ref().map(|r| r.0.clone()))
-        .set_security_groups((!props.security_group_ids.is_empty()).then(|| {
-            props
-                .security_group_ids
-                .iter()
-                .map(|s| s.0.clone())
-                .collect()
-        }))
-        .build()
 }
 
 impl StudioUserProfile {
@@ -108,7 +95,7 @@ impl StudioUserProfile {
             .create_user_profile()
             .domain_id(domain)
             .user_profile_name(name)
-            .user_settings(settings(props))
+            .user_settings(props.settings()?)
             .set_single_sign_on_user_identifier(props.single_sign_on_user_identifier.clone())
             .set_single_sign_on_user_value(props.single_sign_on_user_value.clone())
             .set_tags(Some(tags_with_owner(&props.tags, ctx.request)))
@@ -298,7 +285,7 @@ impl Provider for StudioUserProfile {
             .update_user_profile()
             .domain_id(domain)
             .user_profile_name(name)
-            .user_settings(settings(&props))
+            .user_settings(props.settings()?)
             .send()
             .await
             .map_err(|e| Error::aws("sagemaker:UpdateUserProfile", e))?;

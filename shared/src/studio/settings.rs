@@ -41,6 +41,37 @@ pub fn read<T>(
     }
 }
 
+/// `UserSettings` (the property `property`, `None`: empty) with `role` as its `ExecutionRole` and
+/// `groups` as its `SecurityGroups` where it names none of its own — how the typed shortcuts
+/// (`DefaultExecutionRoleArn`, `ExecutionRoleArn`, `SecurityGroupIds`) join CloudFormation's shape.
+pub fn user_settings(
+    property: &str,
+    value: Option<&Value>,
+    role: Option<&str>,
+    groups: &[String],
+) -> Result<aws_sdk_sagemaker::types::UserSettings, Error> {
+    let mut v = value
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let Some(obj) = v.as_object_mut() else {
+        return Err(Error::invalid(format!("{property}: expected an object")));
+    };
+    if let Some(role) = role
+        && obj.get("ExecutionRole").is_none_or(Value::is_null)
+    {
+        obj.insert("ExecutionRole".into(), Value::String(role.to_owned()));
+    }
+    if !groups.is_empty() && obj.get("SecurityGroups").is_none_or(Value::is_null) {
+        let groups = groups.iter().cloned().map(Value::String).collect();
+        obj.insert("SecurityGroups".into(), Value::Array(groups));
+    }
+    read(
+        property,
+        &v,
+        aws_sdk_sagemaker::types::UserSettings::deserialize,
+    )
+}
+
 /// What we validate ourselves, by property name anywhere in the tree: `ExecutionRole` and `…RoleArn`
 /// (IAM role ARNs), `SecurityGroups` / `SecurityGroupIds` (security group ids), `LifecycleConfigArns`
 /// and `BuiltInLifecycleConfigArn` (Studio lifecycle configuration ARNs), `InstanceType`
@@ -389,7 +420,9 @@ impl ShapeDeserializer for Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_sagemaker::types::{AppInstanceType, DefaultSpaceSettings, DomainSettings, UserSettings};
+    use aws_sdk_sagemaker::types::{
+        AppInstanceType, DefaultSpaceSettings, DomainSettings, UserSettings,
+    };
     use serde_json::json;
 
     #[test]
@@ -415,9 +448,17 @@ mod tests {
             Some(&AppInstanceType::MlT3Medium)
         );
         assert_eq!(lab.custom_images()[0].image_version_number(), Some(3));
-        let idle = lab.app_lifecycle_management().unwrap().idle_settings().unwrap();
+        let idle = lab
+            .app_lifecycle_management()
+            .unwrap()
+            .idle_settings()
+            .unwrap();
         assert_eq!(idle.idle_timeout_in_minutes(), Some(60));
-        let ebs = s.space_storage_settings().unwrap().default_ebs_storage_settings().unwrap();
+        let ebs = s
+            .space_storage_settings()
+            .unwrap()
+            .default_ebs_storage_settings()
+            .unwrap();
         assert_eq!(ebs.default_ebs_volume_size_in_gb(), Some(5));
         assert_eq!(s.custom_posix_user_config().unwrap().uid(), Some(200001));
         let d = read(
@@ -449,25 +490,35 @@ mod tests {
                 && typo.contains("JupyterLabAppSettings"),
             "{typo}"
         );
-        let deep = e(json!({"JupyterLabAppSettings": {"DefaultResourceSpec": {"InstanceTyp": "ml.t3.medium"}}}));
+        let deep = e(
+            json!({"JupyterLabAppSettings": {"DefaultResourceSpec": {"InstanceTyp": "ml.t3.medium"}}}),
+        );
         assert!(
             deep.contains("DefaultUserSettings.JupyterLabAppSettings.DefaultResourceSpec: unknown property `InstanceTyp`"),
             "{deep}"
         );
-        let lcc = e(json!({"JupyterLabAppSettings": {"LifecycleConfigArns": ["arn:aws:sagemaker:us-east-1:123456789012:lifecycle/x"]}}));
+        let lcc = e(
+            json!({"JupyterLabAppSettings": {"LifecycleConfigArns": ["arn:aws:sagemaker:us-east-1:123456789012:lifecycle/x"]}}),
+        );
         assert!(
             lcc.contains("DefaultUserSettings.JupyterLabAppSettings.LifecycleConfigArns[0]")
                 && lcc.contains("not a Studio lifecycle configuration ARN"),
             "{lcc}"
         );
-        assert!(e(json!({"ExecutionRole": "Studio"})).contains("DefaultUserSettings.ExecutionRole"));
+        assert!(
+            e(json!({"ExecutionRole": "Studio"})).contains("DefaultUserSettings.ExecutionRole")
+        );
         assert!(e(json!({"SecurityGroups": ["default"]})).contains("SecurityGroups[0]"));
-        let size = e(json!({"SpaceStorageSettings": {"DefaultEbsStorageSettings": {"DefaultEbsVolumeSizeInGb": "five"}}}));
+        let size = e(
+            json!({"SpaceStorageSettings": {"DefaultEbsStorageSettings": {"DefaultEbsVolumeSizeInGb": "five"}}}),
+        );
         assert!(
             size.contains("DefaultEbsStorageSettings.DefaultEbsVolumeSizeInGb: expected a whole number, got `five`"),
             "{size}"
         );
-        let t = e(json!({"KernelGatewayAppSettings": {"DefaultResourceSpec": {"InstanceType": "t3.medium"}}}));
+        let t = e(
+            json!({"KernelGatewayAppSettings": {"DefaultResourceSpec": {"InstanceType": "t3.medium"}}}),
+        );
         assert!(t.contains("InstanceType: `t3.medium`"), "{t}");
     }
 }
