@@ -567,7 +567,196 @@ async fn bad_properties_fail_before_any_aws_call() {
         r["Reason"].as_str().unwrap().contains("UserProfileName"),
         "{r}"
     );
+    // A lifecycle configuration ARN that is not one, deep in the settings: named, no SageMaker call.
+    let mut props = json!({"DomainName": "x", "VpcId": "vpc-0a1b2c3d", "SubnetIds": "subnet-0a1b2c3d",
+        "DefaultExecutionRoleArn": role, "SecurityGroupIds": ["sg-0a1b2c3d"]});
+    props["DefaultUserSettings"] = json!({"CodeEditorAppSettings": {
+        "LifecycleConfigArns": ["arn:aws:sagemaker:us-east-1:123456789012:notebook-instance-lifecycle-config/x"]}});
+    let r = b.domain("bad4", "Create", props, None, None).await;
+    assert!(
+        r["Reason"].as_str().unwrap().contains(
+            "DefaultUserSettings.CodeEditorAppSettings.LifecycleConfigArns[0]: `arn:aws:sagemaker:us-east-1:123456789012:notebook-instance-lifecycle-config/x` is not a Studio lifecycle configuration ARN"
+        ),
+        "{r}"
+    );
     assert!(b.fx.twin.calls().is_empty(), "{:?}", b.fx.twin.operations());
+}
+
+/// The settings platform teams set, in `AWS::SageMaker::Domain`'s shapes (CloudFormation's strings
+/// for numbers): default user settings with a lifecycle configuration, a default instance type, idle
+/// shutdown and a custom image; default space settings; domain settings. SageMaker (the twin) shows
+/// them in `DescribeDomain`; a change of `DefaultUserSettings` is made in place (same physical id); a
+/// user profile takes `UserSettings` likewise; an instance type SageMaker does not know is SageMaker's
+/// `ValidationException`, in the `Reason`.
+#[tokio::test]
+async fn platform_settings_reach_sagemaker_and_update_in_place() {
+    let b = bed().await;
+    let lcc = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/idle-checker";
+    let mut props = b.network(30).await;
+    props["DefaultUserSettings"] = json!({
+        "JupyterLabAppSettings": {
+            "DefaultResourceSpec": {"InstanceType": "ml.t3.medium", "LifecycleConfigArn": lcc},
+            "LifecycleConfigArns": [lcc],
+            "CustomImages": [{"AppImageConfigName": "team-conda", "ImageName": "team-image", "ImageVersionNumber": "2"}],
+            "AppLifecycleManagement": {"IdleSettings": {"LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": "120"}}
+        },
+        "SpaceStorageSettings": {"DefaultEbsStorageSettings": {"DefaultEbsVolumeSizeInGb": "5", "MaximumEbsVolumeSizeInGb": "50"}},
+        "StudioWebPortal": "ENABLED"
+    });
+    props["DefaultSpaceSettings"] = json!({
+        "ExecutionRole": "arn:aws:iam::123456789012:role/StudioExecution",
+        "JupyterLabAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.t3.large"}}
+    });
+    props["DomainSettings"] = json!({"DockerSettings": {"EnableDockerAccess": "ENABLED"}});
+    props["TagPropagation"] = json!("ENABLED");
+    let r = b
+        .domain("create", "Create", props.clone(), None, None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let id = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    let users = d.default_user_settings().unwrap();
+    let lab = users.jupyter_lab_app_settings().unwrap();
+    let spec = lab.default_resource_spec().unwrap();
+    assert_eq!(
+        spec.instance_type().map(|t| t.as_str()),
+        Some("ml.t3.medium")
+    );
+    assert_eq!(spec.lifecycle_config_arn(), Some(lcc));
+    assert_eq!(lab.lifecycle_config_arns(), [lcc]);
+    assert_eq!(lab.custom_images()[0].image_version_number(), Some(2));
+    let idle = lab
+        .app_lifecycle_management()
+        .unwrap()
+        .idle_settings()
+        .unwrap();
+    assert_eq!(idle.idle_timeout_in_minutes(), Some(120));
+    assert_eq!(
+        users.execution_role(),
+        Some("arn:aws:iam::123456789012:role/StudioExecution"),
+        "DefaultExecutionRoleArn joins the settings"
+    );
+    assert_eq!(
+        users
+            .space_storage_settings()
+            .and_then(|s| s.default_ebs_storage_settings())
+            .and_then(|e| e.maximum_ebs_volume_size_in_gb()),
+        Some(50)
+    );
+    let space = d.default_space_settings().unwrap();
+    assert_eq!(
+        space
+            .jupyter_lab_app_settings()
+            .and_then(|l| l.default_resource_spec())
+            .and_then(|s| s.instance_type())
+            .map(|t| t.as_str()),
+        Some("ml.t3.large")
+    );
+    assert_eq!(
+        d.domain_settings()
+            .and_then(|s| s.docker_settings())
+            .and_then(|s| s.enable_docker_access())
+            .map(|e| e.as_str()),
+        Some("ENABLED")
+    );
+    assert_eq!(d.tag_propagation().map(|t| t.as_str()), Some("ENABLED"));
+
+    // In place: a longer idle timeout, Docker off.
+    let mut changed = props.clone();
+    changed["DefaultUserSettings"]["JupyterLabAppSettings"]["AppLifecycleManagement"]["IdleSettings"]
+        ["IdleTimeoutInMinutes"] = json!("240");
+    changed["DomainSettings"]["DockerSettings"]["EnableDockerAccess"] = json!("DISABLED");
+    let r = b
+        .domain(
+            "update",
+            "Update",
+            changed.clone(),
+            Some(&id),
+            Some(props.clone()),
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], id.as_str(), "updated in place");
+    let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    let idle = d
+        .default_user_settings()
+        .and_then(|u| u.jupyter_lab_app_settings())
+        .and_then(|l| l.app_lifecycle_management())
+        .and_then(|a| a.idle_settings())
+        .unwrap();
+    assert_eq!(idle.idle_timeout_in_minutes(), Some(240));
+    assert_eq!(
+        d.domain_settings()
+            .and_then(|s| s.docker_settings())
+            .and_then(|s| s.enable_docker_access())
+            .map(|e| e.as_str()),
+        Some("DISABLED")
+    );
+    let update =
+        b.fx.twin
+            .calls()
+            .into_iter()
+            .find(|c| c.operation == "UpdateDomain")
+            .expect("UpdateDomain");
+    assert!(
+        update.params.get("DomainSettingsForUpdate").is_some(),
+        "UpdateDomain takes DomainSettingsForUpdate: {}",
+        update.params
+    );
+
+    // A user profile with its own settings.
+    let r = b
+        .profile(
+            "alice",
+            "Create",
+            "Alice",
+            json!({"DomainId": id, "UserProfileName": "alice", "UserSettings": {
+                "JupyterLabAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.g5.xlarge"}},
+                "CustomPosixUserConfig": {"Uid": "200001", "Gid": "1001"}}}),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let p =
+        b.sm.describe_user_profile()
+            .domain_id(&id)
+            .user_profile_name("alice")
+            .send()
+            .await
+            .unwrap();
+    let settings = p.user_settings().unwrap();
+    assert_eq!(
+        settings.custom_posix_user_config().unwrap().uid(),
+        Some(200001)
+    );
+    assert_eq!(
+        settings
+            .jupyter_lab_app_settings()
+            .and_then(|l| l.default_resource_spec())
+            .and_then(|s| s.instance_type())
+            .map(|t| t.as_str()),
+        Some("ml.g5.xlarge")
+    );
+
+    // An instance type of the right form that SageMaker does not have: SageMaker's answer.
+    let r = b
+        .profile(
+            "bob",
+            "Create",
+            "Bob",
+            json!({"DomainId": id, "UserProfileName": "bob", "UserSettings": {
+                "JupyterLabAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.t3.colossal"}}}}),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let reason = r["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ValidationException") && reason.contains("ml.t3.colossal"),
+        "{reason}"
+    );
 }
 
 /// A domain's running apps are deleted concurrently, not one after another: with each DeleteApp call

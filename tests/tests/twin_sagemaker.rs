@@ -1491,3 +1491,44 @@ async fn assume_role_of_a_missing_role_is_access_denied() {
     let account = bed.fx.twin.lock().keys.get(creds.access_key_id()).cloned();
     assert_eq!(account.as_deref(), Some("333333333333"));
 }
+
+/// An app instance type outside the API model's `AppInstanceType` enum, anywhere in a request's
+/// settings, is SageMaker's `ValidationException` naming the value and its camelCase path ("1
+/// validation error detected: Value '…' at '…' failed to satisfy constraint: Member must satisfy enum
+/// value set").
+#[tokio::test]
+async fn an_unknown_app_instance_type_is_a_validation_exception() {
+    use aws_sdk_sagemaker::types::{AppInstanceType, JupyterLabAppSettings, ResourceSpec};
+    let bed = bed().await;
+    let err = bed
+        .sm
+        .create_domain()
+        .domain_name("d")
+        .auth_mode(AuthMode::Iam)
+        .vpc_id("vpc-0a1b2c3d")
+        .subnet_ids("subnet-0a1b2c3d")
+        .default_user_settings(
+            UserSettings::builder()
+                .execution_role("arn:aws:iam::123456789012:role/r")
+                .jupyter_lab_app_settings(
+                    JupyterLabAppSettings::builder()
+                        .default_resource_spec(
+                            ResourceSpec::builder()
+                                .instance_type(AppInstanceType::from("ml.t3.colossal"))
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+    let message = err.message().unwrap_or_default();
+    assert!(
+        message.contains("Value 'ml.t3.colossal' at 'defaultUserSettings.jupyterLabAppSettings.defaultResourceSpec.instanceType'"),
+        "{message}"
+    );
+    assert!(bed.fx.twin.lock().sm.domains.is_empty());
+}

@@ -20,14 +20,16 @@ pub(super) fn handle(w: &mut World, op: &str, p: &Value) -> Option<ApiResult> {
         "DescribeUserProfile" => profile(w, p).map(|r| r.describe("Status")),
         "UpdateUserProfile" => {
             let after = w.duration("profile.update");
-            profile(w, p).and_then(|r| {
-                require_in_service(r, "UserProfile")?;
-                if let Some(settings) = p.get("UserSettings") {
-                    r.body["UserSettings"] = settings.clone();
-                }
-                r.transition("Updating", after, "InService");
-                Ok(json!({"UserProfileArn": r.arn}))
-            })
+            check_instance_types(p, "")
+                .and_then(|_| profile(w, p))
+                .and_then(|r| {
+                    require_in_service(r, "UserProfile")?;
+                    if let Some(settings) = p.get("UserSettings") {
+                        r.body["UserSettings"] = settings.clone();
+                    }
+                    r.transition("Updating", after, "InService");
+                    Ok(json!({"UserProfileArn": r.arn}))
+                })
         }
         "DeleteUserProfile" => delete_user_profile(w, p),
         "ListUserProfiles" => {
@@ -125,10 +127,46 @@ pub(super) fn require_in_service(r: &Resource, what: &str) -> Result<(), ApiErro
     }
 }
 
+/// SageMaker's enum constraint on app instance types, anywhere in a request's settings: "1 validation
+/// error detected: Value '…' at '<camelCase path>' failed to satisfy constraint: Member must satisfy
+/// enum value set: […]" (the `AppInstanceType` values of the API model).
+pub(super) fn check_instance_types(v: &Value, path: &str) -> Result<(), ApiError> {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let mut camel = k.clone();
+                if let Some(first) = camel.get_mut(0..1) {
+                    first.make_ascii_lowercase();
+                }
+                let here = if path.is_empty() {
+                    camel
+                } else {
+                    format!("{path}.{camel}")
+                };
+                if k == "InstanceType"
+                    && let Some(t) = v.as_str()
+                    && !aws_sdk_sagemaker::types::AppInstanceType::values().contains(&t)
+                {
+                    return Err(ApiError::validation(format!(
+                        "1 validation error detected: Value '{t}' at '{here}' failed to satisfy \
+                         constraint: Member must satisfy enum value set: [{}]",
+                        aws_sdk_sagemaker::types::AppInstanceType::values().join(", ")
+                    )));
+                }
+                check_instance_types(v, &here)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|v| check_instance_types(v, path)),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn create_domain(w: &mut World, p: &Value) -> ApiResult {
     for f in ["DomainName", "AuthMode", "VpcId"] {
         s(p, f)?;
     }
+    check_instance_types(p, "")?;
     let subnets: Vec<String> = p["SubnetIds"]
         .as_array()
         .map(|a| {
@@ -178,6 +216,7 @@ pub(super) fn create_domain(w: &mut World, p: &Value) -> ApiResult {
 pub(super) fn update_domain(w: &mut World, p: &Value) -> ApiResult {
     let after = w.duration("domain.update");
     let outcome = w.take_outcome("domain.update");
+    check_instance_types(p, "")?;
     let d = domain(w, p)?;
     require_in_service(d, "Domain")?;
     for (k, v) in p.as_object().into_iter().flatten() {
@@ -236,6 +275,7 @@ pub(super) fn profile<'a>(w: &'a mut World, p: &Value) -> Result<&'a mut Resourc
 }
 
 pub(super) fn create_user_profile(w: &mut World, p: &Value) -> ApiResult {
+    check_instance_types(p, "")?;
     let domain_id = s(p, "DomainId")?.to_owned();
     let name = s(p, "UserProfileName")?.to_owned();
     let d = domain(w, p)?;
