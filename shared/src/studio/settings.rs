@@ -74,7 +74,7 @@ pub fn user_settings(
 
 /// What we validate ourselves, by property name anywhere in the tree: `ExecutionRole` and `…RoleArn`
 /// (IAM role ARNs), `SecurityGroups` / `SecurityGroupIds` (security group ids), `LifecycleConfigArns`
-/// and `BuiltInLifecycleConfigArn` (Studio lifecycle configuration ARNs), `InstanceType`
+/// and `LifecycleConfigArn` (Studio lifecycle configuration ARNs), `InstanceType`
 /// (`ml.<family>.<size>` or `system`).
 pub fn check(path: &str, value: &Value) -> Result<(), Error> {
     match value {
@@ -99,7 +99,7 @@ pub fn check(path: &str, value: &Value) -> Result<(), Error> {
                             lifecycle_config(&format!("{here}[{i}]"), arn)?;
                         }
                     }
-                    "BuiltInLifecycleConfigArn" => lifecycle_config(&here, v)?,
+                    "LifecycleConfigArn" => lifecycle_config(&here, v)?,
                     "InstanceType" => instance_type(&here, v)?,
                     _ => check(&here, v)?,
                 }
