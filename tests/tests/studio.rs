@@ -1225,3 +1225,109 @@ async fn forged_deletes_are_refused_before_any_aws_call() {
     let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
     assert_eq!(d.status().map(|s| s.as_str()), Some("InService"));
 }
+
+/// The Service Catalog products of `infra/examples/` (their templates' own properties, resolved as
+/// CloudFormation would send them: every scalar a string) provision and terminate through the real
+/// functions: a domain with the platform's default user settings, a profile with its own, both gone
+/// after termination.
+#[tokio::test]
+async fn the_service_catalog_products_provision_and_terminate() {
+    let b = bed().await;
+    let network = b.network(40).await;
+    let example = |file: &str| {
+        testbed::stack::Stack::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../infra/examples")
+                .join(file),
+        )
+        .unwrap()
+    };
+    let properties = |stack: &testbed::stack::Stack, logical: &str| -> Value {
+        let doc = stack.resource_doc(logical).unwrap();
+        let mut out = serde_json::Map::new();
+        for (k, v) in doc["Properties"].as_mapping().unwrap() {
+            let k = k.as_str().unwrap();
+            if k == "ServiceToken" || k == "ServiceTimeout" {
+                continue;
+            }
+            // CloudFormation sends a custom resource's scalars as strings.
+            let resolved = stack.resolve(v).unwrap().unwrap();
+            out.insert(k.to_owned(), stringify(resolved));
+        }
+        Value::Object(out)
+    };
+    let domain_stack = example("sc-studio-domain.yaml")
+        .parameter("VpcId", network["VpcId"].clone())
+        .parameter("SubnetIds", network["SubnetIds"].clone())
+        .parameter("AppSecurityGroupId", network["SecurityGroupIds"][0].clone())
+        .parameter(
+            "ExecutionRoleArn",
+            "arn:aws:iam::123456789012:role/StudioExecution",
+        );
+    let props = properties(&domain_stack, "Domain");
+    assert_eq!(
+        props["DefaultUserSettings"]["JupyterLabAppSettings"]["AppLifecycleManagement"]["IdleSettings"]
+            ["IdleTimeoutInMinutes"],
+        "120"
+    );
+    let r = b
+        .domain("sc-domain", "Create", props.clone(), None, None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let id = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    let idle = d
+        .default_user_settings()
+        .and_then(|u| u.jupyter_lab_app_settings())
+        .and_then(|l| l.app_lifecycle_management())
+        .and_then(|a| a.idle_settings())
+        .unwrap();
+    assert_eq!(idle.idle_timeout_in_minutes(), Some(120));
+
+    let profile_stack = example("sc-studio-user-profile.yaml")
+        .parameter("DomainId", id.as_str())
+        .parameter("UserProfileName", "carol");
+    let profile_props = properties(&profile_stack, "Profile");
+    let r = b
+        .profile(
+            "sc-profile",
+            "Create",
+            "Profile",
+            profile_props.clone(),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let arn = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    b.use_studio(&id, "carol").await;
+
+    // Terminating the products: the profile (with carol's apps and space), then the domain.
+    let r = b
+        .profile(
+            "sc-profile-del",
+            "Delete",
+            "Profile",
+            profile_props,
+            Some(&arn),
+            None,
+        )
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let r = b
+        .domain("sc-domain-del", "Delete", props, Some(&id), None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(b.fx.twin.lock().sm.domains.is_empty());
+}
+
+/// A resolved property as CloudFormation sends it to a custom resource: numbers and booleans as strings.
+fn stringify(v: Value) -> Value {
+    match v {
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Array(a) => Value::Array(a.into_iter().map(stringify).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, stringify(v))).collect()),
+        other => other,
+    }
+}
