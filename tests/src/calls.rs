@@ -38,6 +38,7 @@ pub fn route_through_harness(mut config: Config) -> Config {
                 None | Some("LAMBDA") => continue,
                 Some("EFS") => "elasticfilesystem".to_owned(),
                 Some("CLOUDWATCH") => "monitoring".to_owned(),
+                Some("SERVICE_CATALOG") => "servicecatalog".to_owned(),
                 Some(service) => service.to_ascii_lowercase(),
             },
         };

@@ -1331,3 +1331,90 @@ fn stringify(v: Value) -> Value {
         other => other,
     }
 }
+
+/// `EnableProjects`: SageMaker's Service Catalog portfolio is enabled and the execution role
+/// associated; a second domain needing the same finds them done; deleting the first hands both over to
+/// the second (Projects stay on); deleting the second undoes them. Projects that were on before any
+/// domain of ours stay on after it.
+#[tokio::test]
+async fn projects_are_enabled_and_undone_only_as_far_as_we_did_them() {
+    let b = bed().await;
+    let role = "arn:aws:iam::123456789012:role/StudioExecution";
+    let projects = |b: &Bed| {
+        let w = b.fx.twin.lock();
+        (
+            w.sm.projects,
+            w.sm.portfolio_principals
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    };
+    let mut first = b.network(50).await;
+    first["EnableProjects"] = json!("true");
+    first["DomainName"] = json!("projects-a");
+    let r = b.domain("a", "Create", first.clone(), None, None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let a = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert_eq!(projects(&b), (true, vec![role.to_owned()]));
+
+    let mut second = b.network(51).await;
+    second["EnableProjects"] = json!(true);
+    second["DomainName"] = json!("projects-b");
+    let r = b.domain("b", "Create", second.clone(), None, None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let bd = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let associations = |b: &Bed| {
+        b.fx.twin
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "AssociatePrincipalWithPortfolio")
+            .count()
+    };
+    assert_eq!(
+        associations(&b),
+        1,
+        "the second domain found the role associated"
+    );
+
+    let r = b.domain("a-del", "Delete", first, Some(&a), None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        projects(&b),
+        (true, vec![role.to_owned()]),
+        "still needed by the second domain: handed over"
+    );
+    let r = b.domain("b-del", "Delete", second, Some(&bd), None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(projects(&b), (false, vec![]), "undone with the last domain");
+
+    // Projects someone else had enabled, with the role already associated: left as they were.
+    {
+        let mut w = b.fx.twin.lock();
+        w.sm.projects = true;
+        w.sm.portfolio_principals.insert(role.to_owned());
+    }
+    let mut third = b.network(52).await;
+    third["EnableProjects"] = json!(true);
+    third["DomainName"] = json!("projects-c");
+    let r = b.domain("c", "Create", third.clone(), None, None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let c = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let r = b.domain("c-del", "Delete", third, Some(&c), None).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        projects(&b),
+        (true, vec![role.to_owned()]),
+        "not ours to undo"
+    );
+    let disables =
+        b.fx.twin
+            .operations()
+            .iter()
+            .filter(|op| *op == "DisableSagemakerServicecatalogPortfolio")
+            .count();
+    assert_eq!(
+        disables, 1,
+        "only when the last domain that enabled them went"
+    );
+}

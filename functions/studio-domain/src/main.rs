@@ -5,6 +5,7 @@
 //! Wiring only: the modules and the provider the framework serves (`shared::cfn::serve`).
 
 mod network;
+mod projects;
 mod properties;
 mod provider;
 

@@ -46,6 +46,10 @@ pub struct Properties {
     pub app_security_group_management: Option<SecurityGroupManagement>,
     #[serde(default)]
     pub tag_propagation: Option<Switch>,
+    /// SageMaker Projects: SageMaker's Service Catalog portfolio enabled in the account and the
+    /// domain's execution roles associated with it (undone on Delete as far as this domain did it).
+    #[serde(default, deserialize_with = "de::bool")]
+    pub enable_projects: bool,
 }
 
 /// Who manages the security groups between apps of a `VpcOnly` domain (`Service` for RStudio).
@@ -148,6 +152,24 @@ impl Properties {
             Switch::Enabled => TagPropagation::Enabled,
             Switch::Disabled => TagPropagation::Disabled,
         })
+    }
+
+    /// The execution roles Projects are enabled for: the users' and the spaces' defaults.
+    pub fn execution_roles(&self) -> Result<Vec<String>, Error> {
+        let mut roles: Vec<String> = self
+            .user_settings()?
+            .execution_role()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        if let Some(role) = self
+            .space_settings()?
+            .and_then(|s| s.execution_role().map(str::to_owned))
+            && !roles.contains(&role)
+        {
+            roles.push(role);
+        }
+        Ok(roles)
     }
 
     /// Whether an update changes anything `UpdateDomain` sets.

@@ -17,6 +17,7 @@ use shared::studio::{
 };
 
 use crate::network::{delete_home_efs, delete_nfs_groups};
+use crate::projects::Projects;
 use crate::properties::{AuthMode, Identity, NetworkAccess, Properties, Retention};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,6 +37,7 @@ pub enum State {
 
 pub struct StudioDomain {
     sm: aws_sdk_sagemaker::Client,
+    sc: aws_sdk_servicecatalog::Client,
     ec2: aws_sdk_ec2::Client,
     efs: aws_sdk_efs::Client,
 }
@@ -52,6 +54,7 @@ impl StudioDomain {
     pub fn new(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(StudioDomain {
             sm: aws_sdk_sagemaker::Client::new(config),
+            sc: aws_sdk_servicecatalog::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
             efs: aws_sdk_efs::Client::new(config),
         })
@@ -114,6 +117,13 @@ impl StudioDomain {
     }
 
     /// One domain as the shared Studio lifecycle reaches it (its home file system kept).
+    fn projects(&self) -> Projects<'_> {
+        Projects {
+            sm: &self.sm,
+            sc: &self.sc,
+        }
+    }
+
     fn domain<'a>(&'a self, id: &'a str) -> Domain<'a> {
         Domain {
             sm: &self.sm,
@@ -131,6 +141,14 @@ impl StudioDomain {
     ) -> ProviderResult<State> {
         if let Some(id) = self.find_existing(ctx, &props.identity(), except).await? {
             tracing::info!(domain_id = %id, "adopting the domain a previous attempt created");
+            if props.enable_projects
+                && let Some(d) = self.domain(&id).describe().await?
+            {
+                let arn = d.domain_arn().unwrap_or_default();
+                self.projects()
+                    .enable(arn, &props.execution_roles()?)
+                    .await?;
+            }
             return in_progress(
                 State::Waiting {
                     domain_id: id,
@@ -170,6 +188,13 @@ impl StudioDomain {
                     .map(str::to_owned)
             })
             .ok_or_else(|| Error::other("sagemaker:CreateDomain returned no domain id"))?;
+        if props.enable_projects
+            && let Some(arn) = out.domain_arn()
+        {
+            self.projects()
+                .enable(arn, &props.execution_roles()?)
+                .await?;
+        }
         tracing::info!(domain_id = %id, "domain created; waiting for InService");
         in_progress(
             State::Waiting {
@@ -412,8 +437,20 @@ impl Provider for StudioDomain {
                 .await
                 .map_err(|e| Error::aws("sagemaker:UpdateDomain", e))?;
         }
-        let old_tags = old.map(|o| o.tags).unwrap_or_default();
         let arn = domain.domain_arn().unwrap_or_default();
+        match (
+            old.as_ref().is_some_and(|o| o.enable_projects),
+            props.enable_projects,
+        ) {
+            (_, true) => {
+                self.projects()
+                    .enable(arn, &props.execution_roles()?)
+                    .await?
+            }
+            (true, false) => self.projects().release(arn).await?,
+            (false, false) => {}
+        }
+        let old_tags = old.map(|o| o.tags).unwrap_or_default();
         sync_tags(&self.sm, arn, &old_tags, &props.tags).await?;
         self.wait(ctx, physical_id.to_owned(), 0).await
     }
@@ -431,6 +468,10 @@ impl Provider for StudioDomain {
         // A domain that is gone needs no owner check: the teardown finds it gone and only removes
         // what SageMaker left behind for it (per HomeEfsFileSystem).
         let domain = lifecycle::owned(&self.domain(physical_id), ctx.request).await?;
+        // What the domain did for SageMaker Projects is undone first (it is recorded in its tags).
+        if let Some(arn) = domain.as_ref().and_then(|d| d.domain_arn()) {
+            self.projects().release(arn).await?;
+        }
         // Properties that no longer parse: the VPC from SageMaker, the users' data kept unless
         // HomeEfsFileSystem still reads `Delete`.
         let raw = &ctx.request.resource_properties;
@@ -497,6 +538,7 @@ mod tests {
             .build();
         StudioDomain {
             sm,
+            sc: aws_sdk_servicecatalog::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             efs: aws_sdk_efs::Client::new(&config),
         }

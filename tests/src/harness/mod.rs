@@ -110,6 +110,7 @@ impl Config {
             "SAGEMAKER",
             "SAGEMAKER_RUNTIME",
             "CODEPIPELINE",
+            "SERVICE_CATALOG",
             "CLOUDWATCH",
         ]
         .iter()

@@ -1,8 +1,10 @@
 //! A local twin of the parts of SageMaker and CodePipeline our functions call, for what moto lacks.
 //!
 //! It speaks the real wire protocol (awsJson1_1: `POST /` with `X-Amz-Target: SageMaker.<Op>` or
-//! `CodePipeline_20150709.<Op>`), so the functions' real SDK clients reach it through
-//! `AWS_ENDPOINT_URL_SAGEMAKER` / `AWS_ENDPOINT_URL_CODEPIPELINE` while every other service goes to moto.
+//! `CodePipeline_20150709.<Op>`, `AWS242ServiceCatalogService.<Op>`), so the functions' real SDK
+//! clients reach it through `AWS_ENDPOINT_URL_SAGEMAKER` / `_CODEPIPELINE` / `_SERVICE_CATALOG` while
+//! every other service goes to moto. Its Service Catalog is SageMaker's side of it only: the portfolio
+//! SageMaker Projects shares with the account.
 //!
 //! Fidelity rules (each has a test in `tests/tests/twin_*.rs` naming the AWS behaviour it reproduces):
 //! resources move through their documented states after configurable durations; AWS's conflict rules
@@ -475,6 +477,7 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
     let service_name = match service {
         "SageMaker" => "sagemaker",
         "CodePipeline_20150709" => "codepipeline",
+        "AWS242ServiceCatalogService" => "servicecatalog",
         other => {
             return ApiError::new(
                 "UnknownOperationException",
@@ -490,6 +493,13 @@ async fn dispatch(State(world): State<Shared>, headers: HeaderMap, body: Bytes) 
         "sagemaker" => {
             let account = caller_account(&world, &headers).await;
             sagemaker::handle(&world, &account, operation, &params).await
+        }
+        "servicecatalog" => {
+            let account = caller_account(&world, &headers).await;
+            let mut w = world.lock().expect("twin state");
+            w.as_account(&account, |w| {
+                sagemaker::service_catalog(w, operation, &params)
+            })
         }
         _ => codepipeline::handle(&world, operation, &params).await,
     };

@@ -68,6 +68,10 @@ pub struct SageMaker {
     pub groups: BTreeMap<String, Resource>,
     pub packages: BTreeMap<(String, u64), Resource>,
     pub tags: HashMap<String, Vec<Value>>,
+    /// SageMaker's Service Catalog portfolio (Projects) enabled in this account, and the principals
+    /// associated with it.
+    pub projects: bool,
+    pub portfolio_principals: std::collections::BTreeSet<String>,
     pub effects: Vec<Effect>,
     seq: u64,
 }
@@ -117,6 +121,8 @@ impl SageMaker {
             groups: Default::default(),
             packages: Default::default(),
             tags: Default::default(),
+            projects: false,
+            portfolio_principals: Default::default(),
             effects: Default::default(),
             seq: 0,
         }
@@ -319,6 +325,18 @@ fn operation(w: &mut World, op: &str, p: &Value) -> ApiResult {
         return result;
     }
     match op {
+        // SageMaker Projects: the account's switch for SageMaker's Service Catalog portfolio.
+        "GetSagemakerServicecatalogPortfolioStatus" => {
+            Ok(json!({"Status": if w.sm.projects { "Enabled" } else { "Disabled" }}))
+        }
+        "EnableSagemakerServicecatalogPortfolio" => {
+            w.sm.projects = true;
+            Ok(json!({}))
+        }
+        "DisableSagemakerServicecatalogPortfolio" => {
+            w.sm.projects = false;
+            Ok(json!({}))
+        }
         "AddTags" => {
             let arn = s(p, "ResourceArn")?.to_owned();
             let tags = w.sm.tags.entry(arn).or_default();
@@ -346,6 +364,62 @@ fn operation(w: &mut World, op: &str, p: &Value) -> ApiResult {
         other => Err(ApiError::new(
             "UnknownOperationException",
             format!("the SageMaker twin does not implement {other}"),
+        )),
+    }
+}
+
+/// The portfolio SageMaker shares with an account once Projects are enabled (an imported share,
+/// provider "Amazon SageMaker", as `ListAcceptedPortfolioShares` shows it).
+pub const PROJECTS_PORTFOLIO: &str = "port-sagemaker0001";
+
+/// Service Catalog, as far as SageMaker Projects use it: the accepted share of SageMaker's portfolio
+/// (present only while `EnableSagemakerServicecatalogPortfolio` holds) and its principals.
+pub fn service_catalog(w: &mut World, op: &str, p: &Value) -> ApiResult {
+    let portfolio = |p: &Value| -> Result<(), ApiError> {
+        match p["PortfolioId"].as_str() {
+            Some(PROJECTS_PORTFOLIO) if w.sm.projects => Ok(()),
+            other => Err(ApiError::new(
+                "ResourceNotFoundException",
+                format!("Portfolio {} not found", other.unwrap_or_default()),
+            )),
+        }
+    };
+    match op {
+        "ListAcceptedPortfolioShares" => {
+            let shares = if w.sm.projects {
+                vec![json!({"Id": PROJECTS_PORTFOLIO,
+                    "ARN": format!("arn:aws:catalog:{REGION}:{}:portfolio/{PROJECTS_PORTFOLIO}", w.sm.account),
+                    "DisplayName": "Amazon SageMaker Solutions and ML Ops products",
+                    "ProviderName": "Amazon SageMaker"})]
+            } else {
+                vec![]
+            };
+            Ok(json!({"PortfolioDetails": shares}))
+        }
+        "AssociatePrincipalWithPortfolio" => {
+            portfolio(p)?;
+            let arn = s(p, "PrincipalARN")?.to_owned();
+            w.sm.portfolio_principals.insert(arn);
+            Ok(json!({}))
+        }
+        "DisassociatePrincipalFromPortfolio" => {
+            portfolio(p)?;
+            let arn = s(p, "PrincipalARN")?.to_owned();
+            w.sm.portfolio_principals.remove(&arn);
+            Ok(json!({}))
+        }
+        "ListPrincipalsForPortfolio" => {
+            portfolio(p)?;
+            let principals: Vec<Value> =
+                w.sm.portfolio_principals
+                    .iter()
+                    .map(|a| json!({"PrincipalARN": a, "PrincipalType": "IAM"}))
+                    .collect();
+            Ok(json!({"Principals": principals}))
+        }
+        other => Err(ApiError::new(
+            "UnknownOperationException",
+            format!("the twin's Service Catalog does not implement {other}"),
         )),
     }
 }
