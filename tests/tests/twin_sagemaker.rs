@@ -1532,3 +1532,73 @@ async fn an_unknown_app_instance_type_is_a_validation_exception() {
     );
     assert!(bed.fx.twin.lock().sm.domains.is_empty());
 }
+
+/// SageMaker Projects: `EnableSagemakerServicecatalogPortfolio` switches the account's status to
+/// `Enabled` and SageMaker's portfolio appears among the accepted shares (provider "Amazon SageMaker",
+/// as `ListAcceptedPortfolioShares` shows it after enabling, SageMaker Developer Guide "Enable
+/// SageMaker AI Projects"); principals can then be associated with it; disabling removes the share, and
+/// a principal cannot be associated with a portfolio that is not shared (`ResourceNotFoundException`).
+#[tokio::test]
+async fn projects_share_sagemakers_portfolio_while_enabled() {
+    use aws_sdk_sagemaker::types::SagemakerServicecatalogStatus;
+    use aws_sdk_servicecatalog::types::PrincipalType;
+    let bed = bed().await;
+    let sc = aws_sdk_servicecatalog::Client::from_conf(
+        aws_sdk_servicecatalog::config::Builder::from(&bed.fx.config)
+            .endpoint_url(&bed.fx.twin.endpoint)
+            .build(),
+    );
+    let status = bed
+        .sm
+        .get_sagemaker_servicecatalog_portfolio_status()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.status(),
+        Some(&SagemakerServicecatalogStatus::Disabled)
+    );
+    let shares = sc.list_accepted_portfolio_shares().send().await.unwrap();
+    assert!(shares.portfolio_details().is_empty());
+    let err = sc
+        .associate_principal_with_portfolio()
+        .portfolio_id(testbed::twin::sagemaker::PROJECTS_PORTFOLIO)
+        .principal_arn("arn:aws:iam::123456789012:role/r")
+        .principal_type(PrincipalType::Iam)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+
+    bed.sm
+        .enable_sagemaker_servicecatalog_portfolio()
+        .send()
+        .await
+        .unwrap();
+    let shares = sc.list_accepted_portfolio_shares().send().await.unwrap();
+    let portfolio = &shares.portfolio_details()[0];
+    assert_eq!(portfolio.provider_name(), Some("Amazon SageMaker"));
+    let id = portfolio.id().unwrap();
+    sc.associate_principal_with_portfolio()
+        .portfolio_id(id)
+        .principal_arn("arn:aws:iam::123456789012:role/r")
+        .principal_type(PrincipalType::Iam)
+        .send()
+        .await
+        .unwrap();
+    let principals = sc
+        .list_principals_for_portfolio()
+        .portfolio_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(principals.principals().len(), 1);
+
+    bed.sm
+        .disable_sagemaker_servicecatalog_portfolio()
+        .send()
+        .await
+        .unwrap();
+    let shares = sc.list_accepted_portfolio_shares().send().await.unwrap();
+    assert!(shares.portfolio_details().is_empty());
+}
