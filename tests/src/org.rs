@@ -83,15 +83,20 @@ pub async fn ou(client: &Client, parent: &str, name: &str) -> String {
         .to_owned()
 }
 
-/// Creates the organization shown in the module docs.
-pub async fn seed(config: &aws_config::SdkConfig) -> SeededOrg {
-    let client = Client::new(config);
-    client
+/// Creates an organization (all features) whose management account is the caller's: its id and
+/// its root's id.
+pub async fn create(client: &Client) -> (String, String) {
+    let org = client
         .create_organization()
         .feature_set(OrganizationFeatureSet::All)
         .send()
         .await
         .expect("CreateOrganization");
+    let id = org
+        .organization()
+        .and_then(|o| o.id())
+        .expect("organization id")
+        .to_owned();
     let root = client
         .list_roots()
         .send()
@@ -102,6 +107,13 @@ pub async fn seed(config: &aws_config::SdkConfig) -> SeededOrg {
         .and_then(|r| r.id())
         .expect("root id")
         .to_owned();
+    (id, root)
+}
+
+/// Creates the organization shown in the module docs.
+pub async fn seed(config: &aws_config::SdkConfig) -> SeededOrg {
+    let client = Client::new(config);
+    let (_, root) = create(&client).await;
     let mut org = SeededOrg {
         root: root.clone(),
         ous: BTreeMap::new(),

@@ -6,7 +6,6 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_organizations::Client;
-use aws_sdk_organizations::types::OrganizationFeatureSet;
 use serde_json::{Value, json};
 
 use crate::events::call_as;
@@ -36,27 +35,7 @@ impl Organization {
     /// accounts in `ML` and `other` accounts in `Sandbox`.
     pub async fn create(config: &SdkConfig, watched: &[&str], other: &[&str]) -> Organization {
         let client = Client::new(config);
-        let org = client
-            .create_organization()
-            .feature_set(OrganizationFeatureSet::All)
-            .send()
-            .await
-            .expect("CreateOrganization");
-        let id = org
-            .organization()
-            .and_then(|o| o.id())
-            .expect("organization id")
-            .to_owned();
-        let root = client
-            .list_roots()
-            .send()
-            .await
-            .expect("ListRoots")
-            .roots()
-            .first()
-            .and_then(|r| r.id())
-            .expect("root id")
-            .to_owned();
+        let (id, root) = crate::org::create(&client).await;
         let watched_ou = crate::org::ou(&client, &root, "ML").await;
         let other_ou = crate::org::ou(&client, &root, "Sandbox").await;
         let mut accounts = Vec::new();
@@ -96,7 +75,11 @@ pub async fn acting_in(config: &SdkConfig, account: &str) -> SdkConfig {
         .send()
         .await
         .expect("AssumeRole");
-    let creds = out.credentials().expect("credentials");
+    with_credentials(config, out.credentials().expect("credentials"))
+}
+
+/// `config` acting with the credentials `AssumeRole` returned.
+pub fn with_credentials(config: &SdkConfig, creds: &aws_sdk_sts::types::Credentials) -> SdkConfig {
     config
         .to_builder()
         .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
@@ -105,7 +88,7 @@ pub async fn acting_in(config: &SdkConfig, account: &str) -> SdkConfig {
                 creds.secret_access_key(),
                 Some(creds.session_token().to_owned()),
                 None,
-                "test-member",
+                "test-assumed-role",
             ),
         ))
         .build()

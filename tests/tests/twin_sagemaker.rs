@@ -1467,20 +1467,7 @@ async fn assume_role_of_a_missing_role_is_access_denied() {
         .await
         .expect("the role exists now");
     let creds = out.credentials().expect("credentials");
-    let config = bed
-        .fx
-        .config
-        .to_builder()
-        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
-            aws_sdk_sts::config::Credentials::new(
-                creds.access_key_id(),
-                creds.secret_access_key(),
-                Some(creds.session_token().to_owned()),
-                None,
-                "test",
-            ),
-        ))
-        .build();
+    let config = testbed::organization::with_credentials(&bed.fx.config, creds);
     bed.fx
         .twin
         .sagemaker(&config)
