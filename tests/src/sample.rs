@@ -7,7 +7,8 @@
 //!   Placeholders stand for what moto makes anew every time: `{{ou:<path>}}` is the id of that OU of
 //!   the seeded organization (e.g. `{{ou:Staging}}`), `{{accounts:<path>}}` its ACTIVE accounts
 //!   (nested ones included, comma-separated), `{{bucket}}` a bucket and `{{key}}` the ARN of a KMS key
-//!   made for the sample.
+//!   made for the sample, `{{vpc}}`, `{{subnets}}` (comma-separated) and `{{security-group}}` a Studio
+//!   network made in moto, `{{domain}}` the id of an InService Studio domain made in it.
 //! - A CloudTrail event of a SageMaker call (`AWS API Call via CloudTrail`) first replays the call
 //!   against the twin, so that the resource the record says was made exists; then the event is invoked.
 //! - Anything else is invoked as it is.
@@ -102,6 +103,24 @@ async fn fill(fx: &Fixture, mut text: String) -> Result<String, String> {
             .map_err(|e| format!("CreateBucket: {e}"))?;
         text = text.replace("{{bucket}}", bucket);
     }
+    if ["{{vpc}}", "{{subnets}}", "{{security-group}}", "{{domain}}"]
+        .iter()
+        .any(|p| text.contains(p))
+    {
+        let (vpc, subnets, group) =
+            crate::twin::moto_side::studio_network(&fx.moto.endpoint, 60, "sample-studio-apps")
+                .await;
+        if text.contains("{{domain}}") {
+            text = text.replace(
+                "{{domain}}",
+                &studio_domain(fx, &vpc, &subnets, &group).await?,
+            );
+        }
+        text = text
+            .replace("{{vpc}}", &vpc)
+            .replace("{{subnets}}", &subnets.join(","))
+            .replace("{{security-group}}", &group);
+    }
     if text.contains("{{key}}") {
         let key = aws_sdk_kms::Client::new(&fx.config)
             .create_key()
@@ -119,6 +138,46 @@ async fn fill(fx: &Fixture, mut text: String) -> Result<String, String> {
         )),
         None => Ok(text),
     }
+}
+
+/// A Studio domain in the twin (`{{domain}}`), InService: what a user profile sample is created in.
+async fn studio_domain(
+    fx: &Fixture,
+    vpc: &str,
+    subnets: &[String],
+    group: &str,
+) -> Result<String, String> {
+    use aws_sdk_sagemaker::types::{AuthMode, DomainStatus, UserSettings};
+    let sm = fx.sagemaker();
+    let out = sm
+        .create_domain()
+        .domain_name("sample-domain")
+        .auth_mode(AuthMode::Iam)
+        .vpc_id(vpc)
+        .set_subnet_ids(Some(subnets.to_vec()))
+        .default_user_settings(
+            UserSettings::builder()
+                .execution_role("arn:aws:iam::123456789012:role/StudioExecution")
+                .security_groups(group)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("CreateDomain: {e}"))?;
+    let id = out.domain_id().unwrap_or_default().to_owned();
+    for _ in 0..100 {
+        let d = sm
+            .describe_domain()
+            .domain_id(&id)
+            .send()
+            .await
+            .map_err(|e| format!("DescribeDomain: {e}"))?;
+        if d.status() == Some(&DomainStatus::InService) {
+            return Ok(id);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("domain {id} not InService within 10 s"))
 }
 
 async fn custom_resource(h: &Harness, mut event: Value) -> (Value, bool) {

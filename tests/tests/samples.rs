@@ -40,6 +40,9 @@ async fn every_function_answers_its_sample_events() {
                     "{:#?}",
                     out.answer
                 ),
+                "studio-domain" | "studio-user-profile" => {
+                    assert_eq!(out.answer["Status"], "SUCCESS", "{:#?}", out.answer)
+                }
                 "detective-control" => {
                     assert_eq!(
                         out.answer["findings"][0]["action"], "stop",
@@ -57,5 +60,5 @@ async fn every_function_answers_its_sample_events() {
             tried += 1;
         }
     }
-    assert!(tried >= 3, "{tried} samples");
+    assert!(tried >= 5, "{tried} samples");
 }
