@@ -151,10 +151,22 @@ impl Stack {
         let env = self
             .environment(logical)
             .unwrap_or_else(|e| panic!("infra/template.yaml: {e}"));
-        env.iter().fold(
+        let config = env.iter().fold(
             Config::new(crate::bins::path(binary), &self.function_name(logical)),
             |config, (k, v)| config.env(k, v.as_str()),
-        )
+        );
+        // The function's `Timeout` (or the Globals'), as Lambda applies it.
+        let timeout = [&res["Properties"]["Timeout"], &self.doc["Globals"]["Function"]["Timeout"]]
+            .into_iter()
+            .find_map(|t| match self.resolve(t) {
+                Ok(Some(Value::Number(n))) => n.as_u64(),
+                Ok(Some(Value::String(s))) => s.parse().ok(),
+                _ => None,
+            });
+        match timeout {
+            Some(seconds) => config.timeout(std::time::Duration::from_secs(seconds)),
+            None => config,
+        }
     }
 
     /// The stack's EventBridge rules (see [`crate::events`]).
@@ -525,8 +537,12 @@ Resources:
         assert_eq!(functions.len(), 7, "{functions:?}");
         for id in functions {
             stack.environment(id).unwrap_or_else(|e| panic!("{e}"));
-            // Its binary and name come from the template too.
-            let _ = stack.function(id);
+            // Its binary, name and timeout come from the template too.
+            let config = stack.function(id);
+            let timeout = stack.resource_doc(id).unwrap()["Properties"]["Timeout"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{id} sets its Timeout"));
+            assert_eq!(config.timeout, std::time::Duration::from_secs(timeout), "{id}");
         }
     }
 }
