@@ -156,13 +156,16 @@ impl Stack {
             |config, (k, v)| config.env(k, v.as_str()),
         );
         // The function's `Timeout` (or the Globals'), as Lambda applies it.
-        let timeout = [&res["Properties"]["Timeout"], &self.doc["Globals"]["Function"]["Timeout"]]
-            .into_iter()
-            .find_map(|t| match self.resolve(t) {
-                Ok(Some(Value::Number(n))) => n.as_u64(),
-                Ok(Some(Value::String(s))) => s.parse().ok(),
-                _ => None,
-            });
+        let timeout = [
+            &res["Properties"]["Timeout"],
+            &self.doc["Globals"]["Function"]["Timeout"],
+        ]
+        .into_iter()
+        .find_map(|t| match self.resolve(t) {
+            Ok(Some(Value::Number(n))) => n.as_u64(),
+            Ok(Some(Value::String(s))) => s.parse().ok(),
+            _ => None,
+        });
         match timeout {
             Some(seconds) => config.timeout(std::time::Duration::from_secs(seconds)),
             None => config,
@@ -542,7 +545,11 @@ Resources:
             let timeout = stack.resource_doc(id).unwrap()["Properties"]["Timeout"]
                 .as_u64()
                 .unwrap_or_else(|| panic!("{id} sets its Timeout"));
-            assert_eq!(config.timeout, std::time::Duration::from_secs(timeout), "{id}");
+            assert_eq!(
+                config.timeout,
+                std::time::Duration::from_secs(timeout),
+                "{id}"
+            );
         }
     }
 }
