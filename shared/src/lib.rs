@@ -26,6 +26,7 @@ pub mod organizations;
 pub mod settings;
 #[cfg(feature = "studio")]
 pub mod studio;
+pub mod xray;
 
 pub use error::Error;
 

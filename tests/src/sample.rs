@@ -49,6 +49,8 @@ pub struct Tried {
     pub ok: bool,
     /// Everything the function logged (JSON lines, the metric documents among them).
     pub logs: Vec<String>,
+    /// The X-Ray subsegments the function sent (one per AWS call of the sampled invocation).
+    pub segments: Vec<Value>,
 }
 
 /// Runs the sample at `path` through `function` (e.g. `org-accounts`) on a fresh fixture.
@@ -78,6 +80,7 @@ pub async fn run(function: &str, path: &Path) -> Result<Tried, String> {
         answer: tried.0,
         ok: tried.1,
         logs: h.logs(),
+        segments: h.trace_segments(),
     })
 }
 

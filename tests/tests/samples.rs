@@ -28,6 +28,24 @@ async fn every_function_answers_its_sample_events() {
                 out.answer,
                 out.logs
             );
+            // Every AWS call of the sampled invocation is a subsegment under Lambda's trace.
+            assert!(
+                !out.segments.is_empty(),
+                "{}: no X-Ray subsegment",
+                path.display()
+            );
+            for segment in &out.segments {
+                assert_eq!(segment["type"], "subsegment", "{segment}");
+                assert!(
+                    segment["trace_id"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("1-"))
+                        && segment["parent_id"].as_str().is_some_and(|p| p.len() == 16)
+                        && segment["aws"]["operation"].is_string()
+                        && segment["end_time"].as_f64() >= segment["start_time"].as_f64(),
+                    "{segment}"
+                );
+            }
             match function.as_str() {
                 // The seeded Staging OU: 3 + 2 + 2 + 1 ACTIVE accounts, nested ones included.
                 "org-accounts" => {

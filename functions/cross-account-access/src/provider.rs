@@ -61,20 +61,21 @@ impl CrossAccountAccess {
     pub fn new(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
         let s3 = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(shared::aws::custom_endpoint("S3"))
+            .interceptor(shared::xray::Segments)
             .build();
         let locks = shared::settings::from_env()
             .get(LOCK_TABLE_SETTING)
             .map(|table| {
                 Locks::new(
-                    aws_sdk_dynamodb::Client::new(sdk),
+                    shared::client!(aws_sdk_dynamodb, sdk),
                     table,
                     shared::lock::DEFAULT_LEASE,
                 )
             });
         Ok(CrossAccountAccess {
             s3: aws_sdk_s3::Client::from_conf(s3),
-            kms: aws_sdk_kms::Client::new(sdk),
-            org: aws_sdk_organizations::Client::new(sdk),
+            kms: shared::client!(aws_sdk_kms, sdk),
+            org: shared::client!(aws_sdk_organizations, sdk),
             locks,
         })
     }

@@ -56,14 +56,14 @@ impl shared::event::Handler for Handler {
         let config = Config::from_env()?;
         Ok(Handler {
             continuation: Continuation::new(
-                aws_sdk_lambda::Client::new(sdk),
+                shared::client!(aws_sdk_lambda, sdk),
                 std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
             ),
             home: Reach::new(sdk, config.security_hub),
             members: Members::new(sdk, config.organization.clone(), config.security_hub),
-            notifier: Notifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone()),
+            notifier: Notifier::new(shared::client!(aws_sdk_sns, sdk), config.topic_arn.clone()),
             idempotency: Idempotency::new(
-                aws_sdk_dynamodb::Client::new(sdk),
+                shared::client!(aws_sdk_dynamodb, sdk),
                 config.idempotency_table.clone(),
                 config.idempotency_ttl,
                 config.in_progress,

@@ -39,8 +39,8 @@ pub struct Reach {
 impl Reach {
     pub fn new(sdk: &SdkConfig, security_hub: bool) -> Reach {
         Reach {
-            sagemaker: SageMaker::new(aws_sdk_sagemaker::Client::new(sdk)),
-            hub: security_hub.then(|| aws_sdk_securityhub::Client::new(sdk)),
+            sagemaker: SageMaker::new(shared::client!(aws_sdk_sagemaker, sdk)),
+            hub: security_hub.then(|| shared::client!(aws_sdk_securityhub, sdk)),
         }
     }
 }
@@ -81,9 +81,9 @@ impl Members {
             org: org.map(|config| Org {
                 config,
                 sdk: sdk.clone(),
-                sts: aws_sdk_sts::Client::new(sdk),
+                sts: shared::client!(aws_sdk_sts, sdk),
                 directory: Organizations::new(
-                    aws_sdk_organizations::Client::new(sdk),
+                    shared::client!(aws_sdk_organizations, sdk),
                     "MEMBER_OUS",
                 ),
             }),

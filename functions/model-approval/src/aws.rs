@@ -21,10 +21,10 @@ const RECENT_EXECUTIONS: i32 = 10;
 impl Deployment {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         Deployment {
-            sagemaker: aws_sdk_sagemaker::Client::new(sdk),
-            cloudformation: aws_sdk_cloudformation::Client::new(sdk),
-            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
-            sns: aws_sdk_sns::Client::new(sdk),
+            sagemaker: shared::client!(aws_sdk_sagemaker, sdk),
+            cloudformation: shared::client!(aws_sdk_cloudformation, sdk),
+            codepipeline: shared::client!(aws_sdk_codepipeline, sdk),
+            sns: shared::client!(aws_sdk_sns, sdk),
         }
     }
 

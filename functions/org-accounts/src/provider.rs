@@ -19,10 +19,10 @@ impl OrgAccounts {
         Ok(OrgAccounts {
             config: config.clone(),
             organizations: Organizations::new(
-                aws_sdk_organizations::Client::new(config),
+                shared::client!(aws_sdk_organizations, config),
                 "OrganizationalUnitIds",
             ),
-            sts: aws_sdk_sts::Client::new(config),
+            sts: shared::client!(aws_sdk_sts, config),
         })
     }
 
@@ -38,7 +38,7 @@ impl OrgAccounts {
         .await
         .map_err(|e| Error::other(format!("AssumeRoleArn {}: {e}", role.0)))?;
         Ok(Organizations::new(
-            aws_sdk_organizations::Client::new(&config),
+            shared::client!(aws_sdk_organizations, &config),
             "OrganizationalUnitIds",
         ))
     }

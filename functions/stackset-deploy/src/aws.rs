@@ -70,18 +70,18 @@ impl Aws {
         Aws {
             probe: crate::probe::Probe {
                 config: sdk.clone(),
-                sts: aws_sdk_sts::Client::new(sdk),
+                sts: shared::client!(aws_sdk_sts, sdk),
                 role_path: config
                     .smoke
                     .as_ref()
                     .map(|s| s.role_path.clone())
                     .unwrap_or_default(),
             },
-            sagemaker: aws_sdk_sagemaker::Client::new(sdk),
-            cloudformation: aws_sdk_cloudformation::Client::new(sdk),
-            codepipeline: aws_sdk_codepipeline::Client::new(sdk),
+            sagemaker: shared::client!(aws_sdk_sagemaker, sdk),
+            cloudformation: shared::client!(aws_sdk_cloudformation, sdk),
+            codepipeline: shared::client!(aws_sdk_codepipeline, sdk),
             organizations: Organizations::new(
-                aws_sdk_organizations::Client::new(sdk),
+                shared::client!(aws_sdk_organizations, sdk),
                 "STAGING_TARGETS / PROD_TARGETS",
             ),
         }

@@ -46,7 +46,7 @@ impl shared::event::Handler for Function {
         Ok(Function {
             retirement: shared::cfn::Runner::new(
                 Retirement::new(Arc::clone(&jobs)),
-                aws_sdk_lambda::Client::new(sdk),
+                shared::client!(aws_sdk_lambda, sdk),
             ),
             jobs,
         })

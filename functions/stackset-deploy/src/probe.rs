@@ -60,7 +60,7 @@ impl Probe {
         sample: &Sample,
     ) -> Result<(), Error> {
         let config = self.as_account(account, region, endpoint).await?;
-        aws_sdk_sagemakerruntime::Client::new(&config)
+        shared::client!(aws_sdk_sagemakerruntime, &config)
             .invoke_endpoint()
             .endpoint_name(endpoint)
             .content_type(&sample.content_type)
@@ -79,7 +79,7 @@ impl Probe {
         endpoint: &str,
     ) -> Result<Vec<String>, Error> {
         let config = self.as_account(account, region, endpoint).await?;
-        let out = aws_sdk_cloudwatch::Client::new(&config)
+        let out = shared::client!(aws_sdk_cloudwatch, &config)
             .describe_alarms()
             .alarm_names(format!("{endpoint}-5xx"))
             .alarm_names(format!("{endpoint}-latency"))

@@ -53,10 +53,10 @@ impl StudioDomain {
     /// The provider with its clients, built once per cold start.
     pub fn new(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(StudioDomain {
-            sm: aws_sdk_sagemaker::Client::new(config),
-            sc: aws_sdk_servicecatalog::Client::new(config),
-            ec2: aws_sdk_ec2::Client::new(config),
-            efs: aws_sdk_efs::Client::new(config),
+            sm: shared::client!(aws_sdk_sagemaker, config),
+            sc: shared::client!(aws_sdk_servicecatalog, config),
+            ec2: shared::client!(aws_sdk_ec2, config),
+            efs: shared::client!(aws_sdk_efs, config),
         })
     }
 
@@ -538,9 +538,9 @@ mod tests {
             .build();
         StudioDomain {
             sm,
-            sc: aws_sdk_servicecatalog::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            efs: aws_sdk_efs::Client::new(&config),
+            sc: shared::client!(aws_sdk_servicecatalog, &config),
+            ec2: shared::client!(aws_sdk_ec2, &config),
+            efs: shared::client!(aws_sdk_efs, &config),
         }
     }
 

@@ -44,7 +44,7 @@ impl StudioUserProfile {
     /// The provider with its clients, built once per cold start.
     pub fn new(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(StudioUserProfile {
-            sm: aws_sdk_sagemaker::Client::new(config),
+            sm: shared::client!(aws_sdk_sagemaker, config),
         })
     }
 

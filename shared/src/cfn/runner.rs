@@ -59,7 +59,7 @@ pub async fn serve<P: Provider>(
     let sdk = crate::aws::config().await;
     let provider = new(&sdk)
         .inspect_err(|e| tracing::error!(error = %e, "the provider could not be built"))?;
-    let runner = Arc::new(Runner::new(provider, aws_sdk_lambda::Client::new(&sdk)));
+    let runner = Arc::new(Runner::new(provider, crate::client!(aws_sdk_lambda, &sdk)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runner = Arc::clone(&runner);
         let invocation = crate::event::Invocation::of(&event);

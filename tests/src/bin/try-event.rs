@@ -1,7 +1,7 @@
 //! `try-event <function> <event.json>`: one sample event through one function, locally. Starts moto
 //! and the twin, deploys the project's stack into them, starts the function from the template (see
 //! `testbed::sample` for how each kind of event is delivered), prints the function's answer, its
-//! metric documents and its logs. Exit status 0 when the function answered without failing.
+//! metric documents, its logs and the X-Ray subsegments of its AWS calls. Exit status 0 when the function answered without failing.
 
 use std::path::PathBuf;
 
@@ -20,6 +20,10 @@ async fn main() -> std::process::ExitCode {
             println!("--- logs of {function}");
             for line in &tried.logs {
                 println!("{line}");
+            }
+            println!("--- X-Ray subsegments ({})", tried.segments.len());
+            for segment in &tried.segments {
+                println!("{segment}");
             }
             println!("--- answer ({:.1} s)", started.elapsed().as_secs_f64());
             println!(

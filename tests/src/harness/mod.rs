@@ -185,6 +185,8 @@ struct Inner {
     /// How often each `crash_on` operation has crashed the function.
     crashes: HashMap<String, usize>,
     logs: Vec<String>,
+    /// X-Ray subsegment documents the function sent to the daemon (`AWS_XRAY_DAEMON_ADDRESS`).
+    segments: Vec<Value>,
     spawned_at: Option<Instant>,
     init_times: Vec<Duration>,
     invoke_api_calls: u32,
@@ -196,6 +198,8 @@ struct Shared {
     config: Config,
     http: reqwest::Client,
     base_url: String,
+    /// `127.0.0.1:PORT` of the harness's stand-in for Lambda's X-Ray daemon (UDP).
+    xray_daemon: String,
     inner: Mutex<Inner>,
     work: Notify,
     kill: mpsc::UnboundedSender<()>,
@@ -242,11 +246,16 @@ impl Harness {
             .await
             .expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local address");
+        let daemon = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1 (UDP)");
+        let daemon_addr = daemon.local_addr().expect("local address");
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config: crate::calls::route_through_harness(config),
             http: reqwest::Client::new(),
             base_url: format!("http://{addr}"),
+            xray_daemon: daemon_addr.to_string(),
             inner: Mutex::new(Inner::default()),
             work: Notify::new(),
             kill: kill_tx,
@@ -268,10 +277,36 @@ impl Harness {
             let _ = axum::serve(listener, router).await;
         });
         let supervisor = tokio::spawn(supervise(Arc::clone(&shared), kill_rx));
+        // The X-Ray daemon's side of its UDP protocol: a header line, then one segment document.
+        let traces = {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = daemon.recv(&mut buf).await {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let document = text
+                        .split_once('\n')
+                        .and_then(|(_, doc)| serde_json::from_str::<Value>(doc).ok());
+                    if let Some(document) = document {
+                        shared
+                            .inner
+                            .lock()
+                            .expect("harness state")
+                            .segments
+                            .push(document);
+                    }
+                }
+            })
+        };
         Harness {
             shared,
-            tasks: vec![server, supervisor],
+            tasks: vec![server, supervisor, traces],
         }
+    }
+
+    /// The X-Ray subsegments the function sent, in arrival order.
+    pub fn trace_segments(&self) -> Vec<Value> {
+        self.lock().segments.clone()
     }
 
     /// The function's name.

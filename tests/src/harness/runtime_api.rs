@@ -51,7 +51,7 @@ pub(super) async fn next(State(shared): State<Arc<Shared>>) -> Response {
             .header("Lambda-Runtime-Aws-Request-Id", &id)
             .header("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string())
             .header("Lambda-Runtime-Invoked-Function-Arn", arn)
-            .header("Lambda-Runtime-Trace-Id", format!("Root=1-00000000-{id}"))
+            .header("Lambda-Runtime-Trace-Id", trace_header(&id))
             .header("Content-Type", "application/json")
             .body(Body::from(payload))
             .unwrap_or_default();
@@ -87,4 +87,25 @@ pub(super) async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -
         String::from_utf8_lossy(&body)
     ));
     StatusCode::ACCEPTED
+}
+
+/// The X-Ray trace header Lambda gives an invocation with `Tracing: Active`, sampled: `Root=1-<epoch
+/// seconds, 8 hex>-<24 hex>;Parent=<16 hex>;Sampled=1`, both derived from the request id.
+pub fn trace_header(request_id: &str) -> String {
+    let hex: String = request_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .map(|c| c.to_ascii_lowercase())
+        .chain(std::iter::repeat('0'))
+        .take(40)
+        .collect();
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!(
+        "Root=1-{epoch:08x}-{};Parent={};Sampled=1",
+        &hex[..24],
+        &hex[24..40]
+    )
 }

@@ -27,6 +27,8 @@ pub(super) async fn supervise(shared: Arc<Shared>, mut kill: mpsc::UnboundedRece
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_ENDPOINT_URL_LAMBDA", &shared.base_url)
+            // Lambda's X-Ray daemon (with `Tracing: Active`): the harness listens there.
+            .env("AWS_XRAY_DAEMON_ADDRESS", &shared.xray_daemon)
             // Our ResponseURL receiver is on 127.0.0.1: a setting for local tests only (the template
             // never sets it). A test overrides it with "" to see the refusal real functions give.
             .env(shared::cfn::origin::LOOPBACK_SETTING, "true")
