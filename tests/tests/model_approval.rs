@@ -287,6 +287,15 @@ async fn the_latest_approved_version_is_deployed_once_whatever_the_events_say() 
     );
     assert_eq!(b.f.metric("Decisions", "Alerted").len(), 1);
     assert!(!b.f.metric("Events", "Handled").is_empty());
+    // And every AWS call an X-Ray subsegment under its invocation's trace.
+    let segments = b.f.trace_segments();
+    assert!(
+        segments
+            .iter()
+            .any(|s| s["name"] == "CodePipeline"
+                && s["aws"]["operation"] == "StartPipelineExecution"),
+        "{segments:#?}"
+    );
 }
 
 #[tokio::test]

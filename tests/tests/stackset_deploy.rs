@@ -413,6 +413,15 @@ async fn staging_then_approval_then_production() {
         "{:#?}",
         b.f.metrics()
     );
+    // And every AWS call an X-Ray subsegment under its invocation's trace.
+    let segments = b.f.trace_segments();
+    assert!(
+        segments
+            .iter()
+            .any(|s| s["name"] == "CloudFormation"
+                && s["aws"]["operation"] == "CreateStackInstances"),
+        "{segments:#?}"
+    );
 }
 
 #[tokio::test]
