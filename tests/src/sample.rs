@@ -8,7 +8,9 @@
 //!   the seeded organization (e.g. `{{ou:Staging}}`), `{{accounts:<path>}}` its ACTIVE accounts
 //!   (nested ones included, comma-separated), `{{bucket}}` a bucket and `{{key}}` the ARN of a KMS key
 //!   made for the sample, `{{vpc}}`, `{{subnets}}` (comma-separated) and `{{security-group}}` a Studio
-//!   network made in moto, `{{domain}}` the id of an InService Studio domain made in it.
+//!   network made in moto, `{{domain}}` the id of an InService Studio domain made in it,
+//!   `{{approved:<group>}}` the ARN of an approved version of that model package group (with the
+//!   deployment pipeline and its endpoint template in place).
 //! - A CloudTrail event of a SageMaker call (`AWS API Call via CloudTrail`) first replays the call
 //!   against the twin, so that the resource the record says was made exists; then the event is invoked.
 //! - Anything else is invoked as it is.
@@ -123,6 +125,39 @@ async fn fill(fx: &Fixture, mut text: String) -> Result<String, String> {
             .replace("{{vpc}}", &vpc)
             .replace("{{subnets}}", &subnets.join(","))
             .replace("{{security-group}}", &group);
+    }
+    if let Some(start) = text.find("{{approved:") {
+        // A model package group with an approved version, and the deployment pipeline (with the
+        // endpoint template it deploys) the approval starts.
+        let group = text[start + 11..]
+            .split("}}")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let s3 = fx.moto.s3().await;
+        let bucket = crate::deployment::ARTIFACTS_BUCKET;
+        crate::deployment::publish_template(&s3, bucket).await;
+        crate::deployment::create_pipeline(
+            &fx.codepipeline(),
+            "secure-mlops-stackset-deploy",
+            bucket,
+            true,
+        )
+        .await;
+        let sm = fx.sagemaker();
+        sm.create_model_package_group()
+            .model_package_group_name(&group)
+            .send()
+            .await
+            .map_err(|e| format!("CreateModelPackageGroup: {e}"))?;
+        let arn = crate::deployment::register_version(
+            &sm,
+            &group,
+            &format!("s3://{bucket}/models/{group}/model.tar.gz"),
+            aws_sdk_sagemaker::types::ModelApprovalStatus::Approved,
+        )
+        .await;
+        text = text.replace(&format!("{{{{approved:{group}}}}}"), &arn);
     }
     if text.contains("{{key}}") {
         let key = aws_sdk_kms::Client::new(&fx.config)
