@@ -145,13 +145,17 @@ impl Projects<'_> {
         }
         // The other domains of the account that use Projects, with what they need.
         let mut others: Vec<(String, Vec<Tag>)> = Vec::new();
-        let domains = self
+        // Every page: an account may have more domains than one page holds.
+        let domains: Vec<_> = self
             .sm
             .list_domains()
+            .into_paginator()
+            .items()
             .send()
+            .collect::<Result<_, _>>()
             .await
             .map_err(|e| Error::aws("sagemaker:ListDomains", e))?;
-        for d in domains.domains() {
+        for d in &domains {
             let Some(other) = d.domain_arn().filter(|a| *a != arn) else {
                 continue;
             };

@@ -293,17 +293,11 @@ impl ShapeDeserializer for Reader<'_> {
         _schema: &Schema<'_>,
         state: &mut dyn FnMut(&mut dyn ShapeDeserializer) -> Result<(), SerdeError>,
     ) -> Result<(), SerdeError> {
-        let list = match self.value {
-            Value::Array(a) => a.clone(),
-            // CloudFormation's comma-separated string for a list of strings.
-            Value::String(s) => s
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.to_owned()))
-                .collect(),
-            other => {
-                let m = format!("expected a list, got {other}");
+        // A list, or CloudFormation's comma-separated string for one.
+        let list = match items(&self.path, self.value) {
+            Ok(list) => list,
+            Err(_) => {
+                let m = format!("expected a list, got {}", self.value);
                 return Err(self.fail(m));
             }
         };
