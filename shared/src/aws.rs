@@ -5,9 +5,13 @@
 
 pub use aws_config::SdkConfig;
 
-/// Loads the SDK configuration from the environment (standard retry mode, 3 attempts).
+/// Loads the SDK configuration from the environment (standard retry mode, 3 attempts), with the
+/// process's one HTTPS client ([`crate::tls`]). Every client a function builds comes from this.
 pub async fn config() -> SdkConfig {
-    aws_config::load_from_env().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::tls::sdk_http_client())
+        .load()
+        .await
 }
 
 /// Whether calls to `service` (its `AWS_ENDPOINT_URL_<SERVICE>` name, e.g. `S3`) go to a custom

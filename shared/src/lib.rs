@@ -5,6 +5,7 @@
 //! - [`aws`]: the SDK configuration (endpoint overrides) and acting as another account's role;
 //! - [`Error`] and [`error::not_found`]: the one error type, and the one rule for "it does not exist";
 //! - [`logging`]: structured JSON logs; [`metrics`]: CloudWatch metrics as EMF log lines; [`settings`]: environment variables, read once and named in errors;
+//! - [`tls`]: one rustls stack and trust store for the SDK and the response PUT;
 //! - [`ids`]: validated account, OU and role ids; [`instances`]: instance types with local storage;
 //! - [`deploy`]: names shared by the deployment functions and templates;
 //! - features: [`organizations`] (OU → ACTIVE accounts), [`studio`] (Studio teardown), [`lock`]
@@ -26,6 +27,7 @@ pub mod organizations;
 pub mod settings;
 #[cfg(feature = "studio")]
 pub mod studio;
+pub mod tls;
 pub mod xray;
 
 pub use error::Error;

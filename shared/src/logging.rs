@@ -4,14 +4,14 @@
 //! `lambda_runtime` prints every raw event at TRACE (a custom-resource request with its pre-signed
 //! `ResponseURL` and properties): its TRACE events are dropped whatever level or directive is set.
 
-use lambda_runtime::tracing::Level;
-use lambda_runtime::tracing::subscriber::filter::{EnvFilter, FilterExt, LevelFilter, filter_fn};
-use lambda_runtime::tracing::subscriber::layer::SubscriberExt;
-use lambda_runtime::tracing::subscriber::util::SubscriberInitExt;
-use lambda_runtime::tracing::subscriber::{self, Layer, Registry};
+use tracing::Level;
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{self as subscriber, Layer, Registry};
 
 /// False for the events no configuration of ours may log (the runtime's raw events).
-fn loggable(meta: &lambda_runtime::tracing::Metadata<'_>) -> bool {
+fn loggable(meta: &tracing::Metadata<'_>) -> bool {
     !(meta.target().starts_with("lambda_runtime") && *meta.level() == Level::TRACE)
 }
 
@@ -25,6 +25,17 @@ fn level_filter(level: &str) -> Option<LevelFilter> {
     level.parse().ok()
 }
 
+/// `level` for every target, except those `RUST_LOG` names (`aws_smithy_runtime=debug,info`); a
+/// `RUST_LOG` that does not parse is ignored.
+fn targets(level: LevelFilter, rust_log: Option<&str>) -> Targets {
+    let named = rust_log
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_default();
+    Targets::new()
+        .with_default(level)
+        .with_targets(named.iter().filter(|(target, _)| !target.is_empty()))
+}
+
 /// Installs the global subscriber and panic hook. Call first thing in `main`.
 pub fn init() {
     let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
@@ -33,10 +44,7 @@ pub fn init() {
         .ok()
         .and_then(|l| level_filter(&l))
         .unwrap_or(LevelFilter::INFO);
-    let filter = EnvFilter::builder()
-        .with_default_directive(level.into())
-        .from_env_lossy()
-        .and(filter_fn(loggable));
+    let filter = targets(level, std::env::var("RUST_LOG").ok().as_deref()).and(filter_fn(loggable));
     let fmt = subscriber::fmt::layer()
         .with_target(false)
         .with_writer(std::io::stdout);
@@ -79,5 +87,16 @@ mod tests {
             assert_eq!(level_filter(given), Some(level), "{given}");
         }
         assert_eq!(level_filter("loud"), None);
+    }
+
+    #[test]
+    fn rust_log_names_targets_and_the_level_covers_the_rest() {
+        let t = targets(LevelFilter::WARN, Some("aws_smithy_runtime=debug,info"));
+        assert!(t.would_enable("aws_smithy_runtime::client", &Level::DEBUG));
+        assert!(!t.would_enable("detective_control", &Level::INFO));
+        assert!(t.would_enable("detective_control", &Level::WARN));
+        let t = targets(LevelFilter::INFO, Some("not a = directive = list"));
+        assert!(t.would_enable("x", &Level::INFO));
+        assert!(!t.would_enable("x", &Level::DEBUG));
     }
 }

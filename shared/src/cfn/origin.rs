@@ -21,7 +21,7 @@
 //!
 //! Reasons name the field and the rule, and at most the URL's host: never the URL (a bearer secret).
 
-use reqwest::Url;
+use url::Url;
 
 /// The setting that lets a ResponseURL point at the loopback interface (local tests only).
 pub const LOOPBACK_SETTING: &str = "SECURE_MLOPS_ALLOW_LOOPBACK_RESPONSE_URL";

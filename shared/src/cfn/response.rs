@@ -2,6 +2,7 @@
 //! the pre-signed `ResponseURL` (empty Content-Type, jittered exponential backoff on network errors and
 //! 5xx). The URL is a bearer secret: it never appears in an error or a log line.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -166,10 +167,16 @@ pub fn truncate(s: &str, max: usize) -> String {
     format!("{}{ellipsis}", &s[..end])
 }
 
-/// Sends responses to pre-signed URLs. Build once per cold start.
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// Sends responses to pre-signed URLs. Build once per cold start; its HTTPS client (and the trust
+/// store, [`crate::tls`]) is made on the first send, not at init.
 #[derive(Clone)]
 pub struct Responder {
-    http: reqwest::Client,
+    http: Arc<OnceLock<Result<HttpsClient, String>>>,
     base_delay: Duration,
 }
 
@@ -182,43 +189,67 @@ impl Default for Responder {
 impl Responder {
     pub fn new() -> Self {
         Responder {
-            // Building the client only fails without a TLS backend, which is compiled in.
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            http: Arc::default(),
             base_delay: Duration::from_millis(200),
         }
+    }
+
+    fn client(&self) -> Result<&HttpsClient, Error> {
+        self.http
+            .get_or_init(|| {
+                let tls = crate::tls::client_config().map_err(|e| e.to_string())?;
+                let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+                http.set_connect_timeout(Some(Duration::from_secs(5)));
+                http.enforce_http(false);
+                // http only for a loopback ResponseURL, which `origin` admits in local tests only.
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls)
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(http);
+                Ok(
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build(connector),
+                )
+            })
+            .as_ref()
+            .map_err(|e| Error::other(format!("no TLS client for the response: {e}")))
     }
 
     /// PUTs `body` to `url`, retrying network errors and 5xx with jittered exponential backoff, as long
     /// as the next attempt can start before `deadline`. Returns the number of attempts made.
     pub async fn send(&self, url: &str, body: Vec<u8>, deadline: Instant) -> Result<u32, Error> {
+        let http = self.client()?;
+        // The error names no part of the URL: it is a bearer secret.
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| Error::other("ResponseURL is not a valid URI"))?;
+        let body = bytes::Bytes::from(body);
         let mut last = String::new();
         for attempt in 1..=MAX_PUT_ATTEMPTS {
             let left = deadline.saturating_duration_since(Instant::now());
             let per_try = left.clamp(Duration::from_millis(200), Duration::from_secs(10));
-            let result = self
-                .http
-                .put(url)
-                .header(reqwest::header::CONTENT_TYPE, "")
-                .timeout(per_try)
-                .body(body.clone())
-                .send()
-                .await;
-            match result {
-                Ok(resp) if resp.status().is_success() => return Ok(attempt),
-                Ok(resp) if resp.status().is_server_error() => {
+            let request = http::Request::put(uri.clone())
+                .header(http::header::CONTENT_TYPE, "")
+                .header(http::header::CONTENT_LENGTH, body.len())
+                .body(http_body_util::Full::new(body.clone()))
+                .map_err(|e| Error::other(format!("cannot build the response PUT: {e}")))?;
+            match tokio::time::timeout(per_try, http.request(request)).await {
+                Ok(Ok(resp)) if resp.status().is_success() => return Ok(attempt),
+                Ok(Ok(resp)) if resp.status().is_server_error() => {
                     last = format!("HTTP {}", resp.status().as_u16());
                 }
-                Ok(resp) => {
+                Ok(Ok(resp)) => {
                     return Err(Error::other(format!(
                         "CloudFormation rejected the response: HTTP {} (not retried)",
                         resp.status().as_u16()
                     )));
                 }
-                // `without_url`: the pre-signed URL must not reach a log line.
-                Err(err) => last = err.without_url().to_string(),
+                // hyper's errors name the failure (connect, TLS, closed), never the URL.
+                Ok(Err(err)) => last = error_chain(&err),
+                Err(_) => last = format!("no answer within {} ms", per_try.as_millis()),
             }
             let delay = self.backoff(attempt);
             if Instant::now() + delay >= deadline {
@@ -242,6 +273,18 @@ impl Responder {
         let jitter_ms = rand::random::<u64>() % (half.as_millis() as u64 + 1);
         half + Duration::from_millis(jitter_ms)
     }
+}
+
+/// An error and its causes, `: `-separated (hyper's own message is only the outermost).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 #[cfg(test)]
