@@ -27,7 +27,7 @@ SAM_ENV := PATH="$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=
 TEMPLATES := infra/template.yaml $(wildcard infra/examples/*.yaml) $(wildcard infra/stacksets/*.yaml)
 SAM_BUILD_DIR ?= .aws-sam/build
 
-.PHONY: help setup tools build test demo try bench lint sam-build release sizes clean
+.PHONY: help setup tools build test demo try bench lint sam-build lambda-arm64 release sizes clean
 
 help:
 	@echo "make demo      - set up, build and run the local story (emulator + Lambda harness)"
@@ -99,6 +99,24 @@ lint: setup tools
 # with the workspace's release profile (it keeps our panic="unwind", LTO and strip settings).
 sam-build: tools
 	infra/sam-build.sh "$(SAM_VENV)" "$(SAM_BUILD_DIR)"
+
+# What `sam build` runs (template: `BuildMethod: makefile`, samconfig.toml: `build_in_source`): SAM calls
+# `make build-<LogicalId>` once per function with ARTIFACTS_DIR set. The first call compiles every
+# function in one cargo-lambda pass (arm64, zig as the linker); cargo finds the others' work done, so
+# each later call only copies its bootstrap. `--disable-optimizations` keeps cargo-lambda from adding
+# its own release settings (panic = "abort" among them): the workspace's release profile is what ships.
+LAMBDA_DIR := $${CARGO_TARGET_DIR:-$(CURDIR)/target}/lambda-arm64
+lambda-arm64:
+	@# Without build_in_source SAM copies the repository (venvs and all) to a scratch directory and runs
+	@# this Makefile there: refuse rather than compile from nothing into a directory that is thrown away.
+	@test "$(realpath $(dir $(firstword $(MAKEFILE_LIST))))" = "$(CURDIR)" || { echo "sam build: use --build-in-source (samconfig.toml sets build_in_source = true)" >&2; exit 1; }
+	$(CARGO) lambda build --release --arm64 --locked --disable-optimizations --lambda-dir "$(LAMBDA_DIR)"
+
+# OrgAccountsFunction -> org-accounts: the logical id names the crate and its binary (a template test
+# holds every function to it).
+build-%Function: lambda-arm64
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
+	cp "$(LAMBDA_DIR)/$(shell echo '$*' | sed -E 's/([a-z0-9])([A-Z])/\1-\2/g' | tr A-Z a-z)/bootstrap" "$(ARTIFACTS_DIR)/bootstrap"
 
 demo: setup build
 	$(CARGO) run --quiet --locked -p secure-mlops-tests --bin demo -- target/demo/report.json

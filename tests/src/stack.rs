@@ -141,13 +141,13 @@ impl Stack {
         Ok(out)
     }
 
-    /// The harness configuration of the function resource `logical`: its binary (the template's
-    /// `BuildProperties.Binary`), its name and its environment, from the template.
+    /// The harness configuration of the function resource `logical`: its binary (named by its logical
+    /// id, as the Makefile's `build-%Function` does: [`binary_of`]), its name and its environment, from
+    /// the template.
     pub fn function(&self, logical: &str) -> Config {
         let res = self.resource_doc(logical).unwrap_or_else(|e| panic!("{e}"));
-        let binary = res["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{logical}: no Metadata.BuildProperties.Binary"));
+        let binary = binary_of(logical);
+        let binary = binary.as_str();
         let env = self
             .environment(logical)
             .unwrap_or_else(|e| panic!("infra/template.yaml: {e}"));
@@ -452,6 +452,20 @@ fn scalar(y: &Yaml) -> Option<String> {
         Yaml::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// The crate and binary of a function's logical id, as the Makefile's `build-%Function` rule spells it
+/// for `sam build`: `OrgAccountsFunction` → `org-accounts`.
+pub fn binary_of(logical: &str) -> String {
+    let id = logical.strip_suffix("Function").unwrap_or(logical);
+    let mut out = String::new();
+    for (i, c) in id.char_indices() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 #[cfg(test)]

@@ -214,14 +214,11 @@ fn granted(template: &Mapping) -> BTreeMap<String, BTreeSet<String>> {
         .and_then(Value::as_mapping)
         .expect("Resources");
     let mut out = BTreeMap::new();
-    for (_, r) in resources {
+    for (id, r) in resources {
         if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = r["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .expect("BuildProperties.Binary")
-            .to_owned();
+        let binary = testbed::stack::binary_of(id.as_str().expect("logical id"));
         let role = match &r["Properties"]["Role"] {
             Value::Tagged(t) => t
                 .value
