@@ -11,6 +11,12 @@
 //!   network made in moto, `{{domain}}` the id of an InService Studio domain made in it,
 //!   `{{approved:<group>}}` the ARN of an approved version of that model package group (with the
 //!   deployment pipeline and its endpoint template in place).
+//! - A CodePipeline job (`CodePipeline.job`) of the template's staging action is handed out by the
+//!   CodePipeline twin as CodePipeline would (`GetJobDetails` knows it, with the template's pipeline,
+//!   `DeployStaging` stage and `StagingEndpoints` action), the staging OU's accounts are ready for the
+//!   stack set, and the job is invoked again with each `continuationToken` the function reports until
+//!   it succeeds or fails: the result is the job's. `{{template-version}}` is the S3 version of the
+//!   endpoint template the pipeline's source would have read.
 //! - A CloudTrail event of a SageMaker call (`AWS API Call via CloudTrail`) first replays the call
 //!   against the twin, so that the resource the record says was made exists; then the event is invoked.
 //! - Anything else is invoked as it is.
@@ -58,13 +64,18 @@ pub struct Tried {
 /// Runs the sample at `path` through `function` (e.g. `org-accounts`) on a fresh fixture.
 pub async fn run(function: &str, path: &Path) -> Result<Tried, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let fx = Fixture::start().await;
+    let mut fx = Fixture::start().await;
+    if text.contains("\"CodePipeline.job\"") {
+        deployment_targets(&mut fx, &text).await?;
+    }
     let text = fill(&fx, text).await?;
     let mut event: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let h = fx.start_function(&logical_id(function)).await;
     let tried = if event.get("RequestType").is_some() {
         custom_resource(&h, event).await
+    } else if event.get("CodePipeline.job").is_some() {
+        pipeline_job(&fx, &h, event).await
     } else {
         if event["detail-type"] == "AWS API Call via CloudTrail"
             && event["detail"]["errorCode"].is_null()
@@ -136,7 +147,8 @@ async fn fill(fx: &Fixture, mut text: String) -> Result<String, String> {
             .to_owned();
         let s3 = fx.moto.s3().await;
         let bucket = crate::deployment::ARTIFACTS_BUCKET;
-        crate::deployment::publish_template(&s3, bucket).await;
+        let template_version = crate::deployment::publish_template(&s3, bucket).await;
+        text = text.replace("{{template-version}}", &template_version);
         crate::deployment::create_pipeline(
             &fx.codepipeline(),
             "secure-mlops-stackset-deploy",
@@ -216,6 +228,88 @@ async fn studio_domain(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!("domain {id} not InService within 10 s"))
+}
+
+/// The staging action of the template's pipeline (`STAGING_ACTION`), which a pipeline job sample runs.
+const STAGING: (&str, &str) = ("DeployStaging", "StagingEndpoints");
+
+/// The stack's deployment targets for a pipeline job sample: the seeded organization's Staging OU (its
+/// accounts ready for the stack set in us-east-1) and the sample's model package group configured.
+async fn deployment_targets(fx: &mut Fixture, text: &str) -> Result<(), String> {
+    let group = text
+        .split("{{approved:")
+        .nth(1)
+        .and_then(|rest| rest.split("}}").next())
+        .ok_or("a pipeline job sample names its model package as {{approved:<group>}}")?
+        .to_owned();
+    let org = crate::org::seed(&fx.config).await;
+    let staging = org
+        .ous
+        .iter()
+        .find(|(path, _)| path.as_str() == "Staging")
+        .map(|(_, id)| id.clone())
+        .ok_or("the seeded organization has no Staging OU")?;
+    fx.stack = crate::deployment::targets(
+        fx.stack.clone(),
+        &staging,
+        &["210987654321"],
+        &["us-east-1"],
+    )
+    .parameter("ModelPackageGroups", serde_json::json!([group]));
+    for account in org.expected(&["Staging"], true) {
+        crate::deployment::prepare_target(&fx.config, &account, &["us-east-1"]).await;
+    }
+    Ok(())
+}
+
+/// Runs a pipeline job sample as CodePipeline runs a Lambda action: a job handed out per invocation,
+/// the next one carrying the `continuationToken` of the last, until a result without one.
+async fn pipeline_job(fx: &Fixture, h: &Harness, mut event: Value) -> (Value, bool) {
+    use crate::twin::codepipeline::{JobContext, JobResult, hand_out};
+    let action_type = serde_json::json!({"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"});
+    let context = JobContext {
+        pipeline: crate::deployment::PIPELINE,
+        execution: "5a3c1d2e-0000-4000-8000-00000000a001",
+        stage: STAGING.0,
+        action: STAGING.1,
+        action_type: &action_type,
+    };
+    for _ in 0..50 {
+        let data = event["CodePipeline.job"]["data"].clone();
+        let (id, result) = hand_out(&fx.twin.world, &context, &data);
+        event["CodePipeline.job"]["id"] = Value::String(id);
+        if let Invoked::Error(e) = h.invoke(&event).await {
+            return (e, false);
+        }
+        match tokio::time::timeout(Duration::from_secs(60), result).await {
+            Ok(Ok(JobResult::Success {
+                continuation_token: Some(token),
+                ..
+            })) => {
+                event["CodePipeline.job"]["data"]["continuationToken"] = Value::String(token);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(Ok(JobResult::Success {
+                output_variables, ..
+            })) => {
+                return (
+                    serde_json::json!({"result": "Succeeded", "outputVariables": output_variables}),
+                    true,
+                );
+            }
+            Ok(Ok(JobResult::Failure(message))) => {
+                return (
+                    serde_json::json!({"result": "Failed", "message": message}),
+                    false,
+                );
+            }
+            _ => return (Value::String("no job result within 60 s".into()), false),
+        }
+    }
+    (
+        Value::String("still continuing after 50 invocations".into()),
+        false,
+    )
 }
 
 async fn custom_resource(h: &Harness, mut event: Value) -> (Value, bool) {

@@ -62,6 +62,24 @@ async fn every_function_answers_its_sample_events() {
                 "model-approval" => {
                     assert_eq!(out.answer["action"], "started", "{:#?}", out.answer)
                 }
+                // The staging stack set is deployed to the staging OU and the job succeeds with it.
+                "stackset-deploy" => {
+                    assert_eq!(out.answer["result"], "Succeeded", "{:#?}", out.answer);
+                    assert!(
+                        out.answer["outputVariables"]["StackSetName"]
+                            .as_str()
+                            .is_some_and(|n| n.contains("churn")),
+                        "{:#?}",
+                        out.answer
+                    );
+                    assert!(
+                        out.segments
+                            .iter()
+                            .any(|s| s["aws"]["operation"] == "CreateStackInstances"),
+                        "{:#?}",
+                        out.segments
+                    );
+                }
                 "studio-domain" | "studio-user-profile" => {
                     assert_eq!(out.answer["Status"], "SUCCESS", "{:#?}", out.answer)
                 }
@@ -82,5 +100,5 @@ async fn every_function_answers_its_sample_events() {
             tried += 1;
         }
     }
-    assert!(tried >= 6, "{tried} samples");
+    assert!(tried >= 7, "{tried} samples");
 }

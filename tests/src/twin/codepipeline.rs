@@ -727,6 +727,42 @@ async fn run_action(
     }
 }
 
+/// Where a job runs: what `GetJobDetails` reports as its `pipelineContext` and `actionTypeId`.
+pub struct JobContext<'a> {
+    pub pipeline: &'a str,
+    pub execution: &'a str,
+    pub stage: &'a str,
+    pub action: &'a str,
+    pub action_type: &'a Value,
+}
+
+/// Hands out a job of `context` with `data` (the event's `data`) as CodePipeline does before it invokes
+/// a Lambda action: `GetJobDetails` knows it from now on, and the receiver gets its result.
+pub fn hand_out(
+    world: &Shared,
+    context: &JobContext<'_>,
+    data: &Value,
+) -> (String, oneshot::Receiver<JobResult>) {
+    let (tx, rx) = oneshot::channel();
+    let mut w = world.lock().expect("twin state");
+    let job_id = w.cp.uuid();
+    w.cp.jobs.insert(job_id.clone(), tx);
+    let mut details = data.clone();
+    details["actionTypeId"] = context.action_type.clone();
+    details["pipelineContext"] = json!({
+        "pipelineName": context.pipeline,
+        "pipelineArn": format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:{}", context.pipeline),
+        "pipelineExecutionId": context.execution,
+        "stage": {"name": context.stage},
+        "action": {"name": context.action, "actionExecutionId": job_id},
+    });
+    w.cp.job_details.insert(
+        job_id.clone(),
+        json!({"id": job_id, "accountId": ACCOUNT, "data": details}),
+    );
+    (job_id, rx)
+}
+
 async fn invoke(
     world: &Shared,
     exec: &str,
@@ -769,13 +805,6 @@ async fn invoke(
     };
     let mut continuation: Option<String> = None;
     loop {
-        let (tx, rx) = oneshot::channel();
-        let job_id = {
-            let mut w = world.lock().expect("twin state");
-            let id = w.cp.uuid();
-            w.cp.jobs.insert(id.clone(), tx);
-            id
-        };
         let mut data = json!({
             "actionConfiguration": {"configuration": config},
             "inputArtifacts": inputs,
@@ -785,32 +814,26 @@ async fn invoke(
         if let Some(token) = &continuation {
             data["continuationToken"] = json!(token);
         }
-        let event = json!({"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": data}});
-        {
+        let (pipeline, stage) = {
             let mut w = world.lock().expect("twin state");
-            let (pipeline, stage) =
-                w.cp.execution(exec)
-                    .map(|e| {
-                        (
-                            e.pipeline.clone(),
-                            e.stages.get(si).map(|s| s.name.clone()).unwrap_or_default(),
-                        )
-                    })
-                    .unwrap_or_default();
-            let mut details = data.clone();
-            details["actionTypeId"] = action["actionTypeId"].clone();
-            details["pipelineContext"] = json!({
-                "pipelineName": pipeline,
-                "pipelineArn": format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:{pipeline}"),
-                "pipelineExecutionId": exec,
-                "stage": {"name": stage},
-                "action": {"name": action["name"], "actionExecutionId": job_id},
-            });
-            w.cp.job_details.insert(
-                job_id.clone(),
-                json!({"id": job_id, "accountId": ACCOUNT, "data": details}),
-            );
-        }
+            w.cp.execution(exec)
+                .map(|e| {
+                    (
+                        e.pipeline.clone(),
+                        e.stages.get(si).map(|s| s.name.clone()).unwrap_or_default(),
+                    )
+                })
+                .unwrap_or_default()
+        };
+        let context = JobContext {
+            pipeline: &pipeline,
+            execution: exec,
+            stage: &stage,
+            action: action["name"].as_str().unwrap_or_default(),
+            action_type: &action["actionTypeId"],
+        };
+        let (job_id, rx) = hand_out(world, &context, &data);
+        let event = json!({"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": data}});
         set_action(world, exec, si, ai, |a| a.invocations += 1);
         let sent = reqwest::Client::new()
             .post(format!(
