@@ -245,6 +245,43 @@ async fn main() {
     // Every function from the template's environment (its parameters at their defaults).
     let config =
         |function: &str, runtime: Runtime| config(&bed.fx.stack, function, runtime, &m, &t);
+    // stackset-deploy's configuration names its deployment targets (template parameters without
+    // defaults): the seeded Staging and Production OUs.
+    let deploy_stack = testbed::deployment::targets(
+        bed.fx.stack.clone(),
+        bed.org.ou("Staging"),
+        &[bed.org.ou("Production")],
+        &["us-east-1"],
+    );
+    if std::env::var_os("BENCH_INIT_ONLY").is_some() {
+        // Cold inits alone (a few minutes less than the whole bench), printed, no report written.
+        for function in [
+            "org-accounts",
+            "studio-domain",
+            "studio-user-profile",
+            "cross-account-access",
+            "model-approval",
+            "stackset-deploy",
+            "detective-control",
+        ] {
+            let stack = if function == "stackset-deploy" {
+                &deploy_stack
+            } else {
+                &bed.fx.stack
+            };
+            let function_config = measure::config(stack, function, Runtime::Rust, &m, &t);
+            let mut ms = cold_inits(&function_config, COLD_STARTS).await;
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "{function:<22} cold init median {:.1} ms ({:.1}–{:.1} ms, {} starts)",
+                median(&ms),
+                ms.first().copied().unwrap_or_default(),
+                ms.last().copied().unwrap_or_default(),
+                ms.len()
+            );
+        }
+        return;
+    }
     let mut rows = Vec::new();
 
     eprintln!("per function (release binaries) and the Python references:");
@@ -336,12 +373,6 @@ async fn main() {
     );
     // stackset-deploy's work is a CodePipeline job that polls a stack-set operation; it is measured
     // end to end in `make demo`. Here: its size and cold start.
-    let deploy_stack = testbed::deployment::targets(
-        bed.fx.stack.clone(),
-        bed.org.ou("Staging"),
-        &[bed.org.ou("Production")],
-        &["us-east-1"],
-    );
     let deploy_cfg = measure::config(&deploy_stack, "stackset-deploy", Runtime::Rust, &m, &t);
     rows.push(Row {
         function: "stackset-deploy",
