@@ -230,9 +230,6 @@ async fn studio_domain(
     Err(format!("domain {id} not InService within 10 s"))
 }
 
-/// The staging action of the template's pipeline (`STAGING_ACTION`), which a pipeline job sample runs.
-const STAGING: (&str, &str) = ("DeployStaging", "StagingEndpoints");
-
 /// The stack's deployment targets for a pipeline job sample: the seeded organization's Staging OU (its
 /// accounts ready for the stack set in us-east-1) and the sample's model package group configured.
 async fn deployment_targets(fx: &mut Fixture, text: &str) -> Result<(), String> {
@@ -267,11 +264,20 @@ async fn deployment_targets(fx: &mut Fixture, text: &str) -> Result<(), String> 
 async fn pipeline_job(fx: &Fixture, h: &Harness, mut event: Value) -> (Value, bool) {
     use crate::twin::codepipeline::{JobContext, JobResult, hand_out};
     let action_type = serde_json::json!({"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"});
+    // The template's staging action (`STAGING_ACTION`, `<stage>/<action>`), as the function knows it.
+    let staging = fx
+        .stack
+        .environment("StacksetDeployFunction")
+        .ok()
+        .and_then(|env| env.into_iter().find(|(k, _)| k == "STAGING_ACTION"))
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let (stage, action) = staging.split_once('/').unwrap_or_default();
     let context = JobContext {
         pipeline: crate::deployment::PIPELINE,
         execution: "5a3c1d2e-0000-4000-8000-00000000a001",
-        stage: STAGING.0,
-        action: STAGING.1,
+        stage,
+        action,
         action_type: &action_type,
     };
     for _ in 0..50 {
