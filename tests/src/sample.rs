@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::fixture::Fixture;
-use crate::harness::{Harness, Invoked};
+use crate::harness::{Config, Harness, Invocation, Invoked};
 
 /// Where the sample events are.
 pub fn events_dir() -> PathBuf {
@@ -59,10 +59,26 @@ pub struct Tried {
     pub logs: Vec<String>,
     /// The X-Ray subsegments the function sent (one per AWS call of the sampled invocation).
     pub segments: Vec<Value>,
+    /// Every invocation of the function, in the order they ended.
+    pub invocations: Vec<Invocation>,
+    /// How the function was run (before the harness routed its AWS calls through itself).
+    pub config: Config,
+    /// The harness's endpoint (in the `ResponseURL`s the function was given).
+    pub endpoint: String,
 }
 
 /// Runs the sample at `path` through `function` (e.g. `org-accounts`) on a fresh fixture.
 pub async fn run(function: &str, path: &Path) -> Result<Tried, String> {
+    run_with(function, path, |config| config).await
+}
+
+/// [`run`], with the function's harness configuration changed by `configure` first (the benchmark
+/// records its AWS answers this way).
+pub async fn run_with(
+    function: &str,
+    path: &Path,
+    configure: impl FnOnce(Config) -> Config,
+) -> Result<Tried, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut fx = Fixture::start().await;
     if text.contains("\"CodePipeline.job\"") {
@@ -71,7 +87,8 @@ pub async fn run(function: &str, path: &Path) -> Result<Tried, String> {
     let text = fill(&fx, text).await?;
     let mut event: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let h = fx.start_function(&logical_id(function)).await;
+    let config = configure(fx.function(&logical_id(function)));
+    let h = Harness::start(config.clone()).await;
     let tried = if event.get("RequestType").is_some() {
         custom_resource(&h, event).await
     } else if event.get("CodePipeline.job").is_some() {
@@ -94,6 +111,9 @@ pub async fn run(function: &str, path: &Path) -> Result<Tried, String> {
         ok: tried.1,
         logs: h.logs(),
         segments: h.trace_segments(),
+        invocations: h.invocations(),
+        config,
+        endpoint: h.endpoint().to_owned(),
     })
 }
 

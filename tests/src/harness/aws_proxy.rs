@@ -72,6 +72,26 @@ pub(super) async fn aws_call(
         )
             .into_response();
     }
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let taped = format!("{signed} {operation}");
+    if let Some(TapeMode::Replay(tape)) = &shared.config.tape {
+        return match tape.answer(&taped, path, &body) {
+            Some(answer) => {
+                let mut response = Response::builder().status(answer.status);
+                for (name, value) in &answer.headers {
+                    response = response.header(name, value);
+                }
+                response
+                    .body(Body::from(answer.body))
+                    .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+            }
+            None => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the harness's tape has no answer for {taped} {path}"),
+            )
+                .into_response(),
+        };
+    }
     let forward = &shared.config.forward;
     let upstream = forward
         .iter()
@@ -84,12 +104,8 @@ pub(super) async fn aws_call(
         )
             .into_response();
     };
-    let url = format!(
-        "{}{}",
-        upstream.trim_end_matches('/'),
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
-    let mut request = shared.http.request(method, url).body(body);
+    let url = format!("{}{path}", upstream.trim_end_matches('/'));
+    let mut request = shared.http.request(method, url).body(body.clone());
     for (name, value) in &headers {
         if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
             request = request.header(name, value);
@@ -97,15 +113,31 @@ pub(super) async fn aws_call(
     }
     match request.send().await {
         Ok(answer) => {
-            let mut response = Response::builder().status(answer.status());
-            for (name, value) in answer.headers() {
-                if name != axum::http::header::CONTENT_LENGTH
-                    && name != axum::http::header::TRANSFER_ENCODING
-                {
-                    response = response.header(name, value);
-                }
-            }
+            let status = answer.status();
+            let headers: Vec<(String, String)> = answer
+                .headers()
+                .iter()
+                .filter(|(name, _)| {
+                    *name != axum::http::header::CONTENT_LENGTH
+                        && *name != axum::http::header::TRANSFER_ENCODING
+                })
+                .filter_map(|(name, value)| {
+                    Some((name.to_string(), value.to_str().ok()?.to_owned()))
+                })
+                .collect();
             let bytes = answer.bytes().await.unwrap_or_default();
+            if let Some(TapeMode::Record(tape)) = &shared.config.tape {
+                let answer = tape::Answer {
+                    status: status.as_u16(),
+                    headers: headers.clone(),
+                    body: bytes.clone(),
+                };
+                tape.record(&taped, path, &body, answer);
+            }
+            let mut response = Response::builder().status(status);
+            for (name, value) in &headers {
+                response = response.header(name, value);
+            }
             response
                 .body(Body::from(bytes))
                 .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())

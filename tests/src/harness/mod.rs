@@ -18,6 +18,9 @@ mod invoke_api;
 mod response_url;
 mod runtime_api;
 mod supervisor;
+mod tape;
+
+pub use tape::Tape;
 
 use aws_proxy::*;
 use invoke_api::*;
@@ -63,6 +66,15 @@ pub struct Config {
     pub forward: Vec<(String, String)>,
     /// AWS operations at which the harness kills the function (a crash mid-invocation), and how often.
     pub crash_on: Vec<(String, usize)>,
+    /// Record the answers of the AWS calls passed on, or answer them from a recording (see [`Tape`]).
+    pub tape: Option<TapeMode>,
+}
+
+/// What the harness does with a [`Tape`].
+#[derive(Clone, Debug)]
+pub enum TapeMode {
+    Record(Tape),
+    Replay(Tape),
 }
 
 impl Config {
@@ -76,7 +88,20 @@ impl Config {
             args: Vec::new(),
             forward: Vec::new(),
             crash_on: Vec::new(),
+            tape: None,
         }
+    }
+
+    /// Records on `tape` every answer of the AWS calls the harness passes on.
+    pub fn record(mut self, tape: &Tape) -> Self {
+        self.tape = Some(TapeMode::Record(tape.clone()));
+        self
+    }
+
+    /// Answers the function's AWS calls from `tape` (a [`Tape::rewound`] recording), passing none on.
+    pub fn replay(mut self, tape: &Tape) -> Self {
+        self.tape = Some(TapeMode::Replay(tape.clone()));
+        self
     }
 
     /// Kills the function process the next `times` times it calls `operation` (before the call
@@ -145,6 +170,8 @@ pub struct Invocation {
     pub started: Instant,
     pub ended: Instant,
     pub outcome: Invoked,
+    /// CPU time the function process used from receiving the event to answering it (all threads).
+    pub cpu: Option<Duration>,
 }
 
 /// A PUT received on a ResponseURL.
@@ -170,6 +197,7 @@ struct Pending {
 struct InFlight {
     pending: Pending,
     started: Instant,
+    cpu_at_start: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -510,6 +538,28 @@ fn enqueue(
 }
 
 /// Records the end of an invocation and, for asynchronous ones that failed, schedules Lambda's retry.
+/// The CPU time process `pid` has used so far, all its threads (live and exited) together: the
+/// process's CPU-time clock (`clock_getcpuclockid`), exact to the nanosecond, unlike `/proc`'s ticks.
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: both calls only write to the out-parameter passed, which lives on this stack frame.
+    if unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) } != 0 {
+        return None;
+    }
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as above.
+    if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+        return None;
+    }
+    Some(Duration::new(
+        u64::try_from(now.tv_sec).ok()?,
+        u32::try_from(now.tv_nsec).ok()?,
+    ))
+}
+
 fn finish(shared: &Arc<Shared>, id: &str, outcome: Invoked) -> bool {
     let mut inner = shared.inner.lock().expect("harness state");
     let Some(flight) = inner.in_flight.remove(id) else {
@@ -522,6 +572,11 @@ fn finish(shared: &Arc<Shared>, id: &str, outcome: Invoked) -> bool {
         reply,
         retries_left,
     } = flight.pending;
+    let cpu = inner
+        .pid
+        .and_then(process_cpu)
+        .zip(flight.cpu_at_start)
+        .map(|(end, start)| end.saturating_sub(start));
     inner.invocations.push(Invocation {
         id: id.clone(),
         payload: serde_json::from_slice(&payload).unwrap_or(Value::Null),
@@ -529,6 +584,7 @@ fn finish(shared: &Arc<Shared>, id: &str, outcome: Invoked) -> bool {
         started: flight.started,
         ended: Instant::now(),
         outcome: outcome.clone(),
+        cpu,
     });
     drop(inner);
     shared.events.notify_waiters();

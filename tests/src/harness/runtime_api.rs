@@ -21,18 +21,17 @@ pub(super) async fn next(State(shared): State<Arc<Shared>>) -> Response {
         let timeout = pending.timeout;
         let id = pending.id.clone();
         let payload = pending.payload.clone();
-        shared
-            .inner
-            .lock()
-            .expect("harness state")
-            .in_flight
-            .insert(
-                id.clone(),
-                InFlight {
-                    pending,
-                    started: Instant::now(),
-                },
-            );
+        let mut inner = shared.inner.lock().expect("harness state");
+        let cpu_at_start = inner.pid.and_then(process_cpu);
+        inner.in_flight.insert(
+            id.clone(),
+            InFlight {
+                pending,
+                started: Instant::now(),
+                cpu_at_start,
+            },
+        );
+        drop(inner);
         // Lambda's hard stop at the deadline.
         let watchdog = Arc::clone(&shared);
         let watched = id.clone();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testbed::harness::{Config, Harness, Invoked};
+use testbed::harness::{Config, Harness, Invocation, Invoked, Tape};
 use testbed::stack::Stack;
 
 /// Rust (a release binary) or the Python 3 + boto3 reference (`tests/bench/<module>.py`).
@@ -179,6 +179,71 @@ pub async fn burst(h: &Harness, events: &[Value]) -> (f64, Vec<f64>, usize, usiz
         .count();
     let latency = done.iter().map(|i| ms(i.ended - i.started)).collect();
     (rate, latency, h.aws_calls().len() - calls_before, failed)
+}
+
+/// What the function itself costs per event: CPU time and wall time of each invocation when every
+/// AWS call is answered at once from a recording.
+#[derive(Default)]
+pub struct Stub {
+    pub cpu_ms: Vec<f64>,
+    pub wall_ms: Vec<f64>,
+    /// Replayed events whose outcome differed from the recording's, and calls the tape could not
+    /// answer: the replay went another way, and its figures would not be the recorded workload's.
+    pub wrong: Vec<String>,
+}
+
+/// Replays on a fresh process of `config` the events a harness at `endpoint` was sent synchronously
+/// (`recorded`, its invocations), every AWS call answered from `tape` (recorded on that harness):
+/// the same work, with an endpoint that answers instantly. `ResponseURL`s are pointed at the new
+/// harness. Every invocation it runs (the function's own continuations too) is one event.
+pub async fn stub_run(
+    config: &Config,
+    recorded: &[Invocation],
+    endpoint: &str,
+    tape: &Tape,
+) -> Stub {
+    let replay = tape.rewound();
+    let h = Harness::start(config.clone().replay(&replay)).await;
+    let mut stub = Stub::default();
+    for (i, inv) in recorded.iter().filter(|i| !i.asynchronous).enumerate() {
+        let text = inv.payload.to_string().replace(endpoint, h.endpoint());
+        let payload: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let outcome = h.invoke(&payload).await;
+        if std::mem::discriminant(&outcome) != std::mem::discriminant(&inv.outcome) {
+            stub.wrong.push(format!(
+                "replayed event {i}: {outcome:?}, recorded {:?}",
+                inv.outcome
+            ));
+        }
+    }
+    // The function's own asynchronous continuations, if any, run to the end.
+    let mut seen = h.invocations().len();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = h.invocations().len();
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    for inv in h.invocations() {
+        stub.wall_ms.push(ms(inv.ended - inv.started));
+        stub.cpu_ms.extend(inv.cpu.map(ms));
+    }
+    stub.wrong.extend(
+        replay
+            .misses()
+            .into_iter()
+            .map(|m| format!("no recorded answer for {m}")),
+    );
+    stub
+}
+
+pub fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.iter().sum::<f64>() / values.len() as f64
 }
 
 /// The p-th percentile (nearest rank) of `values`.
