@@ -269,6 +269,12 @@ fn machine() -> String {
     )
 }
 
+/// A markdown table's header row and its separator.
+fn head(md: &mut String, header: &str) {
+    let columns = header.matches('|').count().saturating_sub(1);
+    let _ = writeln!(md, "{header}\n|{}", "---|".repeat(columns));
+}
+
 fn fmt_ms(v: f64) -> String {
     if v.is_nan() {
         "—".into()
@@ -531,11 +537,10 @@ fn render(
         took.as_secs_f64()
     );
     let _ = writeln!(md, "## Every function\n");
-    let _ = writeln!(
-        md,
-        "| function | runtime | binary (x86_64) | deployed arm64 bootstrap | cold init | peak RSS | p50 | p99 | AWS calls per event | events | main path |"
+    head(
+        &mut md,
+        "| function | runtime | binary (x86_64) | deployed arm64 bootstrap | cold init | peak RSS | p50 | p99 | AWS calls per event | events | main path |",
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let lo = r.init_ms.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = r.init_ms.iter().copied().fold(0.0, f64::max);
@@ -581,11 +586,10 @@ fn render(
          function process's CPU time (all threads) from receiving an event to answering it; wall = the \
          same span in real time. Every invocation is an event (continuations too).\n"
     );
-    let _ = writeln!(
-        md,
-        "| function | runtime | events | CPU p50 | CPU mean | wall p50 | wall p99 | wall p50 against the emulator |"
+    head(
+        &mut md,
+        "| function | runtime | events | CPU p50 | CPU mean | wall p50 | wall p99 | wall p50 against the emulator |",
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for r in rows {
         let _ = writeln!(
             md,
@@ -625,8 +629,10 @@ fn render(
         "\"Rust better by\" is Python's figure over Rust's for costs (time, memory) and Rust's over \
          Python's for throughput: above 1× Rust is better, below 1× Python is.\n"
     );
-    let _ = writeln!(md, "| figure | function | Rust | Python | Rust better by |");
-    let _ = writeln!(md, "|---|---|---|---|---|");
+    head(
+        &mut md,
+        "| figure | function | Rust | Python | Rust better by |",
+    );
     let mut bars: Bars = Vec::new();
     let mut ratios = json!({});
     /// (name, the figure, how it is shown, its label in the chart if charted).
@@ -715,11 +721,10 @@ fn render(
         md,
         "\n## detective-control bursts (mixed events, one warm instance, enqueued at once)\n"
     );
-    let _ = writeln!(
-        md,
-        "| runtime | events | events/s | p50 | p99 | AWS calls | failed |"
+    head(
+        &mut md,
+        "| runtime | events | events/s | p50 | p99 | AWS calls | failed |",
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for b in bursts {
         let _ = writeln!(
             md,
@@ -739,11 +744,10 @@ fn render(
         md,
         "\n## studio-domain Delete with running apps (simulated: DeleteApp answers in 0.4 s, an app takes 1 s to go)\n"
     );
-    let _ = writeln!(
-        md,
-        "| apps | wall time to CloudFormation's answer | vs 1 app |"
+    head(
+        &mut md,
+        "| apps | wall time to CloudFormation's answer | vs 1 app |",
     );
-    let _ = writeln!(md, "|---|---|---|");
     let base = deletes.first().map(|d| d.1).unwrap_or(f64::NAN);
     for (apps, took) in deletes {
         let _ = writeln!(md, "| {apps} | {took:.2} s | {:.2}× |", took / base);
@@ -761,11 +765,10 @@ fn render(
         }
     };
     let _ = writeln!(md, "\n## Budgets per function (✓ met, ✗ missed)\n");
-    let _ = writeln!(
-        md,
-        "| function | cold init ≤ 10 ms (median) | arm64 bootstrap ≤ 8 MB | x86_64 binary ≤ 10 MB | peak RSS ≤ 16 MB |"
+    head(
+        &mut md,
+        "| function | cold init ≤ 10 ms (median) | arm64 bootstrap ≤ 8 MB | x86_64 binary ≤ 10 MB | peak RSS ≤ 16 MB |",
     );
-    let _ = writeln!(md, "|---|---|---|---|---|");
     for r in &rust {
         let init = median(&r.init_ms);
         let arm = measure::deployed_size(r.function).map_or(f64::NAN, |s| s as f64 / 1e6);
@@ -807,8 +810,7 @@ fn render(
     });
     let ok = |b: bool| if b { "**met**" } else { "**missed**" };
     let _ = writeln!(md, "\n## Budgets against the Python references (issue 9)\n");
-    let _ = writeln!(md, "| budget | measured | |");
-    let _ = writeln!(md, "|---|---|---|");
+    head(&mut md, "| budget | measured | |");
     let _ = writeln!(
         md,
         "| cold init ≥ 15× better than Python | {init_x:.1}× (least of the two) | {} |",
