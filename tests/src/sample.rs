@@ -65,6 +65,8 @@ pub struct Tried {
     pub config: Config,
     /// The harness's endpoint (in the `ResponseURL`s the function was given).
     pub endpoint: String,
+    /// The function process's peak memory (`VmHWM`), as Lambda's `Max Memory Used`.
+    pub peak_rss_kib: Option<u64>,
 }
 
 /// Runs the sample at `path` through `function` (e.g. `org-accounts`) on a fresh fixture.
@@ -114,6 +116,7 @@ pub async fn run_with(
         invocations: h.invocations(),
         config,
         endpoint: h.endpoint().to_owned(),
+        peak_rss_kib: h.peak_rss_kib(),
     })
 }
 

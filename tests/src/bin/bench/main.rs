@@ -140,7 +140,7 @@ impl Row {
 /// stackset-deploy: its sample staging job, `DEPLOY_JOBS` times (each on a fresh fixture), the AWS
 /// answers recorded, then every invocation replayed from the recording.
 async fn deploy_row(init_ms: Vec<f64>) -> Row {
-    const DEPLOY_JOBS: usize = 3;
+    const DEPLOY_JOBS: usize = 5;
     let sample = testbed::sample::events_dir().join("stackset-deploy/deploy-staging.json");
     let mut run = Run::default();
     let mut stub = Stub::default();
@@ -164,6 +164,7 @@ async fn deploy_row(init_ms: Vec<f64>) -> Row {
         for inv in &tried.invocations {
             run.latency_ms.push(measure::ms(inv.ended - inv.started));
         }
+        run.peak_rss_kib = run.peak_rss_kib.max(tried.peak_rss_kib);
         let replayed = stub_run(&tried.config, &tried.invocations, &tried.endpoint, &tape).await;
         stub.cpu_ms.extend(replayed.cpu_ms);
         stub.wall_ms.extend(replayed.wall_ms);
@@ -570,7 +571,7 @@ fn render(
             } else {
                 format!("{:.2} ({})", r.calls_per_event(), r.calls_by_class())
             },
-            r.run.calls.len(),
+            r.run.latency_ms.len(),
             r.path
         );
     }
