@@ -114,16 +114,14 @@ pub(super) async fn aws_call(
     match request.send().await {
         Ok(answer) => {
             let status = answer.status();
-            let headers: Vec<(String, String)> = answer
+            let headers: Vec<_> = answer
                 .headers()
                 .iter()
                 .filter(|(name, _)| {
                     *name != axum::http::header::CONTENT_LENGTH
                         && *name != axum::http::header::TRANSFER_ENCODING
                 })
-                .filter_map(|(name, value)| {
-                    Some((name.to_string(), value.to_str().ok()?.to_owned()))
-                })
+                .map(|(name, value)| (name.clone(), value.clone()))
                 .collect();
             let bytes = answer.bytes().await.unwrap_or_default();
             if let Some(TapeMode::Record(tape)) = &shared.config.tape {

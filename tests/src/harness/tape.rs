@@ -13,11 +13,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
+use axum::http::{HeaderName, HeaderValue};
 
 #[derive(Clone, Debug)]
 pub(super) struct Answer {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
 }
 
