@@ -129,7 +129,7 @@ try: setup build
 	"$${CARGO_TARGET_DIR:-target}/debug/try-event" $(FUNCTION) $(EVENT)
 
 # The numbers: release binaries (and the Python references in tests/bench/) under the same harness.
-# Writes target/bench/report.md, report.json and ratios.png. Takes ~5 min after the release build.
+# Writes target/bench/report.md, report.json and ratios.png. Takes ~7 min after the release build.
 bench: setup
 	$(CARGO) build --workspace --bins --release --locked
 	# The binary just built (`cargo run -p` would resolve features for one package and rebuild).
