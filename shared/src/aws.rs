@@ -9,7 +9,7 @@ pub use aws_config::SdkConfig;
 /// process's one HTTPS client ([`crate::tls`]). Every client a function builds comes from this.
 pub async fn config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::tls::sdk_http_client())
+        .http_client(crate::http::sdk_http_client())
         .load()
         .await
 }

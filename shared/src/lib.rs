@@ -5,7 +5,8 @@
 //! - [`aws`]: the SDK configuration (endpoint overrides) and acting as another account's role;
 //! - [`Error`] and [`error::not_found`]: the one error type, and the one rule for "it does not exist";
 //! - [`logging`]: structured JSON logs; [`metrics`]: CloudWatch metrics as EMF log lines; [`settings`]: environment variables, read once and named in errors;
-//! - [`tls`]: one rustls stack and trust store for the SDK and the response PUT;
+//! - [`http`]: the process's one HTTP client (every SDK client and the response PUT); [`tls`]: its
+//!   rustls stack and trust store;
 //! - [`ids`]: validated account, OU and role ids; [`instances`]: instance types with local storage;
 //! - [`deploy`]: names shared by the deployment functions and templates;
 //! - features: [`organizations`] (OU → ACTIVE accounts), [`studio`] (Studio teardown), [`lock`]
@@ -16,6 +17,7 @@ pub mod cfn;
 pub mod deploy;
 pub mod error;
 pub mod event;
+pub mod http;
 pub mod ids;
 pub mod instances;
 #[cfg(feature = "lock")]

@@ -69,7 +69,7 @@ impl Moto {
     /// SDK configuration pointing at this emulator (test credentials, us-east-1).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(shared::tls::sdk_http_client())
+            .http_client(shared::http::sdk_http_client())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .credentials_provider(aws_sdk_sts::config::Credentials::new(

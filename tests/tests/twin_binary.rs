@@ -41,7 +41,7 @@ async fn the_binary_serves_the_twin_and_its_control_api() {
         .is_success()
     );
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(shared::tls::sdk_http_client())
+        .http_client(shared::http::sdk_http_client())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sagemaker::config::Credentials::new(
             "testing", "testing", None, None, "t",

@@ -2,7 +2,7 @@
 //! the pre-signed `ResponseURL` (empty Content-Type, jittered exponential backoff on network errors and
 //! 5xx). The URL is a bearer secret: it never appears in an error or a log line.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -167,16 +167,14 @@ pub fn truncate(s: &str, max: usize) -> String {
     format!("{}{ellipsis}", &s[..end])
 }
 
-type HttpsClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    http_body_util::Full<bytes::Bytes>,
->;
+/// How long a connection to CloudFormation's response endpoint may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Sends responses to pre-signed URLs. Build once per cold start; its HTTPS client (and the trust
-/// store, [`crate::tls`]) is made on the first send, not at init.
+/// Sends responses to pre-signed URLs. Build once per cold start; its HTTPS client ([`crate::http`],
+/// and the trust store) is made on the first send, not at init.
 #[derive(Clone)]
 pub struct Responder {
-    http: Arc<OnceLock<Result<HttpsClient, String>>>,
+    http: Arc<crate::http::Pool>,
     base_delay: Duration,
 }
 
@@ -194,34 +192,13 @@ impl Responder {
         }
     }
 
-    fn client(&self) -> Result<&HttpsClient, Error> {
-        self.http
-            .get_or_init(|| {
-                let tls = crate::tls::client_config().map_err(|e| e.to_string())?;
-                let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-                http.set_connect_timeout(Some(Duration::from_secs(5)));
-                http.enforce_http(false);
-                // http only for a loopback ResponseURL, which `origin` admits in local tests only.
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(tls)
-                    .https_or_http()
-                    .enable_http1()
-                    .wrap_connector(http);
-                Ok(
-                    hyper_util::client::legacy::Client::builder(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .build(connector),
-                )
-            })
-            .as_ref()
-            .map_err(|e| Error::other(format!("no TLS client for the response: {e}")))
-    }
-
     /// PUTs `body` to `url`, retrying network errors and 5xx with jittered exponential backoff, as long
     /// as the next attempt can start before `deadline`. Returns the number of attempts made.
     pub async fn send(&self, url: &str, body: Vec<u8>, deadline: Instant) -> Result<u32, Error> {
-        let http = self.client()?;
+        let http = self
+            .http
+            .client(Some(CONNECT_TIMEOUT))
+            .map_err(|e| Error::other(format!("no HTTPS client for the response: {e}")))?;
         // The error names no part of the URL: it is a bearer secret.
         let uri: http::Uri = url
             .parse()
@@ -234,7 +211,7 @@ impl Responder {
             let request = http::Request::put(uri.clone())
                 .header(http::header::CONTENT_TYPE, "")
                 .header(http::header::CONTENT_LENGTH, body.len())
-                .body(http_body_util::Full::new(body.clone()))
+                .body(aws_smithy_types::body::SdkBody::from(body.clone()))
                 .map_err(|e| Error::other(format!("cannot build the response PUT: {e}")))?;
             match tokio::time::timeout(per_try, http.request(request)).await {
                 Ok(Ok(resp)) if resp.status().is_success() => return Ok(attempt),
