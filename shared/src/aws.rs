@@ -202,10 +202,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_built_from_it_calls_its_service_endpoint() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (listener, url) = crate::http::local_server("").await;
         let server = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.expect("accept");
             let mut buf = vec![0u8; 4096];

@@ -158,6 +158,16 @@ fn classify(err: hyper_util::client::legacy::Error) -> ConnectorError {
     }
 }
 
+/// A listener on a free loopback port, and the `http://` URL of `path` on it (tests).
+#[cfg(test)]
+pub(crate) async fn local_server(path: &str) -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}{path}", listener.local_addr().expect("addr"));
+    (listener, url)
+}
+
 /// The first error of type `E` in `err`'s chain.
 fn source<'a, E: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a E> {
     std::iter::successors(Some(err), |&e| e.source()).find_map(|e| e.downcast_ref::<E>())
@@ -200,10 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_come_back_and_connections_are_reused() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/ping", listener.local_addr().expect("addr"));
+        let (listener, url) = local_server("/ping").await;
         let server = tokio::spawn(async move {
             // One connection only: a second request must arrive on the same one.
             let (mut socket, _) = listener.accept().await.expect("accept");
@@ -230,10 +237,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_server_is_a_timeout_and_a_refused_connect_is_transient_io() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        let (listener, url) = local_server("/").await;
         let _hold = tokio::spawn(async move {
             let (socket, _) = listener.accept().await.expect("accept");
             tokio::time::sleep(Duration::from_secs(30)).await;
@@ -246,10 +250,7 @@ mod tests {
         assert!(err.is_timeout(), "{err:?}");
 
         // A port nobody listens on: the connect fails, and the SDK retries it.
-        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/", closed.local_addr().expect("addr"));
+        let (closed, url) = local_server("/").await;
         drop(closed);
         let err = connector(None).call(get(&url)).await.expect_err("refused");
         assert!(err.is_io(), "{err:?}");
@@ -257,10 +258,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_closed_mid_answer_is_retryable() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        let (listener, url) = local_server("/").await;
         tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.expect("accept");
             let mut buf = [0u8; 1024];
