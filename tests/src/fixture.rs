@@ -62,6 +62,24 @@ impl Fixture {
         for table in tables {
             moto.key_table(&table).await;
         }
+        // The HMAC keys the functions call (the continuations' seal); the other keys only encrypt
+        // what the services store, which moto does not check.
+        let hmac_keys: Vec<(String, String)> = stack
+            .resources()
+            .filter(|(_, r)| r["Type"].as_str() == Some("AWS::KMS::Key"))
+            .filter_map(|(id, r)| {
+                let spec = r["Properties"]["KeySpec"].as_str()?;
+                spec.starts_with("HMAC_")
+                    .then(|| (id.to_owned(), spec.to_owned()))
+            })
+            .collect();
+        let mut stack = stack;
+        for (id, spec) in hmac_keys {
+            let (key_id, arn) = moto.hmac_key(&spec).await;
+            stack = stack
+                .resource(&id, key_id)
+                .resource(&format!("{id}.Arn"), arn);
+        }
         let stack = stack.resource("AlertTopic", &inbox.topic_arn);
         Fixture {
             moto,

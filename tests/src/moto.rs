@@ -91,6 +91,23 @@ impl Moto {
 
     /// Creates a DynamoDB table keyed by the string `id`, as the template's tables are (idempotency
     /// records, policy locks). Returns its name.
+    /// Creates an HMAC KMS key (as the template's `ContinuationKey`) and returns (key id, ARN).
+    pub async fn hmac_key(&self, spec: &str) -> (String, String) {
+        use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+        let key = aws_sdk_kms::Client::new(&self.sdk_config().await)
+            .create_key()
+            .key_spec(KeySpec::from(spec))
+            .key_usage(KeyUsageType::GenerateVerifyMac)
+            .send()
+            .await
+            .expect("create the HMAC key");
+        let meta = key.key_metadata().expect("key metadata");
+        (
+            meta.key_id().to_owned(),
+            meta.arn().expect("key ARN").to_owned(),
+        )
+    }
+
     pub async fn key_table(&self, name: &str) -> String {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,

@@ -8,6 +8,7 @@ use shared::cfn::request::FAILED_CREATE_PREFIX;
 use testbed::bins;
 use testbed::cfn::request;
 use testbed::harness::{CfnPut, Config, Harness, Invoked};
+use testbed::moto::Moto;
 
 const TYPE: &str = "Custom::Probe";
 
@@ -16,6 +17,22 @@ async fn probe(timeout: Duration) -> Harness {
     let config = Config::new(bins::path("cfn-probe"), "cfn-probe")
         .timeout(timeout)
         .env("AWS_ENDPOINT_URL", "{harness}");
+    Harness::start(config).await
+}
+
+/// The probe named `name` with the key that seals its continuations: an HMAC key in `moto`, as the
+/// template's `ContinuationKey` (its other AWS calls are only recorded).
+async fn sealed_probe(timeout: Duration, name: &str, moto: &Moto) -> Harness {
+    let (_, key) = moto.hmac_key("HMAC_256").await;
+    sealed_probe_with(timeout, name, moto, &key).await
+}
+
+async fn sealed_probe_with(timeout: Duration, name: &str, moto: &Moto, key: &str) -> Harness {
+    let config = Config::new(bins::path("cfn-probe"), name)
+        .timeout(timeout)
+        .env("AWS_ENDPOINT_URL", "{harness}")
+        .env(shared::cfn::seal::KEY_SETTING, key)
+        .forward("kms", &moto.endpoint);
     Harness::start(config).await
 }
 
@@ -198,7 +215,8 @@ async fn a_failed_update_keeps_the_physical_id() {
 
 #[tokio::test]
 async fn a_long_operation_continues_across_two_reinvocations_with_one_response() {
-    let h = probe(Duration::from_secs(3)).await;
+    let moto = Moto::start().await;
+    let h = sealed_probe(Duration::from_secs(3), "cfn-probe", &moto).await;
     let props = json!({"Mode": "long", "Seconds": "1", "Polls": "5"});
     let r = send(&h, "long", "Create", props, None).await;
     h.idle(Duration::from_millis(300)).await;
@@ -220,7 +238,8 @@ async fn a_long_operation_continues_across_two_reinvocations_with_one_response()
 /// still polls once instead of handing the same wait over again and again.
 #[tokio::test]
 async fn a_wait_longer_than_an_invocation_still_makes_progress() {
-    let h = probe(Duration::from_secs(3)).await;
+    let moto = Moto::start().await;
+    let h = sealed_probe(Duration::from_secs(3), "cfn-probe", &moto).await;
     let props = json!({"Mode": "long", "Seconds": "3", "Polls": "2", "ServiceTimeout": "60"});
     let r = send(&h, "slow-polls", "Create", props, None).await;
     let body = only(&r);
@@ -254,7 +273,8 @@ async fn cross_field_rules_fail_before_the_provider_runs() {
 
 #[tokio::test]
 async fn the_overall_deadline_ends_a_long_operation_with_failed() {
-    let h = probe(Duration::from_secs(3)).await;
+    let moto = Moto::start().await;
+    let h = sealed_probe(Duration::from_secs(3), "cfn-probe", &moto).await;
     let started = Instant::now();
     let props = json!({"Mode": "long", "Seconds": "1", "Polls": "1000", "ServiceTimeout": "5"});
     let r = send(&h, "forever", "Create", props, None).await;
@@ -392,10 +412,10 @@ async fn forged_requests_are_refused_before_any_aws_call_or_put() {
     });
     let reason = refusal(h.invoke(&foreign).await);
     assert!(reason.contains("host collector.example.com"), "{reason}");
-    // A continuation is the original request plus state: it passes the same check.
-    let continued = json!({"SecureMlopsContinuation": {
-        "Request": other_account, "State": {"PollsLeft": 0}, "Attempt": 2, "StartedAtMs": 0
-    }});
+    // A continuation is the original request plus state: it passes the same check (before its seal
+    // is even looked at, so a foreign one costs no KMS call).
+    let body = json!({"Request": other_account, "State": {"PollsLeft": 0}, "Attempt": 2, "StartedAtMs": 0});
+    let continued = json!({"SecureMlopsContinuation": {"Body": body.to_string(), "Mac": "00"}});
     let reason = refusal(h.invoke(&continued).await);
     assert!(reason.contains("account 999999999999"), "{reason}");
     // A malformed request is answered FAILED only when it is authentic.
@@ -427,6 +447,101 @@ async fn forged_requests_are_refused_before_any_aws_call_or_put() {
     // The same function still serves an authentic request.
     let r = send(&h, "real", "Create", json!({"Mode": "ok"}), None).await;
     assert_eq!(only(&r)["Status"], "SUCCESS");
+}
+
+/// The state a continuation carries is acted on only when this function sealed it (an HMAC of a KMS
+/// key only its role may use): anyone else allowed to invoke the function can send a continuation,
+/// but not one it accepts. Each refusal: a Lambda error naming the reason, no provider call, no PUT.
+#[tokio::test]
+async fn continuations_are_accepted_only_with_this_functions_seal() {
+    let moto = Moto::start().await;
+    let (_, key) = moto.hmac_key("HMAC_256").await;
+    let h = sealed_probe_with(Duration::from_secs(3), "cfn-probe", &moto, &key).await;
+    // A genuine long operation: its continuations are sealed, verified and accepted.
+    let props = json!({"Mode": "long", "Seconds": "1", "Polls": "5"});
+    let r = send(&h, "genuine", "Create", props, None).await;
+    h.idle(Duration::from_millis(300)).await;
+    assert_eq!(only(&r)["Status"], "SUCCESS");
+    let genuine = h
+        .invocations()
+        .into_iter()
+        .find_map(|i| i.payload.get("SecureMlopsContinuation").cloned())
+        .expect("a continuation");
+    let calls = h.aws_calls();
+    for op in ["TrentService.GenerateMac", "TrentService.VerifyMac"] {
+        assert!(calls.iter().any(|c| c.ends_with(op)), "{op}: {calls:#?}");
+    }
+    let body: Value = serde_json::from_str(genuine["Body"].as_str().unwrap()).unwrap();
+    let refused = |outcome: Invoked, what: &str| {
+        let reason = refusal(outcome);
+        assert!(reason.contains("continuation refused"), "{what}: {reason}");
+        reason
+    };
+
+    // Its state changed (and its answer sent elsewhere), the genuine seal kept.
+    let mut edited = body.clone();
+    edited["State"]["physical_id"] = json!("someone-elses-resource");
+    edited["State"]["remaining"] = json!(1);
+    edited["Request"]["ResponseURL"] = json!(h.response_url("edited"));
+    let forged =
+        json!({"SecureMlopsContinuation": {"Body": edited.to_string(), "Mac": genuine["Mac"]}});
+    let reason = refused(h.invoke(&forged).await, "edited");
+    assert!(reason.contains("does not verify"), "{reason}");
+    // A seal of the sender's own making.
+    let mut own = body.clone();
+    own["Request"]["ResponseURL"] = json!(h.response_url("own-mac"));
+    let forged =
+        json!({"SecureMlopsContinuation": {"Body": own.to_string(), "Mac": "ab".repeat(32)}});
+    refused(h.invoke(&forged).await, "own mac");
+    // Not hex at all.
+    let forged = json!({"SecureMlopsContinuation": {"Body": own.to_string(), "Mac": "forged"}});
+    let reason = refused(h.invoke(&forged).await, "not hex");
+    assert!(reason.contains("not a hex MAC"), "{reason}");
+    // The unsealed form (the continuation itself, no Body or Mac): malformed.
+    let unsealed = json!({"SecureMlopsContinuation": own});
+    let reason = refusal(h.invoke(&unsealed).await);
+    assert!(reason.contains("malformed continuation"), "{reason}");
+    for key in ["edited", "own-mac"] {
+        assert!(
+            h.puts(key).is_empty(),
+            "{key}: a refused continuation got a PUT"
+        );
+    }
+
+    // The genuine continuation, untouched, sent to another function with the same key: it is not
+    // that function's (the seal covers the function's name) ...
+    let other = sealed_probe_with(Duration::from_secs(3), "cfn-probe-other", &moto, &key).await;
+    let copied = json!({"SecureMlopsContinuation": genuine});
+    let reason = refused(other.invoke(&copied).await, "other function");
+    assert!(reason.contains("does not verify"), "{reason}");
+    // ... nor of a function without the key, which accepts none.
+    let keyless = probe(Duration::from_secs(3)).await;
+    let reason = refused(keyless.invoke(&copied).await, "no key");
+    assert!(
+        reason.contains("CONTINUATION_KEY_ARN is not set"),
+        "{reason}"
+    );
+    assert!(keyless.aws_calls().is_empty(), "{:?}", keyless.aws_calls());
+    // The genuine operation got its one answer and no other.
+    assert_eq!(h.puts("genuine").len(), 1);
+}
+
+/// Without the key a function cannot seal a continuation: a long operation that outlives its
+/// invocation fails, naming the setting, instead of handing over an unsealed state.
+#[tokio::test]
+async fn without_the_seal_key_a_long_operation_fails_naming_the_setting() {
+    let h = probe(Duration::from_secs(3)).await;
+    let props = json!({"Mode": "long", "Seconds": "1", "Polls": "5"});
+    let r = send(&h, "unsealed", "Create", props, None).await;
+    let body = only(&r);
+    assert_eq!(body["Status"], "FAILED", "{body}");
+    let reason = body["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("could not be continued")
+            && reason.contains("CONTINUATION_KEY_ARN is not set"),
+        "{reason}"
+    );
+    assert_eq!(h.invoke_api_calls(), 0, "nothing handed over");
 }
 
 #[tokio::test]

@@ -529,6 +529,18 @@ async fn slow_creation_continues_in_a_new_invocation_and_throttling_is_absorbed(
         b.domain_fn.invoke_api_calls() >= 1,
         "handed over to a continuation"
     );
+    // A slow profile too: its continuation is sealed and accepted the same way.
+    b.fx.twin.set_duration("profile.create", 5.0);
+    let domain = r["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let user = json!({"DomainId": domain, "UserProfileName": "slow"});
+    let r = b
+        .profile("slow-user", "Create", "Slow", user, None, None)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(
+        b.profile_fn.invoke_api_calls() >= 1,
+        "handed over to a continuation"
+    );
     assert!(
         b.domain_fn
             .invocations()
@@ -1224,6 +1236,73 @@ async fn forged_deletes_are_refused_before_any_aws_call() {
     );
     let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
     assert_eq!(d.status().map(|s| s.as_str()), Some("InService"));
+}
+
+/// A forged continuation — the state "tearing down this domain, its users' data with it" handed to the
+/// real studio-domain binary by someone allowed to invoke it, with an authentic request of this
+/// account — is refused because its seal does not verify: no SageMaker call, no PUT, the domain and
+/// its home EFS untouched.
+#[tokio::test]
+async fn a_forged_teardown_continuation_is_refused() {
+    let b = bed().await;
+    let props = b.network(16).await;
+    let created = b.domain("c", "Create", props.clone(), None, None).await;
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let d = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    let h = &b.domain_fn;
+    let delete = request(
+        "Delete",
+        &h.response_url("forged"),
+        "Custom::StudioDomain",
+        "Domain",
+        props.clone(),
+        Some(&id),
+        None,
+    );
+    let body = json!({
+        "Request": delete,
+        "State": {
+            "Phase": "Deleting",
+            "domain_id": id,
+            "vpc_id": props["VpcId"],
+            "retention": "Delete",
+            "home_efs": d.home_efs_file_system_id(),
+            "polls": 0
+        },
+        "Attempt": 2,
+        "StartedAtMs": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    });
+    let calls_before = b.fx.twin.operations().len();
+    for mac in ["00".repeat(32), "not hex".to_owned()] {
+        let forged = json!({"SecureMlopsContinuation": {"Body": body.to_string(), "Mac": mac}});
+        match h.invoke(&forged).await {
+            testbed::harness::Invoked::Error(e) => {
+                assert!(e.to_string().contains("continuation refused"), "{e}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    assert!(
+        h.puts("forged").is_empty(),
+        "a refused continuation got a PUT"
+    );
+    assert_eq!(
+        b.fx.twin.operations().len(),
+        calls_before,
+        "no SageMaker call"
+    );
+    let after = b.sm.describe_domain().domain_id(&id).send().await.unwrap();
+    assert_eq!(after.status().map(|s| s.as_str()), Some("InService"));
+    assert_eq!(after.home_efs_file_system_id(), d.home_efs_file_system_id());
+    let logs = h.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("continuation refused: not sealed by this function")),
+        "{logs:#?}"
+    );
 }
 
 /// The Service Catalog products of `infra/examples/` (their templates' own properties, resolved as

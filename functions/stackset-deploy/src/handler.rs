@@ -44,10 +44,7 @@ impl shared::event::Handler for Function {
             config,
         });
         Ok(Function {
-            retirement: shared::cfn::Runner::new(
-                Retirement::new(Arc::clone(&jobs)),
-                shared::client!(aws_sdk_lambda, sdk),
-            ),
+            retirement: shared::cfn::Runner::new(Retirement::new(Arc::clone(&jobs)), sdk),
             jobs,
         })
     }

@@ -6,7 +6,9 @@
 //! 0. **Authentic requests only** (see [`origin`]): a request whose `StackId` is not a stack of this
 //!    function's own account and region, or whose `ResponseURL` is not CloudFormation's response bucket
 //!    of that region, is refused before any provider call and answered with nothing but a Lambda
-//!    error. Continuations carry the original request and pass the same check.
+//!    error. Continuations carry the original request and pass the same check, and are **sealed**
+//!    (see [`seal`]): one whose HMAC (a KMS key only the function may use) does not verify is refused
+//!    the same way, so nobody else can hand the function a state to act on.
 //! 1. **Exactly one response per request.** Provider errors and panics become FAILED with a readable
 //!    `Reason`; a provider call that would run into the Lambda deadline is cut off in time to respond.
 //! 2. **Typed, validated properties** (see [`props`]); `ServiceToken` and `ServiceTimeout` are always
@@ -22,7 +24,8 @@
 //!    the old id during cleanup, so the provider must create the new resource before returning.
 //! 5. **Long operations.** A provider returns [`Outcome::InProgress`] with its state; the framework calls
 //!    [`Provider::poll`] while the invocation has time, then re-invokes its own function asynchronously
-//!    with a [`Continuation`] (Lambda `Invoke`, `InvocationType=Event`). The final invocation responds.
+//!    with a sealed [`Continuation`] (Lambda `Invoke`, `InvocationType=Event`). The final invocation
+//!    responds.
 //!    The whole operation is bounded by the resource's `ServiceTimeout` (default 3600 s) minus a margin.
 //! 6. **Idempotency** is the provider's job, and the rule is simple: Lambda retries asynchronous
 //!    invocations and CloudFormation may resend a request, so `create` must first look for the resource
@@ -36,6 +39,7 @@ pub mod props;
 pub mod request;
 pub mod response;
 mod runner;
+pub mod seal;
 
 use std::future::Future;
 use std::time::Duration;

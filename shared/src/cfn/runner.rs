@@ -16,6 +16,7 @@ use tracing::Instrument;
 use super::origin::Verifier;
 use super::request::{CONTINUATION_KEY, Continuation, Request, RequestType};
 use super::response::{Reply, Responder, render};
+use super::seal::{Refusal, Seal, Sealed};
 use super::{Ctx, Outcome, Provider, props};
 use crate::Error;
 use crate::metrics::{self, Metric};
@@ -59,7 +60,7 @@ pub async fn serve<P: Provider>(
     let sdk = crate::aws::config().await;
     let provider = new(&sdk)
         .inspect_err(|e| tracing::error!(error = %e, "the provider could not be built"))?;
-    let runner = Arc::new(Runner::new(provider, crate::client!(aws_sdk_lambda, &sdk)));
+    let runner = Arc::new(Runner::new(provider, &sdk));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runner = Arc::clone(&runner);
         let invocation = crate::event::Invocation::of(&event);
@@ -74,6 +75,7 @@ pub struct Runner<P> {
     responder: Responder,
     lambda: aws_sdk_lambda::Client,
     verifier: Verifier,
+    seal: Seal,
 }
 
 /// The time an invocation keeps for itself to respond or hand over, out of what it has left.
@@ -90,7 +92,8 @@ fn now_ms() -> u64 {
 
 enum Decoded {
     Fresh(Box<Request>),
-    Continued(Box<Continuation>),
+    /// A continuation as sent (its seal not yet verified).
+    Continued(Box<Continuation>, Sealed),
     /// Not valid, but with enough to answer CloudFormation FAILED.
     Malformed(String, Box<Request>),
     /// Nothing to answer: the reason goes to Lambda (retry / dead-letter queue) and the logs.
@@ -106,9 +109,18 @@ pub fn is_custom_resource(payload: &Value) -> bool {
 
 fn decode(payload: Value) -> Decoded {
     if let Some(cont) = payload.get(CONTINUATION_KEY) {
-        return match serde_json::from_value::<Continuation>(cont.clone()) {
-            Ok(c) => Decoded::Continued(Box::new(c)),
-            Err(e) => Decoded::Unusable(format!("malformed continuation: {e}")),
+        let sealed = match serde_json::from_value::<Sealed>(cont.clone()) {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                return Decoded::Unusable(format!(
+                    "malformed continuation: {e} (a continuation is sealed by the function itself: \
+                     {{\"Body\": <text>, \"Mac\": <hex>}})"
+                ));
+            }
+        };
+        return match serde_json::from_str::<Continuation>(&sealed.body) {
+            Ok(c) => Decoded::Continued(Box::new(c), sealed),
+            Err(e) => Decoded::Unusable(format!("malformed continuation: Body: {e}")),
         };
     }
     match serde_path_to_error::deserialize::<_, Request>(payload.clone()) {
@@ -156,12 +168,14 @@ fn salvage(payload: &Value) -> Option<Request> {
 }
 
 impl<P: Provider> Runner<P> {
-    pub fn new(provider: P, lambda: aws_sdk_lambda::Client) -> Self {
+    /// The runner of `provider`, with its clients built from `sdk` (once per cold start).
+    pub fn new(provider: P, sdk: &aws_config::SdkConfig) -> Self {
         Runner {
             provider,
             responder: Responder::new(),
-            lambda,
+            lambda: crate::client!(aws_sdk_lambda, sdk),
             verifier: Verifier::from_env(),
+            seal: Seal::from_env(sdk),
         }
     }
 
@@ -181,6 +195,32 @@ impl<P: Provider> Runner<P> {
                 );
                 Error::invalid(format!("request refused: {reason}"))
             })
+    }
+
+    /// Accepts a continuation only when its seal verifies (see [`super::seal`]); a Lambda error and a
+    /// log line otherwise, with no provider call and no PUT.
+    async fn unseal(&self, request: &Request, sealed: &Sealed) -> Result<(), Error> {
+        match self.seal.verify(sealed).await {
+            Ok(()) => Ok(()),
+            Err(Refusal::Forged(reason)) => {
+                tracing::error!(
+                    request_id = %request.request_id,
+                    logical_resource_id = %request.logical_resource_id,
+                    request_type = %request.request_type,
+                    %reason,
+                    "continuation refused: not sealed by this function"
+                );
+                Err(Error::invalid(format!("continuation refused: {reason}")))
+            }
+            Err(Refusal::Unverified(err)) => {
+                tracing::error!(
+                    request_id = %request.request_id,
+                    error = %err,
+                    "continuation not verified (Lambda retries it)"
+                );
+                Err(err)
+            }
+        }
     }
 
     /// [`Runner::handle`] for a Lambda invocation: for a function that serves custom resources besides
@@ -208,12 +248,18 @@ impl<P: Provider> Runner<P> {
     ) -> Result<Value, Error> {
         let (request, state, attempt, started_at_ms) = match decode(payload) {
             Decoded::Fresh(request) => (*request, None, 1, now_ms()),
-            Decoded::Continued(c) => (
-                c.request,
-                Some((c.state, Duration::from_millis(c.poll_after_ms))),
-                c.attempt,
-                c.started_at_ms,
-            ),
+            Decoded::Continued(c, sealed) => {
+                // The request it carries is checked first (no KMS call for a foreign one), then the
+                // seal: the state is acted on only when this function made it.
+                self.authenticate(&c.request, function)?;
+                self.unseal(&c.request, &sealed).await?;
+                (
+                    c.request,
+                    Some((c.state, Duration::from_millis(c.poll_after_ms))),
+                    c.attempt,
+                    c.started_at_ms,
+                )
+            }
             Decoded::Malformed(reason, request) => {
                 self.authenticate(&request, function)?;
                 tracing::error!(request_id = %request.request_id, %reason, "malformed request");
@@ -475,7 +521,16 @@ impl<P: Provider> Runner<P> {
             started_at_ms,
             poll_after_ms: poll_after.as_millis() as u64,
         };
-        let payload = match serde_json::to_vec(&json!({ CONTINUATION_KEY: continuation })) {
+        let sealed = match self.seal.seal(&continuation).await {
+            Ok(sealed) => sealed,
+            Err(reason) => {
+                tracing::error!(%reason, "could not seal the continuation");
+                return Some(Reply::failed(format!(
+                    "the operation is still in progress but could not be continued: {reason}"
+                )));
+            }
+        };
+        let payload = match serde_json::to_vec(&json!({ CONTINUATION_KEY: sealed })) {
             Ok(payload) => payload,
             Err(e) => return Some(Reply::failed(format!("internal error: {e}"))),
         };
