@@ -6,6 +6,19 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The first `bytes` bytes of SHA-256 of `text`, in hex: a stable, short id derived from `text`
+/// (client request tokens, statement ids, physical ids).
+pub fn sha256_hex(text: &str, bytes: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    hex(&digest[..bytes.min(digest.len())])
+}
+
 fn lower_hex(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()

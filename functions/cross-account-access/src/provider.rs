@@ -2,7 +2,6 @@
 //! the key policy, and removes exactly those on Update (when the bucket or key changes) and Delete.
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
-use sha2::{Digest, Sha256};
 use shared::Error;
 use shared::cfn::props::field;
 use shared::cfn::{Ctx, Done, Provider, ProviderResult};
@@ -48,8 +47,7 @@ impl std::fmt::Display for Document<'_> {
 
 /// The Sid (and physical id) of one resource: stable for its stack and logical id, unique per bucket.
 pub fn sid_for(stack_id: &str, logical_id: &str) -> String {
-    let digest = Sha256::digest(format!("{stack_id}|{logical_id}").as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = shared::ids::sha256_hex(&format!("{stack_id}|{logical_id}"), 8);
     format!("{SID_PREFIX}{hex}")
 }
 

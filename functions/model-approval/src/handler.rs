@@ -2,7 +2,6 @@
 //! (`decide`); a new endpoint template redeploys what runs.
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use shared::Error;
 use shared::metrics::{self, Metric};
 use tracing::{info, warn};
@@ -14,9 +13,7 @@ use crate::event::{self, Change, TemplateWritten, Trigger};
 
 /// `clientRequestToken` from the event id: a second delivery of the event starts nothing new.
 fn request_token(event_id: &str) -> String {
-    let digest = Sha256::digest(event_id.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("model-approval-{hex}")
+    format!("model-approval-{}", shared::ids::sha256_hex(event_id, 16))
 }
 
 /// The function: its configuration and the deployment's AWS side, built once per cold start.

@@ -1,6 +1,5 @@
 //! The `Custom::OrgAccounts` provider: Create and Update look the accounts up; Delete is a no-op.
 
-use sha2::{Digest, Sha256};
 use shared::Error;
 use shared::cfn::{Ctx, Done, Provider, ProviderResult};
 
@@ -107,9 +106,7 @@ pub fn physical_id(props: &Properties) -> String {
         props.assume_role_arn.as_ref().map_or("", |r| r.0.as_str()),
         props.allow_empty
     );
-    let digest = Sha256::digest(canonical.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("org-accounts-{hex}")
+    format!("org-accounts-{}", shared::ids::sha256_hex(&canonical, 8))
 }
 
 impl Provider for OrgAccounts {

@@ -90,6 +90,19 @@ fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
+/// A refusal of `what` (a request, a continuation): one log line with the request's context and
+/// `why` (never the ResponseURL), and the Lambda error `<what> refused: <reason>`.
+fn refused(request: &Request, what: &str, why: &str, reason: String) -> Error {
+    tracing::error!(
+        request_id = %request.request_id,
+        logical_resource_id = %request.logical_resource_id,
+        request_type = %request.request_type,
+        %reason,
+        "{what} refused: {why}"
+    );
+    Error::invalid(format!("{what} refused: {reason}"))
+}
+
 enum Decoded {
     Fresh(Box<Request>),
     /// A continuation as sent (its seal not yet verified).
@@ -186,14 +199,12 @@ impl<P: Provider> Runner<P> {
         self.verifier
             .verify(function, &request.stack_id, &request.response_url)
             .map_err(|reason| {
-                tracing::error!(
-                    request_id = %request.request_id,
-                    logical_resource_id = %request.logical_resource_id,
-                    request_type = %request.request_type,
-                    %reason,
-                    "request refused: not a CloudFormation request of this function's account and region"
-                );
-                Error::invalid(format!("request refused: {reason}"))
+                refused(
+                    request,
+                    "request",
+                    "not a CloudFormation request of this function's account and region",
+                    reason,
+                )
             })
     }
 
@@ -202,16 +213,12 @@ impl<P: Provider> Runner<P> {
     async fn unseal(&self, request: &Request, sealed: &Sealed) -> Result<(), Error> {
         match self.seal.verify(sealed).await {
             Ok(()) => Ok(()),
-            Err(Refusal::Forged(reason)) => {
-                tracing::error!(
-                    request_id = %request.request_id,
-                    logical_resource_id = %request.logical_resource_id,
-                    request_type = %request.request_type,
-                    %reason,
-                    "continuation refused: not sealed by this function"
-                );
-                Err(Error::invalid(format!("continuation refused: {reason}")))
-            }
+            Err(Refusal::Forged(reason)) => Err(refused(
+                request,
+                "continuation",
+                "not sealed by this function",
+                reason,
+            )),
             Err(Refusal::Unverified(err)) => {
                 tracing::error!(
                     request_id = %request.request_id,

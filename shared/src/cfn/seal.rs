@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::request::Continuation;
 use crate::Error;
+use crate::ids::hex;
 
 /// The environment variable with the ARN of the HMAC KMS key that seals continuations.
 pub const KEY_SETTING: &str = "CONTINUATION_KEY_ARN";
@@ -132,10 +133,6 @@ impl Seal {
             ))),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
